@@ -1,0 +1,47 @@
+"""dynamic_graphs: how classes separate layer by layer, measured by k-NN graph modularity (Lu et al., ECCV 2022).
+
+Only light modules are imported here; igraph and leidenalg load when a graph is first built.
+"""
+from __future__ import annotations
+
+from ._settings import settings
+from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
+from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
+from .features import extract_features, iter_layer_features
+from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
+from .models import get_model, list_models, probe_layers
+from .plotting import plot_curve
+from .train import TRAIN_DEFAULTS, evaluate, load_checkpoint, pretrained, train
+from .utils import resolve_device, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TRAIN_DEFAULTS",
+    "cosine_similarity",
+    "dataset_info",
+    "evaluate",
+    "extract_features",
+    "get_dataset",
+    "get_model",
+    "iter_layer_features",
+    "knn_graph",
+    "labels_of",
+    "layer_scores",
+    "leiden",
+    "list_models",
+    "load_checkpoint",
+    "modularity",
+    "modularity_curve",
+    "partition_agreement",
+    "plot_curve",
+    "pretrained",
+    "probe_layers",
+    "resolve_device",
+    "sample_indices",
+    "seed_everything",
+    "settings",
+    "summarize_curve",
+    "synthetic_dataset",
+    "train",
+]

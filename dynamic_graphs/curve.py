@@ -1,0 +1,126 @@
+"""The modularity curve: Q of every probe layer's k-NN graph, over repeated disjoint samples."""
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from .data import labels_of, load_images
+from .features import DEFAULT_FEATURE_BYTES, check_layers, iter_layer_features
+from .graphs import knn_graph, leiden, modularity, partition_agreement
+from .models import probe_layers
+
+
+def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
+                   sampling: Literal["random", "sequential"] = "random") -> np.ndarray:
+    """Disjoint samples of ``n`` indices for each repeat, as a (repeats, n) array.
+
+    ``"random"`` draws them with ``seed`` (the same seed gives the same samples); ``"sequential"``
+    takes consecutive blocks 0..n-1, n..2n-1, ... as the paper's code does with an unshuffled loader.
+    """
+    for name, value in (("n", n), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if n * repeats > dataset_size:
+        raise ValueError(f"The dataset has {dataset_size} samples but n × repeats = {n} × {repeats} = "
+                         f"{n * repeats} disjoint samples were asked for; lower n or repeats.")
+    if sampling == "random":
+        order = np.random.default_rng(seed).permutation(dataset_size)
+    elif sampling == "sequential":
+        order = np.arange(dataset_size)
+    else:
+        raise ValueError(f"sampling must be 'random' or 'sequential', got {sampling!r}.")
+    return order[: n * repeats].reshape(repeats, n)
+
+
+def _layers_for(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+    if layers is None:
+        try:
+            layers = probe_layers(model)
+        except ValueError as err:
+            raise ValueError(f"{err} (modularity_curve(model, dataset, layers=[...]))") from None
+    return check_layers(model, layers)
+
+
+def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
+                 with_leiden: bool = False, seed: int = 0) -> dict[str, float]:
+    """Scores of one layer's graph: Q against the classes, and optionally the Leiden view."""
+    graph = knn_graph(features, k=k, name=layer)
+    scores = {"modularity": modularity(graph, labels), "edges": graph.ecount()}
+    if with_leiden:
+        found = leiden(graph, seed=seed)
+        scores.update(leiden_modularity=modularity(graph, found) if found.max() > 0 else 0.0,
+                      leiden_communities=int(found.max()) + 1,
+                      **{f"leiden_{key}": value for key, value in partition_agreement(found, labels).items()})
+    return scores
+
+
+def modularity_curve(model: nn.Module, dataset: Dataset, *, layers: Sequence[str] | None = None,
+                     n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
+                     device: str | torch.device = "auto", batch_size: int = 250,
+                     sampling: Literal["random", "sequential"] = "random", with_leiden: bool = False,
+                     max_bytes: int = DEFAULT_FEATURE_BYTES) -> pd.DataFrame:
+    """Modularity of every probe layer's k-NN graph, for ``repeats`` disjoint samples of ``n`` images.
+
+    This is the paper's measure (PAPER.md §1): for each sample, each layer's flattened outputs
+    give a cosine k-NN graph (:func:`knn_graph`), scored by :func:`modularity` with the true
+    classes as communities.
+
+    Args:
+        model: a trained classifier taking the dataset's images.
+        dataset: any torch Dataset of (image, label).
+        layers: module names to probe, in order; ``None`` uses the model's registered probe layers.
+        n: images per graph (the paper: 500).
+        repeats: disjoint samples, one graph per layer each (the paper: 5).
+        k: neighbours per node (the paper: 3).
+        seed: which images are drawn; the same seed gives an identical frame.
+        device: where the forward passes and similarities run.
+        batch_size: images per forward pass.
+        sampling: ``"random"`` (seeded) or ``"sequential"`` (the paper's consecutive test batches).
+        with_leiden: also find Leiden communities per graph and add their modularity
+            (``leiden_modularity``), count and agreement with the classes (``leiden_nmi``, ``leiden_ari``).
+        max_bytes: memory budget for the features held at once.
+
+    Returns:
+        Tidy DataFrame, one row per (repeat, layer): ``layer``, ``depth`` (1-based position in
+        ``layers``), ``repeat``, ``modularity``, ``edges``, ``n``, ``k`` (+ Leiden columns).
+
+    Example:
+        >>> from dynamic_graphs import get_dataset
+        >>> data = get_dataset("synthetic", n=40, num_classes=2, shape=(1, 2, 2))
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 4), nn.ReLU())
+        >>> modularity_curve(net, data, layers=["1", "2"], n=20, repeats=2, device="cpu").shape
+        (4, 7)
+    """
+    layers = _layers_for(model, layers)
+    depth = {name: position for position, name in enumerate(layers, start=1)}
+    samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
+    all_labels = labels_of(dataset)
+    rows = []
+    for repeat, indices in enumerate(samples):
+        labels = all_labels[indices]
+        if np.unique(labels).size < 2:
+            raise ValueError(f"Repeat {repeat} drew only one class; modularity needs at least 2 (use a larger n).")
+        images = load_images(dataset, indices)
+        for layer, features in iter_layer_features(model, images, layers, batch_size=batch_size,
+                                                   device=device, max_bytes=max_bytes):
+            scores = layer_scores(features, labels, k=k, layer=layer, with_leiden=with_leiden, seed=seed + repeat)
+            del features  # free this layer before the next one is taken
+            rows.append({"layer": layer, "depth": depth[layer], "repeat": repeat, **scores, "n": n, "k": k})
+    frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)
+    frame.attrs["params"] = {"n": n, "repeats": repeats, "k": k, "seed": seed, "sampling": sampling,
+                             "model": getattr(model, "config", {}).get("name", type(model).__name__)}
+    return frame
+
+
+def summarize_curve(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
+    """Per-layer mean and standard deviation over repeats: columns ``depth``, ``layer``, ``mean``, ``std``."""
+    missing = {"depth", "layer", value} - set(curve.columns)
+    if missing:
+        raise KeyError(f"curve lacks columns {sorted(missing)}; pass the frame from modularity_curve().")
+    return (curve.groupby(["depth", "layer"], sort=True)[value].agg(["mean", "std"])
+            .reset_index())

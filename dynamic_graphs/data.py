@@ -1,0 +1,524 @@
+"""Datasets: Fashion-MNIST, CIFAR-10/100, ImageNet-style folders and a synthetic mixture.
+
+Every dataset yields ``(image, label)`` with ``image`` a float32 tensor ``C x H x W`` in
+``[0, 1]`` and ``label`` an ``int``. No normalisation is applied here: models normalise with
+the statistics from :func:`dataset_info`, so features and adversarial attacks can work in
+pixel space.
+
+Small datasets (everything except image folders) are decoded once to ``uint8`` tensors,
+cached under ``settings.data_dir`` and served from memory by :class:`ImageTensorDataset`,
+whose :meth:`ImageTensorDataset.batch` indexes many items at once.
+
+Fashion-MNIST images are zero-padded from 28x28 to 32x32 (2 px on each side), so that
+CIFAR architectures with five 2x poolings (32 -> 1) apply unchanged.
+"""
+from __future__ import annotations
+
+import difflib
+import gzip
+import os
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ._settings import settings
+from .utils import atomic_torch_save
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_IDX_DIR",
+    "ImageTensorDataset",
+    "dataset_info",
+    "get_dataset",
+    "labels_of",
+    "load_images",
+    "read_idx",
+    "read_fashion_mnist_idx",
+    "synthetic_dataset",
+]
+
+SPLITS = ("train", "test")
+KNOWN_DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic")
+# Spellings people type for the same dataset.
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist",
+            "cifar-10": "cifar10", "cifar-100": "cifar100"}
+
+FASHION_MNIST_IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
+"""Where the Debian package ``dataset-fashion-mnist`` installs the IDX files."""
+
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+_FASHION_FILES = {"train": "train", "test": "t10k"}
+_MNIST_SIZE, _PADDED_SIZE = 28, 32
+
+# Bump when the cached tensors change meaning (e.g. padding), so stale caches are rebuilt.
+_CACHE_VERSION = 1
+
+_SYNTHETIC_DEFAULTS: dict[str, Any] = dict(n=200, num_classes=4, shape=(3, 8, 8), separation=2.0, seed=0)
+
+_INFO = {
+    # Statistics of the padded 32x32 training images, i.e. of what the models see (the usual
+    # 28x28 values, 0.2860/0.3530, do not account for the zero border).
+    "fashion-mnist": dict(num_classes=10, in_channels=1, image_size=_PADDED_SIZE,
+                          mean=(0.2190,), std=(0.3318,)),
+    "cifar10": dict(num_classes=10, in_channels=3, image_size=32,
+                    mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010)),
+    # The paper normalises CIFAR-100 with the CIFAR-10 statistics; keep them for fidelity.
+    "cifar100": dict(num_classes=100, in_channels=3, image_size=32,
+                     mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010)),
+}
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class UnknownDatasetError(KeyError):
+    """A ``KeyError`` whose message prints unquoted (``KeyError`` shows its ``repr``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+# --------------------------------------------------------------------------- in-memory dataset
+
+
+class ImageTensorDataset(Dataset):
+    """Images and labels held in memory as tensors.
+
+    Args:
+        images: ``N x C x H x W`` tensor, either ``uint8`` (0..255, stored compactly and
+            scaled on access) or floating point already in ``[0, 1]``.
+        labels: ``N`` integer labels.
+        classes: class names; defaults to ``["0", "1", ...]`` up to the largest label.
+
+    Attributes:
+        images: the stored image tensor (``uint8`` or ``float32``).
+        targets: ``int64`` label tensor.
+        classes: list of class names.
+        num_classes: ``len(classes)``.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | Sequence[int] | np.ndarray,
+                 classes: Sequence[str] | None = None) -> None:
+        images = torch.as_tensor(images)
+        labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
+        if images.ndim != 4:
+            raise ValueError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise ValueError(f"labels must be a vector of length {len(images)}, got shape {tuple(labels.shape)}")
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+        if images.dtype != torch.uint8:
+            if not images.dtype.is_floating_point:
+                raise ValueError(f"images must be uint8 or floating point, got dtype {images.dtype}")
+            images = images.float()
+            if images.numel() and (images.min() < 0 or images.max() > 1):
+                raise ValueError("float images must lie in [0, 1]")
+        self.images = images.contiguous()
+        self.targets = labels.long().contiguous()
+        if classes is None:
+            top = int(self.targets.max()) + 1 if len(self.targets) else 0
+            classes = [str(i) for i in range(top)]
+        self.classes = list(classes)
+        if len(self.targets) and (int(self.targets.min()) < 0 or int(self.targets.max()) >= len(self.classes)):
+            raise ValueError(f"labels must lie in [0, {len(self.classes)}) to match the {len(self.classes)} classes")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def _to_float(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().div_(255.0) if images.dtype == torch.uint8 else images.clone()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        index = int(index)
+        return self._to_float(self.images[index]), int(self.targets[index])
+
+    def batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fetch many items in one tensor operation.
+
+        Args:
+            indices: integer indices (list, array or tensor) or a slice.
+
+        Returns:
+            ``(images, labels)``: float32 ``B x C x H x W`` in ``[0, 1]`` and ``int64`` ``B``,
+            equal to stacking ``self[i]`` for each index.
+        """
+        if not isinstance(indices, slice):
+            indices = torch.as_tensor(np.asarray(indices) if not torch.is_tensor(indices) else indices,
+                                      dtype=torch.long).reshape(-1)
+        return self._to_float(self.images[indices]), self.targets[indices].clone()
+
+    def __repr__(self) -> str:
+        c, h, w = self.images.shape[1:]
+        return f"{type(self).__name__}(n={len(self)}, shape=({c}, {h}, {w}), num_classes={self.num_classes})"
+
+
+# --------------------------------------------------------------------------- IDX (Fashion-MNIST)
+
+
+def read_idx(path: str | os.PathLike, shape: Sequence[int | None]) -> np.ndarray:
+    """Read an unsigned-byte IDX file (optionally gzipped), as used by (Fashion-)MNIST.
+
+    Args:
+        path: the ``.gz`` (or uncompressed) IDX file.
+        shape: expected dimensions; ``None`` accepts any size on that axis (e.g. the count).
+
+    Returns:
+        A ``uint8`` array of the stored shape.
+
+    Raises:
+        ValueError: naming the file if it cannot be decompressed, has a wrong magic number,
+            wrong dimensions or a size that disagrees with its header.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, zlib.error) as err:  # truncated, garbled or not gzip at all
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"Corrupt IDX file {path}: cannot read it ({err})") from err
+    ndim = len(shape)
+    if len(raw) < 4:
+        raise ValueError(f"Corrupt IDX file {path}: only {len(raw)} bytes")
+    zero, dtype_code, file_ndim = struct.unpack(">HBB", raw[:4])
+    # Magic is 0x0000 | 0x08 (unsigned byte) | ndim.
+    if zero != 0 or dtype_code != 0x08 or file_ndim != ndim:
+        raise ValueError(f"Corrupt IDX file {path}: magic number 0x{raw[:4].hex()} "
+                         f"!= 0x000008{ndim:02x} (unsigned bytes, {ndim} dimensions)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"Corrupt IDX file {path}: header truncated")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    for got, want in zip(dims, shape):
+        if want is not None and got != want:
+            raise ValueError(f"Corrupt IDX file {path}: dimensions {dims}, expected {tuple(shape)}")
+    expected = int(np.prod(dims, dtype=np.int64))
+    if len(raw) - header != expected:
+        raise ValueError(f"Corrupt IDX file {path}: {len(raw) - header} data bytes, header says {expected}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _fashion_paths(idx_dir: Path, split: str) -> tuple[Path, Path]:
+    stem = _FASHION_FILES[split]
+    return (idx_dir / f"{stem}-images-idx3-ubyte.gz", idx_dir / f"{stem}-labels-idx1-ubyte.gz")
+
+
+def _pad_to_32(images: torch.Tensor) -> torch.Tensor:
+    """Zero-pad ``N x 1 x 28 x 28`` to ``N x 1 x 32 x 32`` (2 px each side)."""
+    n, c, h, w = images.shape
+    pad = (_PADDED_SIZE - h) // 2
+    out = torch.zeros(n, c, _PADDED_SIZE, _PADDED_SIZE, dtype=images.dtype)
+    out[:, :, pad:pad + h, pad:pad + w] = images
+    return out
+
+
+def read_fashion_mnist_idx(idx_dir: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode one Fashion-MNIST split from its four-file IDX layout.
+
+    Args:
+        idx_dir: directory holding ``{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz``.
+        split: ``"train"`` or ``"test"`` (``t10k``).
+
+    Returns:
+        ``(images, labels)``: ``uint8`` ``N x 1 x 32 x 32`` (zero-padded from 28x28) and
+        ``int64`` ``N``.
+
+    Raises:
+        ValueError: if a file is corrupt, or images and labels disagree in count or range.
+    """
+    _check_split(split)
+    img_path, lbl_path = _fashion_paths(Path(idx_dir), split)
+    images = read_idx(img_path, (None, _MNIST_SIZE, _MNIST_SIZE))
+    labels = read_idx(lbl_path, (None,))
+    if len(images) != len(labels):
+        raise ValueError(f"Corrupt IDX files: {img_path} has {len(images)} images "
+                         f"but {lbl_path} has {len(labels)} labels")
+    if len(labels) and labels.max() >= len(FASHION_MNIST_CLASSES):
+        raise ValueError(f"Corrupt IDX file {lbl_path}: label {labels.max()} >= {len(FASHION_MNIST_CLASSES)}")
+    images_t = torch.from_numpy(images.copy()).unsqueeze(1)  # copy: frombuffer is read-only
+    return _pad_to_32(images_t), torch.from_numpy(labels.astype(np.int64))
+
+
+def _load_fashion_mnist(root: Path, split: str, idx_dir: str | os.PathLike | None) -> dict:
+    explicit = idx_dir is not None
+    idx_dir = Path(idx_dir) if explicit else FASHION_MNIST_IDX_DIR
+    paths = _fashion_paths(idx_dir, split)
+    if all(p.is_file() for p in paths):
+        images, labels = read_fashion_mnist_idx(idx_dir, split)
+    elif explicit:
+        missing = ", ".join(str(p) for p in paths if not p.is_file())
+        raise FileNotFoundError(f"Fashion-MNIST IDX files missing: {missing}")
+    else:
+        import torchvision
+
+        ds = torchvision.datasets.FashionMNIST(root / "fashion-mnist", train=split == "train", download=True)
+        images, labels = _pad_to_32(ds.data.unsqueeze(1).to(torch.uint8)), torch.as_tensor(ds.targets).long()
+    return dict(images=images, labels=labels, classes=list(FASHION_MNIST_CLASSES))
+
+
+def _load_cifar(name: str, root: Path, split: str) -> dict:
+    import torchvision
+
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    ds = cls(root / name, train=split == "train", download=True)
+    images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+    return dict(images=images, labels=torch.as_tensor(ds.targets, dtype=torch.long), classes=list(ds.classes))
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _valid_cache(obj: Any) -> bool:
+    if not isinstance(obj, dict) or obj.get("version") != _CACHE_VERSION:
+        return False
+    images, labels, classes = obj.get("images"), obj.get("labels"), obj.get("classes")
+    return (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4
+            and torch.is_tensor(labels) and labels.dtype == torch.int64 and labels.ndim == 1
+            and len(images) == len(labels) and isinstance(classes, list))
+
+
+def _cached_tensors(path: Path, build: Callable[[], dict]) -> ImageTensorDataset:
+    """Load decoded tensors from ``path``, or build and atomically save them.
+
+    A cache that cannot be read or has the wrong content is rebuilt rather than trusted, and
+    the rebuilt file replaces it.
+    """
+    if path.is_file():
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any unpickling / zip failure means "rebuild"
+            obj, reason = None, f"{type(err).__name__}: {err}"
+        else:
+            reason = "unexpected content or version"
+        if _valid_cache(obj):
+            return ImageTensorDataset(obj["images"], obj["labels"], obj["classes"])
+        warnings.warn(f"Rebuilding unreadable dataset cache {path} ({reason})", RuntimeWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+    obj = build()
+    obj["version"] = _CACHE_VERSION
+    atomic_torch_save(obj, path)
+    return ImageTensorDataset(obj["images"], obj["labels"], obj["classes"])
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def synthetic_dataset(n: int = 200, num_classes: int = 4, shape: Sequence[int] = (3, 8, 8),
+                      separation: float = 2.0, seed: int = 0, split: str = "train") -> ImageTensorDataset:
+    """A seeded Gaussian mixture of images, for tests and quick experiments.
+
+    Class means ``m_k ~ N(0, I)`` are drawn once from ``seed``; a sample of class ``k`` is
+    ``sigmoid(separation * m_k + eps)`` with ``eps ~ N(0, I)``, so pixels lie in ``(0, 1)``.
+    Labels are balanced (``n // num_classes`` per class, the remainder to the first classes)
+    and shuffled. The train and test splits share the means but draw their samples from
+    seeds derived from ``(seed, split)``, so they are different samples of one mixture.
+
+    Args:
+        n: number of samples in this split.
+        num_classes: number of mixture components.
+        shape: ``(C, H, W)`` of each image.
+        separation: scale of the class means relative to the unit noise; larger is easier.
+        seed: non-negative integer seed.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        An :class:`ImageTensorDataset` with float32 images.
+    """
+    _check_split(split)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"shape must be (C, H, W) with positive sizes, got {shape}")
+    if n < 1 or num_classes < 1:
+        raise ValueError(f"n and num_classes must be positive, got n={n}, num_classes={num_classes}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    # Separate streams: means depend on seed only, samples on (seed, split).
+    means = np.random.default_rng([seed, 0]).standard_normal((num_classes, *shape))
+    rng = np.random.default_rng([seed, 1, SPLITS.index(split)])
+    labels = rng.permutation(np.arange(n) % num_classes)
+    logits = separation * means[labels] + rng.standard_normal((n, *shape))
+    images = torch.from_numpy(1.0 / (1.0 + np.exp(-logits))).float()
+    return ImageTensorDataset(images, torch.from_numpy(labels).long(), [f"class {k}" for k in range(num_classes)])
+
+
+def _synthetic_stats(separation: float) -> tuple[float, float]:
+    """Mean and std of ``sigmoid(z)``, ``z ~ N(0, separation**2 + 1)``: the pixel marginal."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)  # exact enough, deterministic, no sampling
+    w = w / w.sum()
+    p = 1.0 / (1.0 + np.exp(-np.sqrt(separation ** 2 + 1.0) * x))
+    mean = float(np.sum(w * p))
+    return mean, float(np.sqrt(np.sum(w * (p - mean) ** 2)))
+
+
+# --------------------------------------------------------------------------- public entry points
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}; got {split!r}")
+
+
+def _unknown(name: Any) -> UnknownDatasetError:
+    text = str(name)
+    close = difflib.get_close_matches(text.lower(), KNOWN_DATASETS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    return UnknownDatasetError(f"Unknown dataset {text!r}{hint} Known: {', '.join(KNOWN_DATASETS)}, "
+                               f"or a path to an image folder.")
+
+
+def _resolve(name: str | os.PathLike) -> str | Path:
+    """Return a canonical known name, or the Path of an image folder."""
+    if isinstance(name, os.PathLike):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"Image folder {path} does not exist")
+        return path
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a dataset name or a path, got {type(name).__name__}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key in KNOWN_DATASETS:  # known names win over a same-named directory in the cwd
+        return key
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    raise _unknown(name)
+
+
+def _folder_split_dir(path: Path, split: str) -> Path:
+    """ImageNet layout: use ``path/train`` or ``path/val`` (or ``path/test``) when present."""
+    candidates = ("train",) if split == "train" else ("val", "test")
+    for sub in candidates:
+        if (path / sub).is_dir():
+            return path / sub
+    return path
+
+
+def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.PathLike | None = None,
+                **kwargs: Any) -> Dataset:
+    """Load a dataset whose items are ``(float32 C x H x W image in [0, 1], int label)``.
+
+    Args:
+        name: ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"``, ``"synthetic"``, or an
+            existing directory of an ImageNet-style class-per-subfolder layout. Known names take
+            precedence over a same-named directory; pass a ``Path`` to force a folder.
+        split: ``"train"`` or ``"test"``.
+        root: cache/download root; defaults to ``settings.data_dir``.
+        **kwargs: per dataset:
+            ``synthetic``: ``n``, ``num_classes``, ``shape``, ``separation``, ``seed``
+            (see :func:`synthetic_dataset`).
+            ``fashion-mnist``: ``idx_dir``, a directory of IDX ``.gz`` files to read instead of
+            the Debian location (the torchvision download is then not tried).
+            image folder: ``transform`` to replace Resize(256), CenterCrop(224), ToTensor.
+
+    Returns:
+        An :class:`ImageTensorDataset` (in memory; Fashion-MNIST padded to 32x32) for the
+        named datasets, a lazy ``torchvision.datasets.ImageFolder`` for a directory. For a
+        folder with ``train/`` and ``val/`` (or ``test/``) subfolders the split picks one;
+        otherwise the folder itself is used for either split.
+
+    Raises:
+        ValueError: bad ``split``.
+        KeyError: unknown name (the message suggests the closest known one).
+        TypeError: keyword arguments the dataset does not take.
+    """
+    _check_split(split)
+    resolved = _resolve(name)
+    root = Path(root if root is not None else settings.data_dir).expanduser()
+
+    def take(allowed: Sequence[str]) -> None:
+        extra = sorted(set(kwargs) - set(allowed))
+        if extra:
+            raise TypeError(f"get_dataset({str(name)!r}) got unexpected keyword arguments: {', '.join(extra)}")
+
+    if isinstance(resolved, Path):
+        take(["transform"])
+        import torchvision
+        from torchvision import transforms as T
+
+        transform = kwargs.get("transform") or T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
+        return torchvision.datasets.ImageFolder(str(_folder_split_dir(resolved, split)), transform=transform)
+    if resolved == "synthetic":
+        take(list(_SYNTHETIC_DEFAULTS))
+        return synthetic_dataset(**{**_SYNTHETIC_DEFAULTS, **kwargs}, split=split)
+    cache = root / resolved / f"{split}.pt"
+    if resolved == "fashion-mnist":
+        take(["idx_dir"])
+        return _cached_tensors(cache, lambda: _load_fashion_mnist(root, split, kwargs.get("idx_dir")))
+    take([])
+    return _cached_tensors(cache, lambda: _load_cifar(resolved, root, split))
+
+
+def dataset_info(name: str | os.PathLike, **kwargs: Any) -> dict:
+    """Static facts about a dataset, without loading it.
+
+    Args:
+        name: as for :func:`get_dataset`.
+        **kwargs: for ``"synthetic"``, ``num_classes``, ``shape``, ``separation`` (defaults as
+            in :func:`synthetic_dataset`).
+
+    Returns:
+        ``dict(num_classes, in_channels, image_size, mean, std)``; ``mean``/``std`` are
+        per-channel tuples for normalising ``[0, 1]`` images. For ``"synthetic"`` they are the
+        exact pixel-marginal moments of the mixture; for an image folder, ImageNet's values
+        and the number of class subfolders.
+    """
+    resolved = _resolve(name)
+    if isinstance(resolved, Path):
+        folder = _folder_split_dir(resolved, "train")
+        num_classes = sum(1 for p in folder.iterdir() if p.is_dir())
+        return dict(num_classes=num_classes, in_channels=3, image_size=224,
+                    mean=_IMAGENET_MEAN, std=_IMAGENET_STD)
+    if resolved == "synthetic":
+        extra = sorted(set(kwargs) - set(_SYNTHETIC_DEFAULTS))
+        if extra:
+            raise TypeError(f"dataset_info('synthetic') got unexpected keyword arguments: {', '.join(extra)}")
+        cfg = {**_SYNTHETIC_DEFAULTS, **kwargs}
+        c, h, _ = (int(s) for s in cfg["shape"])  # image_size is the height (square by default)
+        mean, std = _synthetic_stats(float(cfg["separation"]))
+        return dict(num_classes=int(cfg["num_classes"]), in_channels=c, image_size=h,
+                    mean=(mean,) * c, std=(std,) * c)
+    if kwargs:
+        raise TypeError(f"dataset_info({resolved!r}) takes no keyword arguments")
+    info = _INFO[resolved]
+    return {**info, "mean": tuple(info["mean"]), "std": tuple(info["std"])}
+
+
+def labels_of(dataset: Dataset) -> np.ndarray:
+    """All labels of a dataset as an ``int64`` array, without loading images when possible.
+
+    Uses ``.targets`` (ours, torchvision's, ``ImageFolder``'s) and looks through
+    ``torch.utils.data.Subset``; otherwise iterates the dataset.
+
+    Args:
+        dataset: any map-style dataset of ``(x, label)`` items.
+
+    Returns:
+        ``int64`` array of length ``len(dataset)``.
+    """
+    if isinstance(dataset, torch.utils.data.Subset):
+        return labels_of(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        if torch.is_tensor(targets):
+            return targets.detach().cpu().numpy().astype(np.int64, copy=False)
+        return np.asarray(targets, dtype=np.int64)
+    return np.fromiter((int(dataset[i][1]) for i in range(len(dataset))), dtype=np.int64, count=len(dataset))
+
+
+def load_images(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
+    """The images at ``indices`` as one (len(indices), C, H, W) float tensor."""
+    indices = np.asarray(indices)
+    if hasattr(dataset, "batch"):
+        return dataset.batch(indices)[0]
+    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices])

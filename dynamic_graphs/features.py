@@ -1,0 +1,172 @@
+"""Layer outputs of any ``nn.Module``, captured with forward hooks by module name."""
+from __future__ import annotations
+
+import difflib
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .utils import progress, resolve_device
+
+DEFAULT_FEATURE_BYTES = 2 * 2**30  # features held at once; layers that do not fit cost extra forward passes
+
+
+class _StopForward(Exception):
+    """Raised by the hook of the last wanted layer: the rest of the network need not run."""
+
+
+def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
+    """Validate module names against ``model``, suggesting close names for typos.
+
+    Raises:
+        TypeError: ``layers`` is a single string instead of a list.
+        KeyError: a name is not a module of ``model``.
+        ValueError: no layers, or a name given twice.
+    """
+    if isinstance(layers, str):
+        raise TypeError(f"layers must be a list of module names, got the string {layers!r}; use [{layers!r}].")
+    layers = list(layers)
+    if not layers:
+        raise ValueError("layers is empty; pass at least one module name.")
+    modules = {name for name, _ in model.named_modules() if name}
+    for name in layers:
+        if name not in modules:
+            close = difflib.get_close_matches(str(name), modules, n=5, cutoff=0.5)
+            hint = f" Close names: {', '.join(close)}." if close else ""
+            raise KeyError(f"Layer {name!r} is not a module of {type(model).__name__}.{hint} "
+                           "See [name for name, _ in model.named_modules()].")
+    repeated = sorted({name for name in layers if layers.count(name) > 1})
+    if repeated:
+        raise ValueError(f"layers lists {repeated} more than once; give each module name once.")
+    return layers
+
+
+@contextmanager
+def evaluating(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode, without gradients, on ``device``; restore its mode and device after."""
+    was_training = model.training
+    first = next(model.parameters(), None)
+    home = first.device if first is not None else device
+    model.eval().to(device)
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training).to(home)
+
+
+@contextmanager
+def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str | None = None):
+    """Call ``on_output(name, tensor)`` for each named module's output; hooks are removed on exit."""
+    modules = dict(model.named_modules())
+
+    def make_hook(name: str):
+        def hook(_module, _inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"Layer {name!r} returned {type(output).__name__}, not a tensor; "
+                                "probe a module whose output is a single tensor.")
+            on_output(name, output.detach())
+            if name == stop_after:
+                raise _StopForward
+        return hook
+
+    handles = [modules[name].register_forward_hook(make_hook(name)) for name in layers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _forward(model: nn.Module, images: torch.Tensor) -> None:
+    try:
+        model(images)
+    except _StopForward:
+        pass
+
+
+def _flat_sizes_in_run_order(model: nn.Module, image: torch.Tensor, layers: list[str]) -> dict[str, int]:
+    """Flattened output size per layer, ordered as the layers run, from a one-image forward pass."""
+    calls: list[tuple[str, int]] = []
+    with _hooks(model, layers, lambda name, out: calls.append((name, out[0].numel()))):
+        _forward(model, image)
+    names = [name for name, _ in calls]
+    for name in layers:
+        if names.count(name) != 1:
+            raise ValueError(f"Layer {name!r} ran {names.count(name)} times in one forward pass; a probe layer "
+                             "must run exactly once (a module reused inside the network cannot be probed).")
+    return dict(calls)
+
+
+def _plan_passes(sizes: dict[str, int], n_samples: int, max_bytes: int) -> list[list[str]]:
+    """Group consecutive layers so that each group's features (float32) fit in ``max_bytes``."""
+    passes: list[list[str]] = [[]]
+    held = 0
+    for name, size in sizes.items():
+        need = 4 * n_samples * size
+        if passes[-1] and held + need > max_bytes:
+            passes.append([])
+            held = 0
+        passes[-1].append(name)
+        held += need
+    return passes
+
+
+def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence[str], *,
+                        batch_size: int = 250, device: str | torch.device = "auto",
+                        max_bytes: int = DEFAULT_FEATURE_BYTES) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield ``(layer, features)`` for each layer, in the order the layers run in the network.
+
+    Features are (N, M) float32 tensors on ``device``: each sample's output flattened. The model
+    runs in eval mode without gradients, one batch at a time; its train/eval mode and device are
+    restored afterwards. At most about ``max_bytes`` of features are held at once: when all layers
+    do not fit, the images are run again for the next group of layers, and each pass stops right
+    after its last layer.
+
+    Args:
+        model: any ``nn.Module`` taking ``images``.
+        images: (N, C, H, W) tensor.
+        layers: module names, as in ``model.named_modules()``.
+        batch_size: images per forward pass.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        max_bytes: memory budget for the features held at once.
+    """
+    layers = check_layers(model, layers)
+    if not isinstance(images, torch.Tensor) or images.ndim < 2 or len(images) < 1:
+        raise TypeError("images must be a tensor of shape (N, C, H, W) with N >= 1.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    device = resolve_device(device)
+    n_samples = len(images)
+    with evaluating(model, device):
+        sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers)
+        for group in _plan_passes(sizes, n_samples, max_bytes):
+            buffers = {name: torch.empty(n_samples, sizes[name], device=device) for name in group}
+            start = 0
+
+            def store(name: str, output: torch.Tensor) -> None:
+                buffers[name][start:start + len(output)] = output.reshape(len(output), -1)
+
+            with _hooks(model, group, store, stop_after=group[-1]):
+                for start in progress(range(0, n_samples, batch_size), desc="features",
+                                      total=-(-n_samples // batch_size)):
+                    _forward(model, images[start:start + batch_size].to(device, non_blocking=True))
+            for name in group:
+                yield name, buffers.pop(name)
+
+
+def extract_features(model: nn.Module, images: torch.Tensor, layers: Sequence[str], *,
+                     batch_size: int = 250, device: str | torch.device = "auto") -> dict[str, torch.Tensor]:
+    """All requested layers' flattened outputs at once, as a dict ``layer -> (N, M) CPU tensor``.
+
+    Convenient for small N; :func:`iter_layer_features` keeps memory bounded for large N.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())
+        >>> {k: tuple(v.shape) for k, v in extract_features(net, torch.rand(5, 1, 2, 2), ["1", "2"]).items()}
+        {'1': (5, 3), '2': (5, 3)}
+    """
+    return {name: features.cpu() for name, features in
+            iter_layer_features(model, images, layers, batch_size=batch_size, device=device, max_bytes=2**62)}

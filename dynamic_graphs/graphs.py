@@ -1,0 +1,253 @@
+"""k-NN graphs of layer representations and their modularity against the true classes (PAPER.md §1.3-1.4)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # igraph is imported lazily: `import dynamic_graphs` stays light
+    import igraph
+
+_EPS = 1e-8  # the paper's floor on row norms: an all-zero row gets similarity 0 to everything
+
+
+def _import_igraph():
+    try:
+        import igraph
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("dynamic_graphs needs igraph: `pip install igraph` "
+                          "or `conda install -c conda-forge python-igraph`.") from err
+    return igraph
+
+
+def as_feature_matrix(features: Any, *, name: str | None = None) -> torch.Tensor:
+    """Flatten an (N, ...) tensor or array into an (N, M) float tensor, on its own device.
+
+    Args:
+        features: torch tensor or numpy array with one row per sample.
+        name: what the features are (a layer name), used in error messages.
+
+    Raises:
+        TypeError: not a tensor or array.
+        ValueError: fewer than 2 samples, or NaN/Inf values.
+    """
+    what = f"features of layer {name!r}" if name else "features"
+    if isinstance(features, np.ndarray):
+        features = torch.from_numpy(features)
+    if not isinstance(features, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor or numpy.ndarray of shape (N, ...), "
+                        f"got {type(features).__name__}.")
+    if features.ndim < 2 or features.shape[0] < 2:
+        raise ValueError(f"{what} must have shape (N, ...) with N >= 2 samples, got {tuple(features.shape)}.")
+    matrix = features.reshape(features.shape[0], -1)
+    if not matrix.is_floating_point() or matrix.dtype in (torch.float16, torch.bfloat16):
+        matrix = matrix.float()
+    finite = torch.isfinite(matrix)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise ValueError(f"{what} contain {bad} NaN or Inf values out of {matrix.numel()}; "
+                         "check the model (diverged training? unnormalised input?) before building a graph.")
+    return matrix
+
+
+def cosine_similarity(features: Any, *, name: str | None = None) -> torch.Tensor:
+    """Cosine similarity between the flattened rows, with a zero diagonal (PAPER.md §1.3 steps 1-3).
+
+    Rows are L2-normalised with the norm floored at 1e-8, as in the paper's code, so an all-zero row
+    has similarity 0 to every sample.
+
+    Returns:
+        (N, N) tensor on the features' device.
+    """
+    matrix = as_feature_matrix(features, name=name)
+    normed = matrix / matrix.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    similarity = normed @ normed.T
+    similarity.fill_diagonal_(0.0)  # zero, not -inf: a self entry can still be among the top k (and is no edge)
+    return similarity
+
+
+def _check_k(k: Any, n_samples: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an integer, got {k!r}.")
+    if not 1 <= k < n_samples:
+        raise ValueError(f"k must satisfy 1 <= k < N (number of samples = {n_samples}), got k={k}; "
+                         "choose a smaller k or more samples.")
+    return int(k)
+
+
+def top_k_neighbours(similarity: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and similarities of each row's k largest entries; ties go to the lower index.
+
+    That tie rule is the one of the paper's ``heapq.nlargest``. It matters only for exact ties at
+    the k-th place (duplicate samples), which are rare, so they are resolved row by row afterwards.
+
+    Returns:
+        ``(indices, values)``, both (N, k) numpy arrays.
+    """
+    n_samples = similarity.shape[0]
+    k = _check_k(k, n_samples)
+    values, indices = torch.topk(similarity, k + 1, dim=1)  # one extra column reveals ties at the k-th place
+    values, indices = values.cpu().numpy(), indices.cpu().numpy()
+    # A tie at value 0 cannot change the graph: zero entries are not edges.
+    tied_rows = np.flatnonzero((values[:, k] == values[:, k - 1]) & (values[:, k - 1] != 0))
+    if tied_rows.size:
+        rows = similarity[torch.as_tensor(tied_rows, device=similarity.device)].cpu().numpy()
+        stable = np.argsort(-rows, axis=1, kind="stable")[:, :k]
+        indices[tied_rows, :k] = stable
+        values[tied_rows, :k] = np.take_along_axis(rows, stable, axis=1)
+    return indices[:, :k], values[:, :k]
+
+
+def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected edges of A = (A_knn + A_knnᵀ) / 2, where A_knn[i, j] = S_ij for j in top-k(i).
+
+    A mutual pair keeps (S_ij + S_ji) / 2, a one-way pair gets S_ij / 2; zero entries are not edges.
+
+    Returns:
+        ``(edges, weights)``: (E, 2) int array with i < j, and (E,) float64 array.
+    """
+    from scipy import sparse
+
+    n_samples, k = indices.shape
+    rows = np.repeat(np.arange(n_samples), k)
+    directed = sparse.coo_matrix((values.ravel().astype(np.float64), (rows, indices.ravel())),
+                                 shape=(n_samples, n_samples)).tocsr()
+    upper = sparse.triu((directed + directed.T) * 0.5, k=1).tocoo()  # drops self entries too
+    keep = upper.data != 0
+    edges = np.column_stack([upper.row[keep], upper.col[keep]]).astype(np.int64)
+    return edges, upper.data[keep]
+
+
+def knn_graph(features: Any, k: int = 3, *, name: str | None = None) -> igraph.Graph:
+    """The paper's k-NN graph of one layer's representation (PAPER.md §1.3).
+
+    Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
+    neighbours are chosen (a node whose k-th best similarity is negative keeps a zero-weight self
+    entry, so it gets fewer edges); top-k per row with the similarity as the weight; symmetrised as
+    (A + Aᵀ)/2; zero entries are not edges.
+
+    Args:
+        features: (N, ...) torch tensor (any device) or numpy array.
+        k: neighbours per sample, 1 <= k < N.
+        name: layer name for error messages.
+
+    Returns:
+        Undirected ``igraph.Graph`` with N vertices and edge attribute ``"weight"``.
+
+    Example:
+        >>> g = knn_graph(np.eye(4) + 0.1, k=1)
+        >>> g.vcount(), g.is_directed()
+        (4, False)
+    """
+    igraph = _import_igraph()
+    similarity = cosine_similarity(features, name=name)
+    edges, weights = symmetrised_edges(*top_k_neighbours(similarity, k))
+    return igraph.Graph(n=similarity.shape[0], edges=edges, directed=False,
+                        edge_attrs={"weight": weights.tolist()})
+
+
+def _membership(labels: Any, n_vertices: int) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n_vertices:
+        raise ValueError(f"labels must be a 1-D sequence with one label per vertex ({n_vertices}), "
+                         f"got shape {labels.shape}.")
+    classes, membership = np.unique(labels, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(f"modularity against classes needs at least 2 classes, got {classes.size} "
+                         f"({classes.tolist()}); sample more classes.")
+    return membership
+
+
+def _edge_weights(graph: igraph.Graph) -> np.ndarray:
+    if "weight" in graph.edge_attributes():
+        return np.asarray(graph.es["weight"], dtype=np.float64)
+    return np.ones(graph.ecount())
+
+
+def partition_modularity(edges: np.ndarray, weights: np.ndarray, membership: np.ndarray) -> float:
+    """Q = Σ_c [W_c / W − (S_c / 2W)²], the weighted modularity at resolution 1 (PAPER.md §1.4).
+
+    W is the total edge weight, W_c the weight inside community c and S_c the summed strength of its
+    nodes. Written out because igraph refuses negative weights; it equals networkx's definition.
+    """
+    total = weights.sum()
+    n_groups = int(membership.max()) + 1
+    src, dst = membership[edges[:, 0]], membership[edges[:, 1]]
+    inside = np.bincount(src[src == dst], weights=weights[src == dst], minlength=n_groups)
+    strength = (np.bincount(src, weights=weights, minlength=n_groups)
+                + np.bincount(dst, weights=weights, minlength=n_groups))
+    return float(np.sum(inside / total - (strength / (2 * total)) ** 2))
+
+
+def modularity(graph: igraph.Graph, labels: Any) -> float:
+    """Weighted modularity (resolution 1) of ``graph`` with the given classes as communities.
+
+    Equal to ``networkx.community.modularity(G, communities, weight="weight")``, also for graphs
+    with negative edge weights (pre-BN conv outputs produce them), which are kept as they are.
+
+    Args:
+        graph: undirected ``igraph.Graph``; edge attribute ``"weight"`` (all 1 when absent).
+        labels: one class label per vertex (any hashable values), at least 2 distinct.
+
+    Returns:
+        Q as a float.
+
+    Raises:
+        ValueError: wrong number of labels, fewer than 2 classes, or a graph whose total edge
+            weight is not positive (for example built from all-zero features): Q is undefined.
+
+    Example:
+        >>> import igraph
+        >>> two_triangles = igraph.Graph([(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)])
+        >>> round(modularity(two_triangles, [0, 0, 0, 1, 1, 1]), 6)
+        0.5
+    """
+    membership = _membership(labels, graph.vcount())
+    weights = _edge_weights(graph)
+    if weights.sum() <= 0:
+        raise ValueError(f"modularity is undefined for a graph with total edge weight {weights.sum():g} "
+                         f"({graph.ecount()} edges); all-zero features give no edges.")
+    if weights.min() >= 0:
+        return float(graph.modularity(membership.tolist(), weights=weights.tolist(), resolution=1, directed=False))
+    edges = np.asarray(graph.get_edgelist(), dtype=np.int64).reshape(-1, 2)
+    return partition_modularity(edges, weights, membership)
+
+
+def leiden(graph: igraph.Graph, *, resolution: float = 1.0, seed: int = 0, n_iterations: int = -1) -> np.ndarray:
+    """Label-free communities of ``graph`` with the Leiden algorithm (leidenalg, RB-configuration).
+
+    Community detection needs non-negative weights, so the rare negative edges (pre-BN conv
+    outputs) are left out for the detection only; score the result with :func:`modularity` on the
+    full graph.
+
+    Args:
+        graph: weighted undirected graph from :func:`knn_graph`.
+        resolution: resolution parameter (1 = plain modularity).
+        seed: leidenalg's random seed: the same seed gives the same partition.
+        n_iterations: Leiden iterations; negative runs until the partition is stable.
+
+    Returns:
+        (N,) int array of community ids.
+    """
+    try:
+        import leidenalg
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("Leiden communities need leidenalg: `pip install leidenalg` "
+                          "or `conda install -c conda-forge leidenalg`.") from err
+    weights = np.clip(_edge_weights(graph), 0, None)
+    partition = leidenalg.find_partition(graph, leidenalg.RBConfigurationVertexPartition,
+                                         weights=weights.tolist(), resolution_parameter=resolution,
+                                         n_iterations=n_iterations, seed=int(seed) % 2**31)
+    return np.asarray(partition.membership, dtype=np.int64)
+
+
+def partition_agreement(found: Any, labels: Any) -> dict[str, float]:
+    """NMI and adjusted Rand index between a found partition and the true classes (igraph's)."""
+    igraph = _import_igraph()
+    found = np.unique(np.asarray(found), return_inverse=True)[1].tolist()
+    labels = np.unique(np.asarray(labels), return_inverse=True)[1].tolist()
+    return {"nmi": float(igraph.compare_communities(found, labels, method="nmi")),
+            "ari": float(igraph.compare_communities(found, labels, method="adjusted_rand"))}

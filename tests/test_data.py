@@ -1,0 +1,209 @@
+"""Tests for dynamic_graphs.data: tiny, offline, fast."""
+from __future__ import annotations
+
+import gzip
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dynamic_graphs import data
+from dynamic_graphs.data import (
+    ImageTensorDataset,
+    dataset_info,
+    get_dataset,
+    labels_of,
+    read_fashion_mnist_idx,
+    synthetic_dataset,
+)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a gzipped IDX file (magic 0x000008<ndim>, big-endian sizes)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def fake_idx(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """Five random 28x28 test-split images with labels, in the Debian file layout."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, size=(5, 28, 28), dtype=np.uint8)  # no zeros: padding is visible
+    labels = np.array([0, 3, 9, 1, 3], dtype=np.uint8)
+    idx_dir = tmp_path / "idx"
+    idx_dir.mkdir()
+    write_idx(idx_dir / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(idx_dir / "t10k-labels-idx1-ubyte.gz", labels)
+    return idx_dir, images, labels
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def test_synthetic_shape_range_labels():
+    ds = get_dataset("synthetic", n=30, num_classes=3, shape=(2, 5, 5))
+    assert isinstance(ds, ImageTensorDataset)
+    assert len(ds) == 30 and ds.num_classes == 3 and len(ds.classes) == 3
+    x, y = ds[0]
+    assert x.shape == (2, 5, 5) and x.dtype == torch.float32 and isinstance(y, int)
+    assert ds.images.min() >= 0 and ds.images.max() <= 1
+    assert ds.targets.dtype == torch.int64
+    assert np.bincount(labels_of(ds)).tolist() == [10, 10, 10]  # balanced
+
+
+def test_synthetic_reproducible_and_splits_differ():
+    a = synthetic_dataset(seed=1)
+    b = synthetic_dataset(seed=1)
+    assert torch.equal(a.images, b.images) and torch.equal(a.targets, b.targets)
+    assert not torch.equal(a.images, synthetic_dataset(seed=2).images)
+    test = synthetic_dataset(seed=1, split="test")
+    assert not torch.equal(a.images, test.images)
+
+
+def test_synthetic_classes_separate():
+    # Same mixture for train and test: nearest class mean from train classifies test well.
+    train = synthetic_dataset(n=400, separation=3.0, split="train")
+    test = synthetic_dataset(n=200, separation=3.0, split="test")
+    xtr, ytr = train.batch(range(len(train)))
+    xte, yte = test.batch(range(len(test)))
+    means = torch.stack([xtr[ytr == k].mean(0) for k in range(4)]).flatten(1)
+    pred = torch.cdist(xte.flatten(1), means).argmin(1)
+    assert (pred == yte).float().mean() > 0.9
+
+
+def test_dataset_info():
+    info = dataset_info("cifar100")
+    assert info["num_classes"] == 100 and info["mean"] == dataset_info("cifar10")["mean"]
+    fm = dataset_info("fashion-mnist")
+    assert (fm["in_channels"], fm["image_size"], fm["mean"], fm["std"]) == (1, 32, (0.2860,), (0.3530,))
+    syn = dataset_info("synthetic")
+    assert (syn["num_classes"], syn["in_channels"], syn["image_size"]) == (4, 3, 8)
+    assert syn["mean"][0] == pytest.approx(0.5)
+    x = synthetic_dataset(n=2000, seed=3).images
+    assert syn["std"][0] == pytest.approx(float(x.std()), abs=0.02)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unknown_name_suggests_close_match():
+    with pytest.raises(KeyError, match="did you mean 'cifar10'") as err:
+        get_dataset("cifar11")
+    assert "synthetic" in str(err.value) and "image folder" in str(err.value)
+
+
+def test_bad_split():
+    with pytest.raises(ValueError, match="train.*test"):
+        get_dataset("synthetic", split="val")
+
+
+def test_unexpected_kwarg():
+    with pytest.raises(TypeError, match="bogus"):
+        get_dataset("synthetic", bogus=1)
+
+
+# --------------------------------------------------------------------------- IDX / cache
+
+
+def test_idx_round_trip_and_padding(fake_idx):
+    idx_dir, images, labels = fake_idx
+    x, y = read_fashion_mnist_idx(idx_dir, "test")
+    assert x.shape == (5, 1, 32, 32) and x.dtype == torch.uint8
+    assert torch.equal(x[:, 0, 2:30, 2:30], torch.from_numpy(images))
+    assert x[:, :, :2].sum() == 0 and x[:, :, -2:].sum() == 0 and x[..., :2].sum() == 0 and x[..., -2:].sum() == 0
+    assert y.tolist() == labels.tolist() and y.dtype == torch.int64
+
+
+@pytest.mark.parametrize("corruption", ["magic", "truncated", "not-gzip"])
+def test_corrupt_idx_names_file(fake_idx, corruption):
+    idx_dir, images, _ = fake_idx
+    bad = idx_dir / "t10k-images-idx3-ubyte.gz"
+    if corruption == "magic":
+        write_idx(bad, images[:, :, :, None])  # 4 dimensions instead of 3
+    elif corruption == "truncated":
+        write_idx(bad, images)
+        raw = gzip.decompress(bad.read_bytes())
+        bad.write_bytes(gzip.compress(raw[:-10]))
+    else:
+        bad.write_bytes(b"definitely not gzip")
+    with pytest.raises(ValueError, match=re.escape(str(bad))):
+        read_fashion_mnist_idx(idx_dir, "test")
+
+
+def test_cache_written_and_reused(fake_idx, tmp_path, monkeypatch):
+    idx_dir, images, _ = fake_idx
+    root = tmp_path / "root"
+    ds = get_dataset("fashion-mnist", split="test", root=root, idx_dir=idx_dir)
+    cache = root / "fashion-mnist" / "test.pt"
+    assert cache.is_file() and len(ds) == 5 and ds.classes[0] == "T-shirt/top"
+    assert not list(cache.parent.glob(".*.tmp"))  # atomic write left no temp file
+
+    def fail(*args, **kwargs):
+        raise AssertionError("source was read again despite a valid cache")
+
+    monkeypatch.setattr(data, "read_fashion_mnist_idx", fail)
+    again = get_dataset("fashion-mnist", split="test", root=root, idx_dir=idx_dir)
+    assert torch.equal(again.images, ds.images) and torch.equal(again.targets, ds.targets)
+
+
+def test_corrupt_cache_is_rebuilt(fake_idx, tmp_path):
+    idx_dir, images, _ = fake_idx
+    cache = tmp_path / "root" / "fashion-mnist" / "test.pt"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"\x00garbage")
+    with pytest.warns(RuntimeWarning, match="Rebuilding"):
+        ds = get_dataset("fashion-mnist", split="test", root=tmp_path / "root", idx_dir=idx_dir)
+    assert torch.equal(ds.images[:, 0, 2:30, 2:30], torch.from_numpy(images))
+    assert torch.load(cache, weights_only=True)["images"].shape == (5, 1, 32, 32)
+
+
+# --------------------------------------------------------------------------- ImageTensorDataset
+
+
+def test_batch_matches_getitem():
+    imgs = torch.randint(0, 256, (7, 1, 4, 4), dtype=torch.uint8)
+    ds = ImageTensorDataset(imgs, torch.tensor([0, 1, 2, 0, 1, 2, 0]), classes=["a", "b", "c"])
+    idx = [4, 0, 6, 4]
+    x, y = ds.batch(idx)
+    assert torch.equal(x, torch.stack([ds[i][0] for i in idx]))
+    assert y.tolist() == [ds[i][1] for i in idx]
+    assert x.dtype == torch.float32 and x.max() <= 1 and ds.num_classes == 3
+    assert torch.equal(ds.batch(np.array(idx))[0], x) and torch.equal(ds.batch(slice(0, 7))[0], ds.batch(range(7))[0])
+    x[0].fill_(5)  # results are copies, not views of the store
+    assert ds[4][0].max() <= 1
+
+
+def test_labels_of_subset_and_fallback():
+    ds = synthetic_dataset(n=12)
+    sub = torch.utils.data.Subset(ds, [3, 1, 7])
+    assert labels_of(sub).tolist() == ds.targets[[3, 1, 7]].tolist()
+    plain = [(torch.zeros(1), k % 3) for k in range(5)]
+    assert labels_of(plain).tolist() == [0, 1, 2, 0, 1]
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        Image.new("RGB", (300, 260), (255, 0, 0)).save(tmp_path / cls / "a.png")
+    ds = get_dataset(str(tmp_path))
+    x, y = ds[1]
+    assert x.shape == (3, 224, 224) and y == 1 and labels_of(ds).tolist() == [0, 1]
+    assert dataset_info(tmp_path)["num_classes"] == 2
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.mark.skipif(not data.FASHION_MNIST_IDX_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_real_fashion_mnist_test_split(tmp_path):
+    ds = get_dataset("fashion-mnist", split="test", root=tmp_path)
+    assert len(ds) == 10000 and ds.num_classes == 10
+    x, y = ds.batch(range(0, 10000, 997))
+    assert x.shape[1:] == (1, 32, 32) and 0 <= x.min() and x.max() <= 1
+    assert np.bincount(labels_of(ds)).tolist() == [1000] * 10

@@ -1,0 +1,225 @@
+"""knn_graph follows the paper's construction; modularity equals networkx's, negative weights included."""
+from __future__ import annotations
+
+import igraph
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from dynamic_graphs import knn_graph, leiden, modularity, partition_agreement
+from dynamic_graphs.graphs import cosine_similarity
+from dynamic_graphs.reference import paper_graph, paper_modularity
+
+
+def to_networkx(graph: igraph.Graph) -> nx.Graph:
+    out = nx.Graph()
+    out.add_nodes_from(range(graph.vcount()))
+    weights = graph.es["weight"] if "weight" in graph.edge_attributes() else [1.0] * graph.ecount()
+    out.add_weighted_edges_from((*e.tuple, w) for e, w in zip(graph.es, weights))
+    return out
+
+
+def nx_modularity(graph: igraph.Graph, labels) -> float:
+    labels = np.asarray(labels)
+    communities = [set(np.flatnonzero(labels == c).tolist()) for c in np.unique(labels)]
+    return nx.community.modularity(to_networkx(graph), communities, weight="weight", resolution=1)
+
+
+def edge_dict(graph) -> dict[tuple[int, int], float]:
+    if isinstance(graph, igraph.Graph):
+        return {tuple(sorted(e.tuple)): e["weight"] for e in graph.es}
+    return {tuple(sorted((u, v))): w for u, v, w in graph.edges(data="weight")}
+
+
+def negative_features() -> np.ndarray:
+    """2-D directions spread over the circle: most pairs have negative cosine similarity."""
+    angles = np.array([0.0, 0.3, 2.0, 2.4, 3.3, 4.4, 5.0])
+    return np.column_stack([np.cos(angles), np.sin(angles)])
+
+
+# --- modularity --------------------------------------------------------------------------------
+
+def test_two_disconnected_triangles_by_hand():
+    # Each triangle holds half the weight and half the strength: Q = 2 * (1/2 - (1/2)^2) = 0.5.
+    graph = igraph.Graph([(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5)])
+    assert modularity(graph, [0, 0, 0, 1, 1, 1]) == pytest.approx(0.5, abs=1e-12)
+    # Each class split across the triangles: Q = -0.25 by the same formula (W_c = 1/6 per triangle half).
+    assert modularity(graph, [0, 1, 0, 1, 0, 1]) == pytest.approx(nx_modularity(graph, [0, 1, 0, 1, 0, 1]))
+
+
+def test_weighted_path_by_hand():
+    # Path 0-1-2 with weights 2 and 1, classes {0,1} {2}: W = 3, W_a = 2, strengths (2, 3, 1) so
+    # S_a = 5, S_b = 1, and Q = 2/3 - (5/6)^2 - (1/6)^2.
+    graph = igraph.Graph([(0, 1), (1, 2)], edge_attrs={"weight": [2.0, 1.0]})
+    assert modularity(graph, ["a", "a", "b"]) == pytest.approx(2 / 3 - (5 / 6) ** 2 - (1 / 6) ** 2, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_modularity_equals_networkx_on_knn_graphs(seed, k):
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(80, 12)) + np.repeat(rng.normal(size=(4, 12)), 20, axis=0)
+    labels = np.repeat(np.arange(4), 20)
+    graph = knn_graph(features, k=k)
+    assert abs(modularity(graph, labels) - nx_modularity(graph, labels)) <= 1e-9
+
+
+def test_modularity_with_negative_weights_equals_networkx():
+    graph = igraph.Graph([(0, 1), (1, 2), (2, 3), (0, 3), (1, 3)],
+                         edge_attrs={"weight": [0.9, -0.2, 0.7, -0.05, 0.4]})
+    for labels in ([0, 0, 1, 1], [0, 1, 0, 1], [2, 2, 2, 5]):
+        assert abs(modularity(graph, labels) - nx_modularity(graph, labels)) <= 1e-12
+
+
+def test_knn_graph_with_negative_similarities_keeps_negative_edges_and_matches_networkx():
+    features = negative_features()
+    graph = knn_graph(features, k=3)
+    weights = np.array(graph.es["weight"])
+    assert (weights < 0).any(), "this configuration must produce negative edges"
+    labels = [0, 0, 1, 1, 2, 2, 2]
+    assert abs(modularity(graph, labels) - nx_modularity(graph, labels)) <= 1e-9
+    assert modularity(graph, labels) == pytest.approx(paper_modularity(features, labels, k=3), abs=1e-6)
+
+
+def test_modularity_matches_decomposition_identity():
+    # PAPER.md §4 D1: Q = W_in / W - sum_c (S_c / 2W)^2, computed independently here.
+    rng = np.random.default_rng(3)
+    features, labels = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
+    graph = knn_graph(features, k=4)
+    w = np.array(graph.es["weight"])
+    src, dst = np.array(graph.get_edgelist()).T
+    total = w.sum()
+    inside = w[labels[src] == labels[dst]].sum()
+    strength = np.array(graph.strength(weights="weight"))
+    expected = inside / total - sum((strength[labels == c].sum() / (2 * total)) ** 2 for c in range(3))
+    assert modularity(graph, labels) == pytest.approx(expected, abs=1e-12)
+
+
+# --- knn_graph construction --------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_knn_graph_matches_the_paper_code_path_on_random_features(seed):
+    features = np.random.default_rng(seed).normal(size=(40, 9)).astype(np.float32)
+    ours, theirs = edge_dict(knn_graph(features, k=3)), edge_dict(paper_graph(features, k=3))
+    assert ours.keys() == theirs.keys()
+    assert np.allclose([ours[e] for e in ours], [theirs[e] for e in ours], atol=1e-6)
+
+
+def test_knn_graph_basic_structure():
+    features = torch.randn(30, 2, 3, 3)  # flattened to 18 features per sample
+    graph = knn_graph(features, k=3)
+    assert not graph.is_directed()
+    assert graph.vcount() == 30
+    assert not any(graph.is_loop())
+    assert not graph.has_multiple()
+    # Each node points to 3 others, so it has between 3 and 3 + (in-degree) undirected edges.
+    assert min(graph.degree()) >= 3
+    assert 30 * 3 / 2 <= graph.ecount() <= 30 * 3
+
+
+def test_mutual_pairs_keep_similarity_and_one_way_pairs_get_half():
+    features = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    similarity = cosine_similarity(features).double().numpy()
+    edges = edge_dict(knn_graph(features, k=1))
+    # 0 and 1 choose each other; 2 chooses 1 (its best), 1 does not choose 2.
+    assert edges == pytest.approx({(0, 1): similarity[0, 1], (1, 2): similarity[2, 1] / 2})
+
+
+def test_zero_weight_self_entry_gives_fewer_edges():
+    # Node 0's similarities are 1 (node 2) and -1 (nodes 1, 3); with k = 2 its second choice is its own
+    # zeroed diagonal entry, which is no edge, so it ends with a single edge.
+    features = np.array([[1.0], [-1.0], [1.0], [-1.0]])
+    graph = knn_graph(features, k=2)
+    assert edge_dict(graph) == {(0, 2): 1.0, (1, 3): 1.0}
+    assert edge_dict(graph) == edge_dict(paper_graph(features, k=2))
+
+
+def test_duplicate_rows_break_ties_towards_lower_index():
+    one_hot = np.repeat(np.eye(3), 3, axis=0)  # exact ties: similarity 1 within a group, 0 across
+    graph = knn_graph(one_hot, k=1)
+    # Node 0 ties between 1 and 2 and takes 1; nodes 1 and 2 take 0 (lower than 2 and 1).
+    assert edge_dict(graph) == edge_dict(paper_graph(one_hot, k=1))
+    assert set(edge_dict(graph)) == {(0, 1), (0, 2), (3, 4), (3, 5), (6, 7), (6, 8)}
+
+
+def test_all_zero_rows_get_no_edges():
+    features = np.random.default_rng(0).normal(size=(12, 5))
+    features[[2, 7]] = 0
+    graph = knn_graph(features, k=3)
+    assert graph.degree([2, 7]) == [0, 0]
+    assert edge_dict(graph).keys() == edge_dict(paper_graph(features, k=3)).keys()
+
+
+def test_all_zero_features_make_modularity_undefined():
+    graph = knn_graph(np.zeros((6, 4)), k=2)
+    assert graph.ecount() == 0
+    with pytest.raises(ValueError, match="total edge weight"):
+        modularity(graph, [0, 0, 0, 1, 1, 1])
+
+
+def test_numpy_and_torch_inputs_agree():
+    features = np.random.default_rng(1).normal(size=(20, 4)).astype(np.float32)
+    assert edge_dict(knn_graph(features, k=2)) == edge_dict(knn_graph(torch.from_numpy(features), k=2))
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [0, -1, 10, 11])
+def test_k_out_of_range(k):
+    with pytest.raises(ValueError, match="1 <= k < N"):
+        knn_graph(np.random.rand(10, 3), k=k)
+
+
+def test_k_not_integer():
+    with pytest.raises(TypeError, match="k must be an integer"):
+        knn_graph(np.random.rand(10, 3), k=2.5)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_features_name_the_layer(bad):
+    features = np.random.rand(10, 3)
+    features[4, 1] = bad
+    with pytest.raises(ValueError, match="layer 'layer2.3'.*NaN or Inf"):
+        knn_graph(features, k=2, name="layer2.3")
+
+
+def test_features_of_wrong_type():
+    with pytest.raises(TypeError, match="torch.Tensor or numpy.ndarray"):
+        knn_graph([[1, 2], [3, 4]], k=1)
+
+
+def test_labels_of_wrong_length():
+    graph = knn_graph(np.random.rand(10, 3), k=2)
+    with pytest.raises(ValueError, match="one label per vertex"):
+        modularity(graph, [0, 1] * 4)
+
+
+def test_fewer_than_two_classes():
+    graph = knn_graph(np.random.rand(10, 3), k=2)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        modularity(graph, [1] * 10)
+
+
+# --- Leiden --------------------------------------------------------------------------------------
+
+def test_leiden_finds_planted_communities_reproducibly():
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:3] * 10  # orthogonal directions: cosine neighbours stay within a class
+    labels = np.repeat(np.arange(3), 30)
+    features = centres[labels] + rng.normal(size=(90, 8))
+    graph = knn_graph(features, k=5)
+    found = leiden(graph, seed=1)
+    assert np.array_equal(found, leiden(graph, seed=1))
+    # Three disconnected classes: every community found lies inside one class (it may split one).
+    assert all(np.unique(labels[found == c]).size == 1 for c in np.unique(found))
+    agreement = partition_agreement(found, labels)
+    assert agreement["nmi"] > 0.85 and agreement["ari"] > 0.8
+    assert partition_agreement(labels, labels) == pytest.approx({"nmi": 1.0, "ari": 1.0})
+    assert modularity(graph, found) >= modularity(graph, labels) - 1e-9  # it optimises Q
+
+
+def test_leiden_tolerates_negative_edges():
+    graph = knn_graph(negative_features(), k=3)
+    found = leiden(graph, seed=0)
+    assert found.shape == (7,)
