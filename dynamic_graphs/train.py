@@ -221,7 +221,7 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(labels)
+            loss_sum += loss.item() * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
         if not math.isfinite(loss_sum):
             raise FloatingPointError(f"Training diverged at epoch {epoch} (loss {loss_sum}); lower lr "

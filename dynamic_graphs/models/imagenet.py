@@ -177,7 +177,9 @@ class ImageNetVGG(tv_vgg.VGG):
         return conv_probe_names(self.features)
 
 
-def _register_resnet(name: str, block: type, default_blocks: tuple[int, ...], weights_enum: type[tvm.WeightsEnum]) -> None:
+def _register_resnet(
+    name: str, block: type, default_blocks: tuple[int, ...], weights_enum: type[tvm.WeightsEnum]
+) -> None:
     @register_model(name)
     def build(
         num_classes: int = 10,

@@ -316,7 +316,9 @@ class CifarResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _make_layer(self, block: type[BasicBlock] | type[Bottleneck], planes: int, n_blocks: int, stride: int) -> nn.Sequential:
+    def _make_layer(
+        self, block: type[BasicBlock] | type[Bottleneck], planes: int, n_blocks: int, stride: int
+    ) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (n_blocks - 1):
             layers.append(block(self.in_planes, planes, s))

@@ -1,0 +1,171 @@
+"""Feature extraction by module name and the modularity curve on tiny synthetic inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from dynamic_graphs import (extract_features, get_dataset, iter_layer_features, knn_graph, modularity,
+                            modularity_curve, summarize_curve)
+from dynamic_graphs.curve import sample_indices
+
+
+def tiny_net(seed: int = 0, in_channels: int = 3) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+
+
+LAYERS = ["0", "2", "4", "6"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return get_dataset("synthetic", n=120, num_classes=3, shape=(3, 8, 8), separation=3.0, seed=0)
+
+
+def test_hooks_capture_the_same_tensors_as_running_the_layers_by_hand():
+    net, images = tiny_net().eval(), torch.rand(6, 3, 8, 8)
+    features = extract_features(net, images, LAYERS, batch_size=4, device="cpu")
+    with torch.no_grad():
+        expected, x = {}, images
+        for index, module in enumerate(net):
+            x = module(x)
+            expected[str(index)] = x.reshape(6, -1)
+    for name in LAYERS:
+        assert torch.allclose(features[name], expected[name], atol=1e-6)
+
+
+def test_extraction_restores_train_mode_and_removes_hooks():
+    net = tiny_net().train()
+    extract_features(net, torch.rand(4, 3, 8, 8), LAYERS, device="cpu")
+    assert net.training
+    assert all(not m._forward_hooks for m in net.modules())
+    net.eval()
+    extract_features(net, torch.rand(4, 3, 8, 8), LAYERS, device="cpu")
+    assert not net.training
+
+
+def test_hooks_are_removed_when_the_forward_pass_fails():
+    net = tiny_net()
+    with pytest.raises(RuntimeError):
+        extract_features(net, torch.rand(4, 5, 8, 8), LAYERS, device="cpu")  # wrong channel count
+    assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_small_memory_budget_gives_identical_features_in_more_passes():
+    net, images = tiny_net(), torch.rand(10, 3, 8, 8)
+    calls = []
+    net[0].register_forward_hook(lambda *_: calls.append(1))
+    one_pass = dict(iter_layer_features(net, images, LAYERS, batch_size=5, device="cpu", max_bytes=2**30))
+    assert len(calls) == 1 + 2  # a one-image pass that measures the layers, then 2 batches
+    budget = dict(iter_layer_features(net, images, LAYERS, batch_size=5, device="cpu", max_bytes=1))
+    assert len(calls) - 3 == 1 + 4 * 2  # now one group per layer, each running the 2 batches
+    for name in LAYERS:
+        assert torch.equal(one_pass[name], budget[name])
+
+
+def test_layers_come_back_in_the_order_they_run():
+    net = tiny_net()
+    names = [name for name, _ in iter_layer_features(net, torch.rand(3, 3, 8, 8), ["4", "0"], device="cpu")]
+    assert names == ["0", "4"]
+
+
+def test_unknown_layer_lists_close_names():
+    net = nn.Sequential()
+    net.add_module("features", nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()))
+    with pytest.raises(KeyError, match="Close names:.*features.0"):
+        extract_features(net, torch.rand(2, 3, 4, 4), ["features.O"], device="cpu")
+
+
+def test_a_module_that_runs_twice_is_refused():
+    relu = nn.ReLU()
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), relu, nn.Conv2d(3, 3, 1), relu)
+    with pytest.raises(ValueError, match="ran 2 times"):
+        extract_features(net, torch.rand(2, 3, 4, 4), ["1"], device="cpu")
+
+
+def test_layers_given_as_a_string_is_refused():
+    with pytest.raises(TypeError, match=r"use \['0'\]"):
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), "0", device="cpu")
+
+
+# --- the curve ----------------------------------------------------------------------------------
+
+def test_curve_is_tidy_and_equals_the_stage_functions(data):
+    net = tiny_net()
+    curve = modularity_curve(net, data, layers=LAYERS, n=30, repeats=3, k=3, seed=5, device="cpu")
+    assert list(curve[["layer", "depth", "repeat"]].itertuples(index=False, name=None)) == [
+        (layer, depth, repeat) for repeat in range(3) for depth, layer in enumerate(LAYERS, start=1)]
+    # Recompute repeat 1, layer "2" by hand through the public stage functions.
+    indices = sample_indices(len(data), n=30, repeats=3, seed=5)[1]
+    images, labels = data.batch(indices)
+    features = extract_features(net, images, ["2"], device="cpu")["2"]
+    expected = modularity(knn_graph(features, k=3), labels)
+    row = curve[(curve.repeat == 1) & (curve.layer == "2")]
+    assert row.modularity.item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_repeats_are_disjoint_and_reproducible():
+    samples = sample_indices(100, n=20, repeats=5, seed=3)
+    assert samples.shape == (5, 20) and np.unique(samples).size == 100
+    assert np.array_equal(samples, sample_indices(100, n=20, repeats=5, seed=3))
+    assert not np.array_equal(samples, sample_indices(100, n=20, repeats=5, seed=4))
+    assert np.array_equal(sample_indices(100, n=20, repeats=2, sampling="sequential"),
+                          np.arange(40).reshape(2, 20))
+
+
+def test_same_seed_gives_an_identical_frame(data):
+    first = modularity_curve(tiny_net(), data, layers=LAYERS, n=40, repeats=2, seed=1, device="cpu")
+    again = modularity_curve(tiny_net(), data, layers=LAYERS, n=40, repeats=2, seed=1, device="cpu")
+    other = modularity_curve(tiny_net(), data, layers=LAYERS, n=40, repeats=2, seed=2, device="cpu")
+    pd.testing.assert_frame_equal(first, again)
+    assert not np.allclose(first.modularity, other.modularity)
+
+
+def test_separable_classes_score_high_and_shuffled_labels_score_near_zero(data):
+    identity = nn.Sequential(nn.Flatten(), nn.Identity())
+    curve = modularity_curve(identity, data, layers=["1"], n=60, repeats=2, device="cpu")
+    assert (curve.modularity > 0.4).all()
+    shuffled = get_dataset("synthetic", n=120, num_classes=3, shape=(3, 8, 8), separation=0.0, seed=0)
+    curve = modularity_curve(identity, shuffled, layers=["1"], n=60, repeats=2, device="cpu")
+    assert (curve.modularity.abs() < 0.2).all()
+
+
+def test_leiden_columns(data):
+    curve = modularity_curve(tiny_net(), data, layers=["0", "6"], n=30, repeats=1, device="cpu", with_leiden=True)
+    for column in ("leiden_modularity", "leiden_communities", "leiden_nmi", "leiden_ari"):
+        assert column in curve
+    assert (curve.leiden_modularity >= curve.modularity - 1e-9).all()  # Leiden maximises Q; labels need not
+
+
+def test_summary_has_mean_and_std_per_layer(data):
+    curve = modularity_curve(tiny_net(), data, layers=LAYERS, n=20, repeats=3, device="cpu")
+    summary = summarize_curve(curve)
+    assert list(summary.layer) == LAYERS
+    layer_two = curve[curve.layer == "2"].modularity
+    assert summary.set_index("layer").loc["2", "mean"] == pytest.approx(layer_two.mean())
+    assert summary.set_index("layer").loc["2", "std"] == pytest.approx(layer_two.std())
+
+
+def test_curve_bad_inputs(data):
+    net = tiny_net()
+    with pytest.raises(ValueError, match="n × repeats"):
+        modularity_curve(net, data, layers=LAYERS, n=100, repeats=2, device="cpu")
+    with pytest.raises(ValueError, match="not in the registry.*layers="):
+        modularity_curve(net, data, n=20, repeats=1, device="cpu")
+    with pytest.raises(KeyError, match="Close names"):
+        modularity_curve(net, data, layers=["07"], n=20, repeats=1, device="cpu")
+    with pytest.raises(ValueError, match="1 <= k < N"):
+        modularity_curve(net, data, layers=LAYERS, n=20, repeats=1, k=20, device="cpu")
+
+
+def test_nan_features_name_the_layer(data):
+    net = tiny_net()
+    with torch.no_grad():
+        net[3].weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="layer '3'.*NaN"):
+        modularity_curve(net, data, layers=["0", "3"], n=20, repeats=1, device="cpu")

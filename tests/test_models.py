@@ -1,0 +1,397 @@
+"""Tests for the model zoo (dynamic_graphs.models).
+
+Big models (ImageNet ones, cResNet101/152, VGG19) are only built on the meta device, where a forward
+pass propagates shapes without computing anything; real forwards run on the small and medium ones.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from dynamic_graphs.models import (
+    MODELS,
+    Normalize,
+    get_model,
+    list_models,
+    probe_layers,
+    register_model,
+)
+from dynamic_graphs.models.common import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+
+EXPECTED_PROBE_COUNTS = {
+    "resnet20": 10,
+    "resnet32": 16,
+    "resnet44": 22,
+    "resnet56": 28,
+    "resnet110": 55,
+    "resnet18": 9,
+    "resnet34": 17,
+    "resnet50": 17,
+    "resnet101": 34,
+    "resnet152": 51,
+    "vgg11": 8,
+    "vgg13": 10,
+    "vgg16": 13,
+    "vgg19": 16,
+}
+# The ImageNet variants have the same probe counts; there are no small (3-stage) ImageNet ResNets.
+_SMALL = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+EXPECTED_PROBE_COUNTS.update({f"imagenet_{k}": v for k, v in EXPECTED_PROBE_COUNTS.items() if k not in _SMALL})
+
+# PAPER.md 1.2: module indices of the Conv2d layers inside ``features``.
+VGG_PROBES = {
+    "vgg11": [0, 4, 8, 11, 15, 18, 22, 25],
+    "vgg13": [0, 3, 7, 10, 14, 17, 21, 24, 28, 31],
+    "vgg16": [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40],
+    "vgg19": [0, 3, 7, 10, 14, 17, 20, 23, 27, 30, 33, 36, 40, 43, 46, 49],
+}
+
+# Too slow to build with real weights on a 2-core CI box; they get meta-device checks only.
+BIG = {"resnet101", "resnet152", "vgg19"} | {m for m in MODELS if m.startswith("imagenet_")}
+REAL = [m for m in list_models() if m not in BIG]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # The forwards here are tiny; one thread avoids OpenMP spin-waiting when the (2-core) machine is
+    # busy, which made this file several times slower. Restored afterwards for other test files.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _meta_model(name: str, **kwargs) -> nn.Module:
+    with torch.device("meta"):
+        return get_model(name, **kwargs).eval()
+
+
+def _n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def test_list_models_is_sorted_and_complete():
+    names = list_models()
+    assert names == sorted(names)
+    assert set(names) == set(EXPECTED_PROBE_COUNTS)
+
+
+def test_duplicate_register_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("resnet56")
+
+    @register_model("_test_tiny")
+    def build(num_classes=10, in_channels=3, mean=None, std=None):
+        return nn.Linear(in_channels, num_classes)
+
+    try:
+        assert "_test_tiny" in list_models()
+        with pytest.raises(ValueError, match="already registered"):
+            register_model("_test_tiny")
+    finally:
+        MODELS.pop("_test_tiny")
+
+
+def test_unknown_model_suggests_close_match():
+    with pytest.raises(KeyError, match="did you mean 'resnet56'") as info:
+        get_model("resnet65")
+    message = str(info.value)
+    assert message.startswith("Unknown model 'resnet65'")
+    assert "Available: " in message and "vgg16" in message
+
+
+def test_name_lookup_is_case_insensitive():
+    assert get_model("ResNet20").config["name"] == "resnet20"
+
+
+@pytest.mark.parametrize("arg", ["num_classes", "in_channels"])
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True, None])
+def test_bad_int_arguments_raise(arg, bad):
+    with pytest.raises(ValueError, match=arg):
+        get_model("resnet20", **{arg: bad})
+
+
+def test_unknown_override_names_the_model():
+    with pytest.raises(TypeError, match="resnet56"):
+        get_model("resnet56", cfg=[64, "M"])
+
+
+@pytest.mark.parametrize("blocks", [(9, 9), (9, 0, 9), "999"])
+def test_bad_blocks_raise(blocks):
+    with pytest.raises(ValueError, match="blocks"):
+        get_model("resnet56", blocks=blocks)
+
+
+@pytest.mark.parametrize("cfg", [["M"], [64, "X"], [64, 0], "64M"])
+def test_bad_vgg_cfg_raise(cfg):
+    with pytest.raises(ValueError, match="cfg"):
+        get_model("vgg11", cfg=cfg)
+
+
+# ------------------------------------------------------------------------------------ forward & probes
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_forward_shape(name):
+    model = get_model(name).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_structure_on_meta(name):
+    model = _meta_model(name)
+    # Shape propagation only: checks every layer fits together, for the big models too.
+    assert model(torch.empty(2, 3, 32, 32, device="meta")).shape == (2, 10)
+    names = model.probe_layers()
+    modules = dict(model.named_modules())
+    assert all(n in modules for n in names)
+    assert len(names) == len(set(names)) == EXPECTED_PROBE_COUNTS[name]
+    assert probe_layers(name) == names == probe_layers(model)
+
+
+@pytest.mark.parametrize("name", sorted(VGG_PROBES) + [f"imagenet_{k}" for k in sorted(VGG_PROBES)])
+def test_vgg_probe_names_match_paper(name):
+    expected = [f"features.{i}" for i in VGG_PROBES[name.removeprefix("imagenet_")]]
+    assert probe_layers(name) == expected
+    model = _meta_model(name)
+    assert all(isinstance(model.get_submodule(n), nn.Conv2d) for n in expected)
+
+
+@pytest.mark.parametrize("name", ["resnet56", "resnet18", "imagenet_resnet50"])
+def test_resnet_probe_names(name):
+    names = probe_layers(name)
+    assert names[0] == "conv1"
+    last_stage = "layer3" if name == "resnet56" else "layer4"
+    assert names[-1].startswith(last_stage + ".")
+    if name == "resnet56":
+        assert names[1:] == [f"layer{s}.{i}" for s in (1, 2, 3) for i in range(9)]
+
+
+def test_probe_hooks_see_expected_shapes():
+    model = get_model("resnet20").eval()
+    shapes = {}
+    handles = [
+        model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape)))
+        for n in probe_layers(model)
+    ]
+    with torch.no_grad():
+        model(torch.rand(2, 3, 32, 32))
+    for h in handles:
+        h.remove()
+    assert shapes["conv1"] == (2, 16, 32, 32)
+    assert shapes["layer2.0"] == (2, 32, 16, 16)
+    assert shapes["layer3.2"] == (2, 64, 8, 8)
+
+
+def test_probe_layers_of_unregistered_model_raises():
+    with pytest.raises(ValueError, match=r"Model Sequential is not in the registry.*layers=\[\.\.\.\]"):
+        probe_layers(nn.Sequential(nn.Conv2d(3, 4, 3)))
+
+
+def test_probe_layers_look_through_data_parallel():
+    model = get_model("resnet20")
+    wrapped = nn.DataParallel(model)
+    names = probe_layers(wrapped)
+    assert names[0] == "module.conv1"
+    assert all(n in dict(wrapped.named_modules()) for n in names)
+
+
+# -------------------------------------------------------------------------------- overrides & inputs
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "vgg11"])
+def test_in_channels_1_real(name):
+    model = get_model(name, in_channels=1).eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 1, 32, 32)).shape == (2, 10)
+    assert model.normalize.mean_values == (0.2860,)
+
+
+@pytest.mark.parametrize("name", ["imagenet_resnet18", "imagenet_vgg11"])
+def test_in_channels_1_imagenet_meta(name):
+    model = _meta_model(name, in_channels=1)
+    assert model(torch.empty(2, 1, 32, 32, device="meta")).shape == (2, 10)
+
+
+def test_wrong_input_channels_is_a_clear_error():
+    model = get_model("resnet20", in_channels=1)
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        model(torch.rand(2, 3, 32, 32))
+
+
+def test_resnet56_blocks_override():
+    full, pruned = get_model("resnet56"), get_model("resnet56", blocks=(2, 3, 6))
+    assert len(probe_layers(pruned)) == 12
+    assert probe_layers("resnet56", blocks=(2, 3, 6)) == probe_layers(pruned)
+    assert _n_params(pruned) < _n_params(full)
+    with torch.no_grad():
+        assert pruned.eval()(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_resnet152_stage3_pruning_on_meta():
+    # The paper's R152_30: 36 -> 6 blocks in stage 3 (PAPER.md 3, Fig. 8).
+    model = _meta_model("resnet152", blocks=[3, 8, 6, 3])
+    assert len(model.probe_layers()) == 1 + 3 + 8 + 6 + 3
+
+
+@pytest.mark.parametrize(
+    "cfg, expected",
+    [  # PAPER.md 7: pruned VGG11 probe lists.
+        ([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, "M"], [0, 4, 8, 11, 15, 18, 22]),
+        ([64, "M", 128, "M", 256, 256, "M", 512, "M", 512, "M"], [0, 4, 8, 11, 15, 19]),
+        ([64, "M", 128, "M", 256, "M", 512, "M", 512, "M"], [0, 4, 8, 12, 16]),
+    ],
+)
+def test_vgg_cfg_override(cfg, expected):
+    model = _meta_model("vgg11", cfg=cfg)
+    assert model.probe_layers() == [f"features.{i}" for i in expected]
+
+
+def test_vgg_cfg_last_width_sets_classifier_input():
+    # cvgg16_3_plus_hrank-like widths (scaled down): last conv 112 wide -> Linear(112, 512).
+    cfg = [8, 8, "M", 16, 16, "M", 16, 16, 16, "M", 112, 112, "M", 112, "M"]
+    model = get_model("vgg16", cfg=cfg).eval()
+    assert model.classifier[1].in_features == 112
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_num_classes():
+    assert get_model("resnet20", num_classes=100)(torch.rand(2, 3, 32, 32)).shape == (2, 100)
+    assert _meta_model("imagenet_resnet18", num_classes=50).fc.out_features == 50
+
+
+# ------------------------------------------------------------------------------- architecture details
+
+
+def test_small_resnet_matches_akamaster():
+    model = get_model("resnet56")
+    # akamaster's README: resnet20 0.27M, resnet56 0.85M parameters; option-A shortcuts have none.
+    assert _n_params(model) == 853018
+    assert _n_params(get_model("resnet20")) == 269722
+    keys = set(model.state_dict())
+    assert {"conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight", "layer3.8.bn2.weight", "linear.weight"} <= keys
+    assert not any("shortcut" in k for k in keys)
+
+
+def test_cifar_resnet_layout():
+    model = _meta_model("resnet50")
+    assert isinstance(model.fc, nn.Conv2d) and model.fc.kernel_size == (1, 1)
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    assert model.layer4[-1].conv3.out_channels == 2048
+
+
+def test_imagenet_models_are_torchvision():
+    import torchvision
+
+    resnet, vgg = _meta_model("imagenet_resnet50"), _meta_model("imagenet_vgg16")
+    assert isinstance(resnet, torchvision.models.ResNet) and isinstance(vgg, torchvision.models.VGG)
+    with torch.device("meta"):
+        reference = torchvision.models.vgg16_bn(num_classes=10)
+    # Same parameter names and shapes, so torchvision checkpoints load strictly.
+    vgg.load_state_dict(reference.state_dict(), strict=True)
+
+
+def test_imagenet_bad_weights_name_fails_before_download():
+    with pytest.raises(ValueError, match="IMAGENET1K_V1"):
+        get_model("imagenet_resnet18", weights="NOT_A_WEIGHT")
+
+
+# -------------------------------------------------------------------------------------- normalisation
+
+
+def test_normalize_output():
+    norm = Normalize(CIFAR10_MEAN, CIFAR10_STD)
+    x = torch.rand(2, 3, 4, 4)
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(norm(x), (x - mean) / std)
+    assert norm.state_dict() == {}
+    assert norm.half().mean.dtype == torch.float16  # buffers follow dtype/device moves
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet18", "vgg11"])
+def test_normalisation_is_inside_the_model(name):
+    model = get_model(name).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        norm = model.normalize
+        model.normalize = nn.Identity()  # the bare architecture, fed pre-normalised input
+        expected = model((x - norm.mean) / norm.std)
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_normalize_buffers_not_in_state_dict(name):
+    model = _meta_model(name)
+    assert isinstance(model.normalize, Normalize)
+    assert not any(k.startswith("normalize") for k in model.state_dict())
+
+
+def test_default_stats():
+    assert get_model("resnet20").normalize.mean_values == CIFAR10_MEAN
+    imagenet = _meta_model("imagenet_resnet18")
+    assert imagenet.normalize.mean_values == IMAGENET_MEAN and imagenet.normalize.std_values == IMAGENET_STD
+    assert _meta_model("resnet20", in_channels=2).normalize.std_values == (0.5, 0.5)
+    custom = get_model("resnet20", mean=0.5, std=(0.25,))
+    assert custom.normalize.mean_values == (0.5,) * 3 and custom.normalize.std_values == (0.25,) * 3
+
+
+@pytest.mark.parametrize("kwargs", [{"mean": (0.1, 0.2)}, {"std": (0.1, 0.2, 0.3, 0.4)}, {"std": 0.0}])
+def test_bad_stats_raise(kwargs):
+    with pytest.raises(ValueError, match="mean|std"):
+        get_model("resnet20", **kwargs)
+
+
+# ------------------------------------------------------------------------------------- config rebuild
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_config_rebuilds_on_meta(name):
+    model = _meta_model(name)
+    assert model.config["name"] == name
+    assert json.loads(json.dumps(model.config)) == model.config  # plain python types only
+    with torch.device("meta"):
+        rebuilt = get_model(**model.config)
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("resnet56", {"blocks": (2, 3, 6)}),
+        ("vgg11", {"cfg": [32, "M", 64, "M", 64, "M", 128, "M", 128, "M"], "in_channels": 1, "num_classes": 5}),
+        ("resnet18", {"mean": (0.5, 0.5, 0.5), "std": (0.2, 0.2, 0.2)}),
+    ],
+)
+def test_config_rebuild_real_weights(name, kwargs):
+    model = get_model(name, **kwargs).eval()
+    rebuilt = get_model(**json.loads(json.dumps(model.config))).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.rand(2, model.config["in_channels"], 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_imagenet_weights_loading_without_download(monkeypatch):
+    import torchvision
+
+    # Stand-in for the download: a 1000-class torchvision ResNet18's state_dict.
+    pretrained = torchvision.models.resnet18().state_dict()
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", lambda self, *a, **k: pretrained)
+    with pytest.warns(UserWarning, match="fc.weight"):
+        model = get_model("imagenet_resnet18", num_classes=10, weights="DEFAULT")
+    torch.testing.assert_close(model.layer4[1].conv2.weight, pretrained["layer4.1.conv2.weight"])
+    assert model.fc.out_features == 10
+    assert "weights" not in model.config  # rebuilding from a checkpoint must not download
