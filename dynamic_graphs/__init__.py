@@ -7,11 +7,12 @@ from __future__ import annotations
 from ._settings import settings
 from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
+from .experiments import figure_name, model_curves, save_figure
 from .features import extract_features, iter_layer_features
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
 from .models import get_model, list_models, probe_layers
-from .plotting import plot_curve
-from .train import TRAIN_DEFAULTS, evaluate, load_checkpoint, pretrained, train
+from .plotting import plot_curve, plot_curve_grid
+from .training import TRAIN_DEFAULTS, evaluate, load_checkpoint, pretrained, train
 from .utils import resolve_device, seed_everything
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __all__ = [
     "dataset_info",
     "evaluate",
     "extract_features",
+    "figure_name",
     "get_dataset",
     "get_model",
     "iter_layer_features",
@@ -33,12 +35,15 @@ __all__ = [
     "load_checkpoint",
     "modularity",
     "modularity_curve",
+    "model_curves",
     "partition_agreement",
     "plot_curve",
+    "plot_curve_grid",
     "pretrained",
     "probe_layers",
     "resolve_device",
     "sample_indices",
+    "save_figure",
     "seed_everything",
     "settings",
     "summarize_curve",

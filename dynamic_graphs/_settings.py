@@ -19,7 +19,8 @@ class Settings:
     Attributes:
         data_dir: root of all caches (datasets, checkpoints). Defaults to ``<repo>/data`` or
             ``$DG_DATA_DIR``, resolved from the package location, not the working directory.
-        verbosity: 0 silences progress bars and per-epoch lines, 1 shows them.
+        verbosity: 0 is silent, 1 prints one line per training epoch, 2 adds progress bars
+            (``$DG_VERBOSITY``).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)

@@ -117,10 +117,18 @@ def modularity_curve(model: nn.Module, dataset: Dataset, *, layers: Sequence[str
     return frame
 
 
+GROUP_COLUMNS = ("dataset", "model", "trained")  # columns that tell stacked curves apart
+
+
 def summarize_curve(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
-    """Per-layer mean and standard deviation over repeats: columns ``depth``, ``layer``, ``mean``, ``std``."""
+    """Per-layer mean and standard deviation over repeats.
+
+    Returns:
+        Columns ``depth``, ``layer``, ``mean``, ``std``, after any of ``dataset``, ``model``,
+        ``trained`` that the frame has (stacked curves from :func:`model_curves`).
+    """
     missing = {"depth", "layer", value} - set(curve.columns)
     if missing:
         raise KeyError(f"curve lacks columns {sorted(missing)}; pass the frame from modularity_curve().")
-    return (curve.groupby(["depth", "layer"], sort=True)[value].agg(["mean", "std"])
-            .reset_index())
+    keys = [column for column in GROUP_COLUMNS if column in curve.columns] + ["depth", "layer"]
+    return curve.groupby(keys, sort=False)[value].agg(["mean", "std"]).reset_index()

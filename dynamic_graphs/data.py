@@ -28,7 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ._settings import settings
-from .utils import atomic_torch_save
+from .models.common import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
+from .utils import UnknownNameError, atomic_torch_save
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -64,24 +65,18 @@ _CACHE_VERSION = 1
 _SYNTHETIC_DEFAULTS: dict[str, Any] = dict(n=200, num_classes=4, shape=(3, 8, 8), separation=2.0, seed=0)
 
 _INFO = {
-    # Statistics of the padded 32x32 training images, i.e. of what the models see (the usual
-    # 28x28 values, 0.2860/0.3530, do not account for the zero border).
+    # Statistics of the padded 32x32 training images, i.e. of what the models see.
     "fashion-mnist": dict(num_classes=10, in_channels=1, image_size=_PADDED_SIZE,
-                          mean=(0.2190,), std=(0.3318,)),
-    "cifar10": dict(num_classes=10, in_channels=3, image_size=32,
-                    mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010)),
+                          mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD),
+    "cifar10": dict(num_classes=10, in_channels=3, image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD),
     # The paper normalises CIFAR-100 with the CIFAR-10 statistics; keep them for fidelity.
-    "cifar100": dict(num_classes=100, in_channels=3, image_size=32,
-                     mean=(0.4914, 0.4822, 0.4465), std=(0.2023, 0.1994, 0.2010)),
+    "cifar100": dict(num_classes=100, in_channels=3, image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD),
 }
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_IMAGENET_MEAN, _IMAGENET_STD = IMAGENET_MEAN, IMAGENET_STD
 
 
-class UnknownDatasetError(KeyError):
-    """A ``KeyError`` whose message prints unquoted (``KeyError`` shows its ``repr``)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+class UnknownDatasetError(UnknownNameError):
+    """KeyError for a dataset name that is not known."""
 
 
 # --------------------------------------------------------------------------- in-memory dataset

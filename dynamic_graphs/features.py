@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from .utils import progress, resolve_device
+from .utils import UnknownNameError, progress, resolve_device
 
 DEFAULT_FEATURE_BYTES = 2 * 2**30  # features held at once; layers that do not fit cost extra forward passes
 
@@ -35,7 +35,7 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
         if name not in modules:
             close = difflib.get_close_matches(str(name), modules, n=5, cutoff=0.5)
             hint = f" Close names: {', '.join(close)}." if close else ""
-            raise KeyError(f"Layer {name!r} is not a module of {type(model).__name__}.{hint} "
+            raise UnknownNameError(f"Layer {name!r} is not a module of {type(model).__name__}.{hint} "
                            "See [name for name, _ in model.named_modules()].")
     repeated = sorted({name for name in layers if layers.count(name) > 1})
     if repeated:

@@ -14,6 +14,13 @@ import torch
 from ._settings import settings
 
 
+class UnknownNameError(KeyError):
+    """A ``KeyError`` for an unknown name whose message prints as written (``KeyError`` quotes it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``"auto"`` into CUDA when present, else CPU; pass anything else to ``torch.device``."""
     if isinstance(device, torch.device):
@@ -38,11 +45,11 @@ def seed_everything(seed: int) -> None:
 
 def progress(iterable: Iterable, *, desc: str | None = None, total: int | None = None,
              enabled: bool = True, leave: bool = False) -> Iterator:
-    """A tqdm bar that stays silent when ``settings.verbosity`` is 0."""
+    """A tqdm bar, shown when ``settings.verbosity`` is 2 or more."""
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, leave=leave,
-                disable=not enabled or settings.verbosity < 1)
+                disable=not enabled or settings.verbosity < 2)
 
 
 @contextmanager

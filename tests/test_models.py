@@ -19,6 +19,7 @@ from dynamic_graphs.models import (
     probe_layers,
     register_model,
 )
+from dynamic_graphs.data import dataset_info
 from dynamic_graphs.models.common import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
 EXPECTED_PROBE_COUNTS = {
@@ -213,7 +214,7 @@ def test_in_channels_1_real(name):
     model = get_model(name, in_channels=1).eval()
     with torch.no_grad():
         assert model(torch.rand(2, 1, 32, 32)).shape == (2, 10)
-    assert model.normalize.mean_values == (0.2860,)
+    assert model.normalize.mean_values == dataset_info("fashion-mnist")["mean"]
 
 
 @pytest.mark.parametrize("name", ["imagenet_resnet18", "imagenet_vgg11"])

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..utils import UnknownNameError
 from .common import MODELS, Normalize, check_positive_int, register_model
 from . import imagenet, resnet_cifar, vgg_cifar  # noqa: F401  (importing registers the models)
 
@@ -27,11 +28,8 @@ __all__ = ["MODELS", "register_model", "list_models", "get_model", "probe_layers
 _NOT_IN_CONFIG = ("weights",)
 
 
-class UnknownModelError(KeyError):
-    """KeyError for a name that is not in the registry; prints its message without extra quotes."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+class UnknownModelError(UnknownNameError):
+    """KeyError for a name that is not in the registry."""
 
 
 def list_models() -> list[str]:

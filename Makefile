@@ -1,0 +1,48 @@
+# Each target sets itself up on a fresh machine: a virtual environment, the packages, the dataset.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist
+DEMO_MODEL ?= resnet20
+
+.PHONY: setup dataset demo test test-fast bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	touch $@
+
+# Fashion-MNIST from Debian's package when it can be installed; otherwise get_dataset downloads it.
+dataset: setup
+	@if [ -d $(FMNIST_DEBIAN) ]; then echo "Fashion-MNIST: $(FMNIST_DEBIAN)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "dataset-fashion-mnist cannot be installed here; torchvision will download Fashion-MNIST"; fi
+	$(BIN)/python -c "import dynamic_graphs as dg; [dg.get_dataset('fashion-mnist', s) for s in ('train', 'test')]"
+
+# The main job: Fig. 3 for a model trained on Fashion-MNIST, rendered as an HTML report.
+demo: dataset
+	mkdir -p reports
+	$(BIN)/papermill notebooks/fig3.ipynb reports/fig3.ipynb -p model $(DEMO_MODEL) \
+		-p fig_dir "$(CURDIR)/reports/figures"
+	$(BIN)/jupyter nbconvert --to html --no-input reports/fig3.ipynb --output fig3.html
+	@echo "Report: reports/fig3.html"
+
+# Unit tests and every notebook at the CI preset (notebooks/ci-parameters.yml).
+test: dataset
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: dataset
+	$(BIN)/python benchmarks/bench_curve.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

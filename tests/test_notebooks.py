@@ -1,0 +1,57 @@
+"""Every figure notebook has a tagged parameters cell, holds no logic, and runs at the CI preset."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+CI_PARAMETERS = yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text())
+REQUIRED = {"model", "dataset", "seed", "device"}
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_declares_the_shared_names(path):
+    parameters = papermill.inspect_notebook(str(path))
+    assert REQUIRED <= set(parameters), f"{path.name} lacks parameters {REQUIRED - set(parameters)}"
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    for node in ast.parse(cell.source).body:  # literals only
+        assert isinstance(node, ast.Assign), f"{path.name}: the parameters cell holds {ast.dump(node)[:60]}"
+        ast.literal_eval(node.value)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_hold_no_function_or_class_definitions(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code":
+            tree = ast.parse(cell.source)
+            assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))], (
+                f"{path.name} defines code; move it into the package")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_at_the_ci_preset(path, tmp_path):
+    known = set(papermill.inspect_notebook(str(path)))
+    parameters = {key: value for key, value in CI_PARAMETERS.items() if key in known}
+    parameters["fig_dir"] = str(tmp_path / "figures")
+    papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=parameters,
+                               kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False)
+    assert list((tmp_path / "figures").glob("*.png")), f"{path.name} saved no figure"
+
+
+@pytest.mark.slow
+def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="Unknown model 'resnet65'.*resnet56"):
+        papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={**CI_PARAMETERS, "model": "resnet65"}, kernel_name="python3",
+                                   progress_bar=False)
