@@ -55,14 +55,16 @@ def cosine_similarity(features: Any, *, name: str | None = None) -> torch.Tensor
     """Cosine similarity between the flattened rows, with a zero diagonal (PAPER.md §1.3 steps 1-3).
 
     Rows are L2-normalised with the norm floored at 1e-8, as in the paper's code, so an all-zero row
-    has similarity 0 to every sample.
+    has similarity 0 to every sample. The norms scale the Gram matrix instead of the features,
+    which is the same quantity without an (N, M) copy of the features (a large layer's worth).
 
     Returns:
         (N, N) tensor on the features' device.
     """
     matrix = as_feature_matrix(features, name=name)
-    normed = matrix / matrix.norm(dim=1, keepdim=True).clamp_min(_EPS)
-    similarity = normed @ normed.T
+    inverse_norm = 1.0 / torch.linalg.vector_norm(matrix, dim=1).clamp_min(_EPS)
+    similarity = matrix @ matrix.T
+    similarity.mul_(inverse_norm[:, None]).mul_(inverse_norm[None, :])
     similarity.fill_diagonal_(0.0)  # zero, not -inf: a self entry can still be among the top k (and is no edge)
     return similarity
 
