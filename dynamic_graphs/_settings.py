@@ -24,7 +24,7 @@ class Settings:
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
-    verbosity: int = int(os.environ.get("DG_VERBOSITY", "1"))
+    verbosity: int = int(os.environ.get("DG_VERBOSITY", "2"))
 
     @property
     def checkpoint_dir(self) -> Path:
