@@ -19,7 +19,6 @@ from .common import check_block_counts, make_normalize, register_model, resnet_p
 
 __all__ = [
     "PadShortcut",
-    "SmallBasicBlock",
     "CifarResNetSmall",
     "BasicBlock",
     "Bottleneck",
@@ -85,42 +84,6 @@ class PadShortcut(nn.Module):
         return f"stride={self.stride}, pad=({self.pad_front}, {self.pad_back})"
 
 
-class SmallBasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers with an option-A shortcut; output ``relu(bn2(conv2(.)) + shortcut(x))``.
-
-    Args:
-        in_planes: input channels.
-        planes: output channels.
-        stride: stride of the first convolution.
-    """
-
-    expansion = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        if stride != 1 or in_planes != planes:
-            self.shortcut: nn.Module = PadShortcut(in_planes, planes, stride)
-        else:
-            self.shortcut = nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the block.
-
-        Args:
-            x: (N, in_planes, H, W).
-
-        Returns:
-            (N, planes, H/stride, W/stride), after the residual addition and ReLU.
-        """
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
 class CifarResNetSmall(nn.Module):
     """3-stage CIFAR ResNet (16/32/64 channels) with option-A shortcuts, as in akamaster's code.
 
@@ -159,7 +122,7 @@ class CifarResNetSmall(nn.Module):
     def _make_layer(self, planes: int, n_blocks: int, stride: int) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (n_blocks - 1):
-            layers.append(SmallBasicBlock(self.in_planes, planes, s))
+            layers.append(BasicBlock(self.in_planes, planes, s, shortcut=PadShortcut))
             self.in_planes = planes
         return nn.Sequential(*layers)
 
@@ -202,23 +165,28 @@ def _projection(in_planes: int, out_planes: int, stride: int) -> nn.Module:
 
 
 class BasicBlock(nn.Module):
-    """ResNet18/34 block: two 3x3 conv-BN layers and a projection shortcut when needed.
+    """Two 3x3 conv-BN layers and a shortcut; output ``relu(bn2(conv2(.)) + shortcut(x))``.
 
     Args:
         in_planes: input channels.
         planes: output channels.
         stride: stride of the first convolution.
+        shortcut: builds the shortcut from ``(in_planes, planes, stride)`` when the shape changes:
+            a 1x1 conv + BN projection (ResNet18/34) or :class:`PadShortcut` (option A, small ResNets).
     """
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut=None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = _projection(in_planes, planes, stride)
+        if stride == 1 and in_planes == planes:
+            self.shortcut: nn.Module = nn.Identity()
+        else:
+            self.shortcut = (shortcut or _projection)(in_planes, planes, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block.
