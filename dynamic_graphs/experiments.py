@@ -19,11 +19,6 @@ def as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def training_options(**options: Any) -> dict[str, Any]:
-    """The training overrides that were set: notebook parameters left at ``None`` mean "recipe default"."""
-    return {key: value for key, value in options.items() if value is not None}
-
-
 def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, trained: bool = True,
                  untrained_baseline: bool = False, n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0, device: str = "auto",
                  split: str = "test", with_leiden: bool = False, **train_overrides: Any) -> pd.DataFrame:
@@ -43,14 +38,13 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
     for name in models:
         probe_layers(name)  # an unknown model fails here, listing the registry
     infos = {name: dataset_info(name) for name in datasets}
-    options = training_options(**train_overrides)
     frames = []
     for dataset in datasets:
         images = get_dataset(dataset, split)
         for name, trained in [(name, state) for name in models
                               for state in ([trained, False] if untrained_baseline and trained else [trained])]:
             if trained:
-                model = pretrained(name, dataset, seed=seed, device=device, **options)
+                model = pretrained(name, dataset, seed=seed, device=device, **train_overrides)
                 accuracy = model.checkpoint["test_acc"]
             else:
                 seed_everything(seed)

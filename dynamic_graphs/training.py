@@ -52,10 +52,11 @@ def train_defaults(dataset: str) -> dict[str, Any]:
 
 
 def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The recipe with ``overrides`` applied; an override of ``None`` keeps the recipe's value."""
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise TypeError(f"Unknown training option(s) {unknown}; valid: {sorted(defaults)}.")
-    hparams = {**defaults, **overrides}
+    hparams = {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
     if not all(isinstance(hparams[key], int) and hparams[key] >= 1 for key in ("epochs", "batch_size")):
         raise ValueError(f"epochs and batch_size must be positive integers, got {hparams['epochs']!r}, "
                          f"{hparams['batch_size']!r}.")
@@ -279,7 +280,8 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
         device: where to train and where the model is returned.
         model_kwargs: extra builder arguments, e.g. ``{"blocks": [2, 3, 6]}``.
         keep_epochs: keep every epoch's weights (for training-dynamics figures).
-        **overrides: training options, see :data:`TRAIN_DEFAULTS`.
+        **overrides: training options, see :data:`TRAIN_DEFAULTS`; ``None`` keeps the default
+            (so notebook parameters can be passed through as they are).
     """
     info = dataset_info(dataset)
     model_kwargs = dict(model_kwargs or {})
