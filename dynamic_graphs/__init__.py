@@ -7,7 +7,7 @@ from __future__ import annotations
 from ._settings import settings
 from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
-from .experiments import figure_name, model_curves, save_figure
+from .experiments import figure_name, model_curves, run_info, save_figure
 from .features import extract_features, iter_layer_features
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
 from .models import get_model, list_models, probe_layers
@@ -42,6 +42,7 @@ __all__ = [
     "pretrained",
     "probe_layers",
     "resolve_device",
+    "run_info",
     "sample_indices",
     "save_figure",
     "seed_everything",

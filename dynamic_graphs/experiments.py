@@ -58,6 +58,31 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
     return pd.concat(frames, ignore_index=True)
 
 
+def run_info(**parameters: Any) -> pd.DataFrame:
+    """A table of a run's parameters and provenance (commit, date, versions, device) for reports."""
+    import datetime
+    import platform
+
+    import torch
+
+    from . import __version__
+    from .utils import git_commit, resolve_device
+
+    device = parameters.get("device", "auto")
+    provenance = {
+        "commit": git_commit() or "unknown",
+        "date (UTC)": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "dynamic_graphs": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device used": str(resolve_device(device)),
+        "CPU threads": torch.get_num_threads(),
+    }
+    rows = [("parameter", key, repr(value)) for key, value in parameters.items()]
+    rows += [("provenance", key, str(value)) for key, value in provenance.items()]
+    return pd.DataFrame(rows, columns=["kind", "name", "value"]).set_index(["kind", "name"])
+
+
 def figure_name(figure: str, *parts: str | Sequence[str]) -> str:
     """A file name from a figure number and its parameters: ``figure_name("fig3", ["a", "b"], "c")`` is
     ``"fig3_a-b_c"``."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ._settings import settings
 from .data import dataset_info, get_dataset, load_images
 from .models import get_model
-from .utils import atomic_torch_save, progress, resolve_device, seed_everything
+from .utils import atomic_torch_save, git_commit, progress, resolve_device, seed_everything
 
 # The paper's CIFAR recipe (SGD, MultiStepLR) and a short one for Fashion-MNIST on a CPU.
 _PAPER_RECIPE = {
@@ -62,14 +61,6 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
                          f"{hparams['batch_size']!r}.")
     hparams["milestones"] = [int(m) for m in hparams["milestones"]]
     return hparams
-
-
-def _git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                              capture_output=True, text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def augment(images: torch.Tensor, *, crop_padding: int, flip: bool, rotation: float,
@@ -240,7 +231,7 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         if path is not None:
             state = {"config": getattr(model, "config", None), "dataset": dataset_name, "hparams": hparams,
                      "seed": seed, "epoch": epoch, "complete": epoch == hparams["epochs"],
-                     "test_acc": test_acc, "history": history, "git": _git_commit(),
+                     "test_acc": test_acc, "history": history, "git": git_commit(),
                      "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()}
             atomic_torch_save(state, path)

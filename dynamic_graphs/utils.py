@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +70,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def git_commit() -> str | None:
+    """The package checkout's commit (short hash, ``+dirty`` when it has uncommitted changes), if any."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if commit and dirty else commit or None
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
