@@ -248,10 +248,16 @@ def epoch_checkpoint(path: str | Path, epoch: int) -> Path:
     return path.with_name(f"{path.stem}.epoch{epoch:03d}.pt")
 
 
-def checkpoint_path(name: str, dataset: str, hparams: dict, seed: int, model_kwargs: dict | None = None) -> Path:
-    """The cache file for a model trained by :func:`pretrained`: one per (model, data, options, seed)."""
-    key = json.dumps({"model": name, "kwargs": model_kwargs or {}, "dataset": dataset, "hparams": hparams,
-                      "seed": seed}, sort_keys=True, default=str)
+def checkpoint_path(name: str, dataset: str, hparams: dict, seed: int, model_kwargs: dict | None = None,
+                    keep_epochs: bool = False) -> Path:
+    """The cache file for a model trained by :func:`pretrained`: one per (model, data, options, seed).
+
+    Runs that keep every epoch's weights are cached apart, so that their per-epoch files exist.
+    """
+    fields = {"model": name, "kwargs": model_kwargs or {}, "dataset": dataset, "hparams": hparams, "seed": seed}
+    if keep_epochs:  # only when set, so that the keys of ordinary runs stay as they were
+        fields["keep_epochs"] = True
+    key = json.dumps(fields, sort_keys=True, default=str)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return settings.checkpoint_dir / str(dataset).replace("/", "_") / f"{name}-{digest}.pt"
 
@@ -277,7 +283,7 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     info = dataset_info(dataset)
     model_kwargs = dict(model_kwargs or {})
     hparams = _merge(train_defaults(dataset), overrides)
-    path = checkpoint_path(name, dataset, hparams, seed, model_kwargs)
+    path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
     if path.exists():
         state = _read_checkpoint(path)
         if state.get("complete"):
