@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist
 DEMO_MODEL ?= resnet20
 
-.PHONY: setup dataset demo test test-fast bench clean
+.PHONY: setup dataset demo reports test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,11 +28,11 @@ dataset: setup
 
 # The main job: Fig. 3 for a model trained on Fashion-MNIST, rendered as an HTML report.
 demo: dataset
-	mkdir -p reports
-	$(BIN)/papermill notebooks/fig3.ipynb reports/fig3.ipynb -p model $(DEMO_MODEL) \
-		-p fig_dir "$(CURDIR)/reports/figures"
-	$(BIN)/jupyter nbconvert --to html --no-input reports/fig3.ipynb --output fig3.html
-	@echo "Report: reports/fig3.html"
+	$(BIN)/python -m dynamic_graphs.reports fig3 -p model $(DEMO_MODEL)
+
+# Every notebook at full settings (reports/parameters.yml), rendered into reports/*.html.
+reports: dataset
+	$(BIN)/python -m dynamic_graphs.reports --all
 
 # Unit tests and every notebook at the CI preset (notebooks/ci-parameters.yml).
 test: dataset

@@ -9,6 +9,8 @@ import papermill
 import pytest
 import yaml
 
+from dynamic_graphs.reports import render
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CI_PARAMETERS = yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text())
@@ -40,13 +42,14 @@ def test_notebooks_hold_no_function_or_class_definitions(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_at_the_ci_preset(path, tmp_path):
+def test_notebook_runs_at_the_ci_preset_and_renders_a_report(path, tmp_path):
     known = set(papermill.inspect_notebook(str(path)))
     parameters = {key: value for key, value in CI_PARAMETERS.items() if key in known}
-    parameters["fig_dir"] = str(tmp_path / "figures")
-    papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=parameters,
-                               kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False)
+    html = render(path.stem, parameters, out_dir=tmp_path)
     assert list((tmp_path / "figures").glob("*.png")), f"{path.name} saved no figure"
+    text = html.read_text()
+    assert "import dynamic_graphs" not in text  # code cells are left out of the report
+    assert "commit" in text and "<img" in text
 
 
 @pytest.mark.slow
