@@ -45,14 +45,13 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
 
 @contextmanager
 def evaluating(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode, without gradients, on ``device``; restore its mode and device after."""
+    """Put ``model`` in eval mode on ``device``; restore its train/eval mode and device afterwards."""
     was_training = model.training
     first = next(model.parameters(), None)
     home = first.device if first is not None else device
     model.eval().to(device)
     try:
-        with torch.no_grad():
-            yield model
+        yield model
     finally:
         model.train(was_training).to(home)
 
@@ -81,8 +80,11 @@ def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str |
 
 
 def _forward(model: nn.Module, images: torch.Tensor) -> None:
+    # no_grad here rather than around the generator: a suspended generator would leave
+    # gradients off in the caller's code between layers.
     try:
-        model(images)
+        with torch.no_grad():
+            model(images)
     except _StopForward:
         pass
 

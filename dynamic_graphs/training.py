@@ -106,7 +106,7 @@ def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 500, devic
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     device = resolve_device(device)
     correct = 0
-    with evaluating(model, device):
+    with evaluating(model, device), torch.no_grad():
         for images, labels in _batches(dataset, indices, batch_size):
             correct += int((model(images.to(device)).argmax(1).cpu() == labels).sum())
     return correct / len(indices)

@@ -169,3 +169,12 @@ def test_nan_features_name_the_layer(data):
         net[3].weight.fill_(float("nan"))
     with pytest.raises(ValueError, match="layer '3'.*NaN"):
         modularity_curve(net, data, layers=["0", "3"], n=20, repeats=1, device="cpu")
+
+
+def test_gradients_stay_on_between_layers_and_after_an_early_stop():
+    net = tiny_net()
+    layers = iter_layer_features(net, torch.rand(3, 3, 8, 8), LAYERS, device="cpu")
+    next(layers)
+    assert torch.is_grad_enabled()  # the caller's code between layers keeps autograd
+    del layers
+    assert torch.is_grad_enabled()
