@@ -5,6 +5,10 @@ Only light modules are imported here; igraph and leidenalg load when a graph is 
 from __future__ import annotations
 
 from ._settings import settings
+from .analysis import (ablation_curves, asymptotic_sweep, cka_matrix, draw_samples, edge_statistics,
+                       layer_embeddings, linear_cka, matrix_rank_correlation, modularity_difference, one_nn_error)
+from .analysis_plots import (plot_ablation, plot_asymptotics, plot_convergence, plot_decomposition,
+                             plot_embedding, plot_embeddings, plot_layer_matrix)
 from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
 from .experiments import figure_name, model_curves, run_info, save_figure
@@ -19,8 +23,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TRAIN_DEFAULTS",
+    "ablation_curves",
+    "asymptotic_sweep",
+    "cka_matrix",
     "cosine_similarity",
     "dataset_info",
+    "draw_samples",
+    "edge_statistics",
     "evaluate",
     "extract_features",
     "figure_name",
@@ -29,16 +38,28 @@ __all__ = [
     "iter_layer_features",
     "knn_graph",
     "labels_of",
+    "layer_embeddings",
     "layer_scores",
     "leiden",
+    "linear_cka",
     "list_models",
     "load_checkpoint",
+    "matrix_rank_correlation",
+    "model_curves",
     "modularity",
     "modularity_curve",
-    "model_curves",
+    "modularity_difference",
+    "one_nn_error",
     "partition_agreement",
+    "plot_ablation",
+    "plot_asymptotics",
+    "plot_convergence",
     "plot_curve",
     "plot_curve_grid",
+    "plot_decomposition",
+    "plot_embedding",
+    "plot_embeddings",
+    "plot_layer_matrix",
     "pretrained",
     "probe_layers",
     "resolve_device",
