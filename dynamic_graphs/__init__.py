@@ -11,6 +11,9 @@ from .analysis_plots import (plot_ablation, plot_asymptotics, plot_convergence, 
                              plot_embedding, plot_embeddings, plot_layer_matrix)
 from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
+from .drawing import (draw_graph, embed_gif, graph_animation, layer_graph_table, layer_graphs,
+                      plot_layer_graphs, sample_images)
+from .dynamics import plot_training_dynamics, training_dynamics
 from .experiments import figure_name, model_curves, run_info, save_figure
 from .features import extract_features, iter_layer_features
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
@@ -28,17 +31,22 @@ __all__ = [
     "cka_matrix",
     "cosine_similarity",
     "dataset_info",
+    "draw_graph",
     "draw_samples",
     "edge_statistics",
+    "embed_gif",
     "evaluate",
     "extract_features",
     "figure_name",
     "get_dataset",
     "get_model",
+    "graph_animation",
     "iter_layer_features",
     "knn_graph",
     "labels_of",
     "layer_embeddings",
+    "layer_graph_table",
+    "layer_graphs",
     "layer_scores",
     "leiden",
     "linear_cka",
@@ -59,11 +67,14 @@ __all__ = [
     "plot_decomposition",
     "plot_embedding",
     "plot_embeddings",
+    "plot_layer_graphs",
     "plot_layer_matrix",
+    "plot_training_dynamics",
     "pretrained",
     "probe_layers",
     "resolve_device",
     "run_info",
+    "sample_images",
     "sample_indices",
     "save_figure",
     "seed_everything",
@@ -71,4 +82,5 @@ __all__ = [
     "summarize_curve",
     "synthetic_dataset",
     "train",
+    "training_dynamics",
 ]

@@ -47,10 +47,11 @@ def seed_everything(seed: int) -> None:
 def progress(iterable: Iterable, *, desc: str | None = None, total: int | None = None,
              enabled: bool = True, leave: bool = False) -> Iterator:
     """A tqdm bar, shown when ``settings.verbosity`` is 2 or more."""
+    if not enabled or settings.verbosity < 2:
+        return iter(iterable)  # not even importing tqdm.auto, which warns in kernels without ipywidgets
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, leave=leave,
-                disable=not enabled or settings.verbosity < 2)
+    return tqdm(iterable, desc=desc, total=total, leave=leave)
 
 
 @contextmanager
@@ -66,6 +67,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o644)  # mkstemp makes owner-only files; caches and reports are shared
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
