@@ -9,6 +9,8 @@ from .analysis import (ablation_curves, asymptotic_sweep, cka_matrix, draw_sampl
                        layer_embeddings, linear_cka, matrix_rank_correlation, modularity_difference, one_nn_error)
 from .analysis_plots import (plot_ablation, plot_asymptotics, plot_convergence, plot_decomposition,
                              plot_embedding, plot_embeddings, plot_layer_matrix)
+from .attacks import (ATTACK_DEFAULTS, PAPER_COMPAT_PARAMS, AdversarialDataset, adversarial_curves, attack,
+                      attack_params, attack_summary, list_attacks, plot_adversarial_curves)
 from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
 from .drawing import (draw_graph, embed_gif, graph_animation, layer_graph_table, layer_graphs,
@@ -25,9 +27,16 @@ from .utils import resolve_device, seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
+    "ATTACK_DEFAULTS",
+    "AdversarialDataset",
+    "PAPER_COMPAT_PARAMS",
     "TRAIN_DEFAULTS",
     "ablation_curves",
+    "adversarial_curves",
     "asymptotic_sweep",
+    "attack",
+    "attack_params",
+    "attack_summary",
     "cka_matrix",
     "cosine_similarity",
     "dataset_info",
@@ -50,6 +59,7 @@ __all__ = [
     "layer_scores",
     "leiden",
     "linear_cka",
+    "list_attacks",
     "list_models",
     "load_checkpoint",
     "matrix_rank_correlation",
@@ -60,6 +70,7 @@ __all__ = [
     "one_nn_error",
     "partition_agreement",
     "plot_ablation",
+    "plot_adversarial_curves",
     "plot_asymptotics",
     "plot_convergence",
     "plot_curve",

@@ -38,15 +38,16 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ._settings import settings
-from .curve import modularity_curve
+from .curve import modularity_curve, sample_indices
 from .data import ImageTensorDataset
 from .models.common import Normalize
-from .utils import UnknownNameError, atomic_torch_save, progress, resolve_device
+from .utils import UnknownNameError, atomic_torch_save, resolve_device
 
 __all__ = [
     "ATTACK_DEFAULTS",
     "PAPER_COMPAT_PARAMS",
     "AdversarialDataset",
+    "NoSuccessfulAttackError",
     "UnknownAttackError",
     "adversarial_curves",
     "attack",
@@ -106,6 +107,10 @@ _COUNT_KEYS = ("attempted", "correct", "successful", "kept")
 
 class UnknownAttackError(UnknownNameError):
     """KeyError for an attack name that is not known."""
+
+
+class NoSuccessfulAttackError(RuntimeError):
+    """No image was both classified correctly and successfully attacked."""
 
 
 def list_attacks() -> list[str]:
@@ -269,6 +274,23 @@ def _without_normalize(model: nn.Module) -> tuple[nn.Module, torch.Tensor, torch
     return bare, normalize.mean.detach().clone(), normalize.std.detach().clone()
 
 
+class _NoBar:
+    def update(self, _count: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, desc: str):
+    """A tqdm counter at verbosity 2 or more (as ``utils.progress``), else one that does nothing."""
+    if settings.verbosity < 2:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
 def _next_class(_images: torch.Tensor, labels: torch.Tensor, *, num_classes: int) -> torch.Tensor:
     return (labels + 1) % num_classes
 
@@ -302,7 +324,7 @@ def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str,
     counts = dict.fromkeys(_COUNT_KEYS, 0)
     kept: dict[str, list] = {"images": [], "labels": [], "clean_images": [], "clean_indices": [], "predictions": []}
     atk, position = None, 0
-    bar = progress(None, desc=f"{method} attack", total=n)
+    bar = _bar(n, f"{method} attack")
     with _attacking(model, device) as net, _seeded(seed, device):
         target, mean, std = (_without_normalize(net) if paper_compat else (net, None, None))
         while counts["kept"] < n and position < len(order):
@@ -343,9 +365,9 @@ def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str,
             bar.update(len(take))
     bar.close()
     if counts["kept"] == 0:
-        raise RuntimeError(f"No successful {_CLASSES[method]} attack: {counts['attempted']} images drawn, "
-                           f"{counts['correct']} classified correctly, none flipped. Use a stronger attack "
-                           f"(see attack_params) or a larger dataset.")
+        raise NoSuccessfulAttackError(f"No successful {_CLASSES[method]} attack: {counts['attempted']} images "
+                                      f"drawn, {counts['correct']} classified correctly, none flipped. Use a "
+                                      "stronger attack (see attack_params) or a larger dataset.")
     if counts["kept"] < n:
         warnings.warn(f"{_CLASSES[method]}: the dataset ran out after {counts['attempted']} images with "
                       f"{counts['kept']} of the {n} successful attacks asked for; returning {counts['kept']}.",
@@ -453,7 +475,8 @@ def attack(model: nn.Module, dataset: Dataset, method: str, *, n: int, seed: int
         An :class:`AdversarialDataset`; fewer than ``n`` images (with a warning) if the dataset ran out.
 
     Raises:
-        KeyError: unknown method. TypeError: unknown parameter. RuntimeError: no attack succeeded.
+        KeyError: unknown method. TypeError: unknown parameter.
+        NoSuccessfulAttackError: (a RuntimeError) no attack succeeded.
         ValueError: an unreadable cache file (left untouched), or paper_compat with no Normalize.
     """
     method = _resolve_method(method)
@@ -472,6 +495,10 @@ def attack(model: nn.Module, dataset: Dataset, method: str, *, n: int, seed: int
         path = _cache_path(method, key)
         if path.exists():
             state = _read_cache(path, key)
+            if len(state["labels"]) < n:
+                warnings.warn(f"{_CLASSES[method]}: the cached set {path} holds only {len(state['labels'])} of the "
+                              f"{n} examples asked for (the dataset ran out when it was made).", RuntimeWarning,
+                              stacklevel=2)
             return AdversarialDataset(state["images"], state["labels"], clean_images=state["clean_images"],
                                       clean_indices=state["clean_indices"], predictions=state["predictions"],
                                       method=method, params=params, counts=state["counts"],
@@ -542,8 +569,8 @@ def adversarial_curves(model: nn.Module, dataset: Dataset, methods: str | Sequen
     Each attack is asked for ``n * repeats`` successful examples (:func:`attack`, same ``seed`` for
     all), whose curve is measured over ``repeats`` disjoint samples of ``n``. The clean curve
     (``attack == "clean"``, the paper's "Normal") is measured on the clean originals of the *first*
-    attack's examples: correctly classified test images, paired image for image with that attack's
-    curve. Our choice: the paper most likely used ordinary test batches; the difference is that
+    attack's examples (the first that succeeded at all): correctly classified test images, paired
+    image for image with that attack's curve. Our choice: the paper most likely used ordinary test batches; the difference is that
     ours excludes misclassified images.
 
     Communities are the true classes (``communities == "true"``, the paper) and, with
@@ -560,6 +587,8 @@ def adversarial_curves(model: nn.Module, dataset: Dataset, methods: str | Sequen
         **params: attack parameters: ``pgd={"steps": 20}`` for one attack, or ``eps=0.1`` for every
             chosen attack that takes ``eps``.
 
+    An attack that succeeds on no image is left out with a warning (listed in ``frame.attrs["skipped"]``).
+
     Returns:
         The :func:`~dynamic_graphs.modularity_curve` rows stacked, plus ``attack``, ``communities``,
         ``paper_compat``, and per attack ``attempted``, ``correct``, ``successful``, ``kept``,
@@ -573,8 +602,20 @@ def adversarial_curves(model: nn.Module, dataset: Dataset, methods: str | Sequen
     per_method = _split_params(methods, params)
     for method in methods:  # every name and parameter is checked before any work starts
         attack_params(method, paper_compat=paper_compat, **per_method[method])
-    sets = {method: attack(model, dataset, method, n=n * repeats, seed=seed, batch_size=batch_size, device=device,
-                           paper_compat=paper_compat, cache=cache, **per_method[method]) for method in methods}
+    sets: dict[str, AdversarialDataset] = {}
+    for method in methods:
+        try:
+            sets[method] = attack(model, dataset, method, n=n * repeats, seed=seed, batch_size=batch_size,
+                                  device=device, paper_compat=paper_compat, cache=cache, **per_method[method])
+        except NoSuccessfulAttackError as err:  # one attack that never works should not sink the others
+            if method == methods[-1] and not sets:
+                raise
+            warnings.warn(f"{err} It is left out of the curves.", RuntimeWarning, stacklevel=2)
+    first = next(iter(sets.values()))
+    if len(np.unique(first.targets.numpy())) < 2:
+        raise ValueError(f"The model classifies only class {int(first.targets[0])} correctly among the "
+                         f"{first.counts['attempted']} images drawn, so the clean originals hold one class and "
+                         "modularity is undefined; use a better-trained model.")
 
     def curve(images: Dataset, what: str) -> pd.DataFrame:
         size, reps = _fit(len(images), n, repeats, what)
@@ -582,21 +623,29 @@ def adversarial_curves(model: nn.Module, dataset: Dataset, methods: str | Sequen
                                 batch_size=batch_size)
 
     frames = []
-    clean = curve(sets[methods[0]].clean(), "clean originals")
+    clean = curve(first.clean(), "clean originals")
     for communities in ["true", "predicted"] if with_predicted else ["true"]:
-        frames.append(clean.assign(attack=CLEAN, communities=communities, kept=len(sets[methods[0]])))
+        frames.append(clean.assign(attack=CLEAN, communities=communities, kept=len(first)))
     for method, adversarial in sets.items():
         distances = adversarial.distances()
         extra = dict(attack=method, **adversarial.counts, success_rate=adversarial.success_rate,
                      mean_l2=distances.l2.mean(), mean_linf=distances.linf.mean())
         frames.append(curve(adversarial, method).assign(communities="true", **extra))
         if with_predicted:
-            frames.append(curve(adversarial.with_labels("predicted"), method).assign(communities="predicted", **extra))
+            predicted = adversarial.with_labels("predicted")
+            size, reps = _fit(len(predicted), n, repeats, method)
+            samples = sample_indices(len(predicted), n=size, repeats=reps, seed=seed)
+            if all(np.unique(predicted.targets.numpy()[sample]).size > 1 for sample in samples):
+                frames.append(curve(predicted, method).assign(communities="predicted", **extra))
+            else:  # one predicted class: a single community, Q = 0 by definition, and modularity_curve refuses it
+                warnings.warn(f"{_CLASSES[method]}: the model predicts a single class on a sample of its adversarial "
+                              "images, so the predicted-classes curve is left out.", RuntimeWarning, stacklevel=2)
     columns = ["attack", "communities", "layer", "depth", "repeat", "modularity", "edges", "n", "k"]
     frame = pd.concat(frames, ignore_index=True)
     frame["paper_compat"] = bool(paper_compat)
     frame = frame[columns + [c for c in frame.columns if c not in columns]]
-    frame.attrs["attacks"] = {method: {"params": s.params, "counts": s.counts} for method, s in sets.items()}
+    frame.attrs["attacks"] = {method: {"params": made.params, "counts": made.counts} for method, made in sets.items()}
+    frame.attrs["skipped"] = [method for method in methods if method not in sets]
     return frame
 
 

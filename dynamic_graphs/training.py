@@ -288,6 +288,7 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
         state = _read_checkpoint(path)
         if state.get("complete"):
             return load_checkpoint(path, device=device)
+    seed_everything(seed)  # the initial weights are part of what the seed fixes
     model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
                       mean=info["mean"], std=info["std"], **model_kwargs)
     if settings.verbosity >= 1:

@@ -21,6 +21,15 @@ SYNTHETIC = dict(n=160, num_classes=4, shape=(3, 8, 8), separation=0.15, seed=0)
 FAST = {"fgsm": {}, "pgd": {"steps": 3}, "cw": {"steps": 10, "c": 5.0}, "jsma": {}, "onepixel": {"steps": 3}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tensors this small gain nothing from threads; on a busy shared CPU their synchronisation costs 10×."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def test_set():
     return get_dataset("synthetic", "test", **SYNTHETIC)
@@ -180,3 +189,12 @@ def test_adversarial_curves_summary_and_figure(trained, test_set, data_dir):
     figure = plot_adversarial_curves(curves)
     assert len(figure.axes) == 2
     assert figure.axes[0].get_legend_handles_labels()[1][0] == "Normal (clean)"
+
+
+def test_an_attack_that_never_succeeds_is_left_out_of_the_curves(trained, test_set, data_dir):
+    with pytest.warns(RuntimeWarning, match="No successful FGSM attack.*left out"):
+        curves = adversarial_curves(trained, test_set, ["fgsm", "pgd"], n=6, repeats=1, device="cpu",
+                                    layers=["4"], with_predicted=False, fgsm={"eps": 0.0}, pgd={"steps": 2})
+    assert curves.attrs["skipped"] == ["fgsm"] and list(dict.fromkeys(curves.attack)) == ["clean", "pgd"]
+    with pytest.raises(RuntimeError, match="No successful"):
+        adversarial_curves(trained, test_set, "fgsm", n=6, repeats=1, device="cpu", layers=["4"], eps=0.0)
