@@ -39,7 +39,7 @@ from torch.utils.data import Dataset
 
 from ._settings import settings
 from .curve import modularity_curve, sample_indices
-from .data import ImageTensorDataset
+from .data import ImageTensorDataset, load_batch
 from .models.common import Normalize
 from .utils import UnknownNameError, atomic_torch_save, resolve_device
 
@@ -309,14 +309,6 @@ def _build(method: str, model: nn.Module, params: dict[str, Any], num_classes: i
     return atk
 
 
-def _load_batch(dataset: Dataset, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    if hasattr(dataset, "batch"):
-        images, labels = dataset.batch(indices)
-        return images.float(), torch.as_tensor(labels).long()
-    items = [dataset[int(i)] for i in indices]
-    return torch.stack([torch.as_tensor(x) for x, _ in items]).float(), torch.tensor([int(y) for _, y in items])
-
-
 def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str, Any], *, n: int, seed: int,
               batch_size: int, device: torch.device, paper_compat: bool) -> dict[str, Any]:
     """Attack candidates in a seeded order until ``n`` successes; the tensors and counts, on the CPU."""
@@ -335,7 +327,7 @@ def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str,
             size = min(batch_size, len(order) - position, max(1, math.ceil(1.1 * remaining / rate)))
             indices = order[position:position + size]
             position += size
-            images, labels = _load_batch(dataset, indices)
+            images, labels = load_batch(dataset, indices)
             images, labels = images.to(device), labels.to(device)
             with torch.no_grad():
                 logits = net(images)

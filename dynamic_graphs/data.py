@@ -38,6 +38,7 @@ __all__ = [
     "dataset_info",
     "get_dataset",
     "labels_of",
+    "load_batch",
     "load_images",
     "read_idx",
     "read_fashion_mnist_idx",
@@ -511,9 +512,17 @@ def labels_of(dataset: Dataset) -> np.ndarray:
     return np.fromiter((int(dataset[i][1]) for i in range(len(dataset))), dtype=np.int64, count=len(dataset))
 
 
+def load_batch(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The items at ``indices`` as a (len(indices), C, H, W) float tensor and an int64 label tensor."""
+    indices = np.asarray(indices)
+    if hasattr(dataset, "batch"):  # in-memory datasets: one indexing operation
+        images, labels = dataset.batch(indices)
+        return images.float(), torch.as_tensor(labels).long()
+    items = [dataset[int(i)] for i in indices]
+    return (torch.stack([torch.as_tensor(image) for image, _ in items]).float(),
+            torch.tensor([int(label) for _, label in items], dtype=torch.long))
+
+
 def load_images(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
     """The images at ``indices`` as one (len(indices), C, H, W) float tensor."""
-    indices = np.asarray(indices)
-    if hasattr(dataset, "batch"):
-        return dataset.batch(indices)[0]
-    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices])
+    return load_batch(dataset, indices)[0]

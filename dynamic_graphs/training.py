@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ._settings import settings
-from .data import dataset_info, get_dataset, load_images
+from .data import dataset_info, get_dataset
 from .models import get_model
 from .utils import atomic_torch_save, git_commit, progress, resolve_device, seed_everything
 
