@@ -80,10 +80,10 @@ def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str |
 
 
 def _forward(model: nn.Module, images: torch.Tensor) -> None:
-    # no_grad here rather than around the generator: a suspended generator would leave
+    # inference mode here rather than around the generator: a suspended generator would leave
     # gradients off in the caller's code between layers.
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             model(images)
     except _StopForward:
         pass
