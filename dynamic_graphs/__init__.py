@@ -5,16 +5,16 @@ Only light modules are imported here; igraph and leidenalg load when a graph is 
 from __future__ import annotations
 
 from ._settings import settings
-from .analysis import (ablation_curves, asymptotic_sweep, cka_matrix, draw_samples, edge_statistics,
+from .analysis import (ablation_curves, asymptotic_sweep, cka_matrix, edge_statistics,
                        layer_embeddings, linear_cka, matrix_rank_correlation, modularity_difference, one_nn_error)
 from .analysis_plots import (plot_ablation, plot_asymptotics, plot_convergence, plot_decomposition,
                              plot_embedding, plot_embeddings, plot_layer_matrix)
 from .attacks import (ATTACK_DEFAULTS, PAPER_COMPAT_PARAMS, AdversarialDataset, adversarial_curves, attack,
                       attack_params, attack_summary, list_attacks, plot_adversarial_curves)
-from .curve import layer_scores, modularity_curve, sample_indices, summarize_curve
+from .curve import draw_samples, layer_scores, modularity_curve, sample_indices, summarize_curve
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
 from .drawing import (draw_graph, embed_gif, graph_animation, layer_graph_table, layer_graphs,
-                      plot_layer_graphs, sample_images)
+                      plot_layer_graphs)
 from .dynamics import plot_training_dynamics, training_dynamics
 from .experiments import figure_name, model_curves, run_info, save_figure
 from .features import extract_features, iter_layer_features
@@ -85,7 +85,6 @@ __all__ = [
     "probe_layers",
     "resolve_device",
     "run_info",
-    "sample_images",
     "sample_indices",
     "save_figure",
     "seed_everything",

@@ -10,18 +10,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .curve import GROUP_COLUMNS, layer_scores, modularity_curve, sample_indices, summarize_curve
+from .curve import GROUP_COLUMNS, layer_scores, modularity_curve, resolve_layers, sample_indices, summarize_curve
 from .data import labels_of, load_images
-from .features import DEFAULT_FEATURE_BYTES, check_layers, iter_layer_features
+from .features import DEFAULT_FEATURE_BYTES, iter_layer_features
 from .graphs import as_feature_matrix, knn_graph, modularity
-from .models import probe_layers
 
 __all__ = [
     "ablation_curves",
     "asymptotic_sweep",
     "centred_gram",
     "cka_matrix",
-    "draw_samples",
     "edge_statistics",
     "layer_embeddings",
     "linear_cka",
@@ -32,15 +30,6 @@ __all__ = [
 
 _EPS = 1e-8  # the row-norm floor of graphs.cosine_similarity, so both see the same cosine geometry
 _GRAM_CHUNK = 2**24  # feature entries centred at once while a Gram matrix is accumulated (64 MiB of float32)
-
-
-def _layers_for(model: nn.Module, layers: Sequence[str] | None, caller: str) -> list[str]:
-    if layers is None:
-        try:
-            layers = probe_layers(model)
-        except ValueError as err:
-            raise ValueError(f"{err} ({caller}(..., layers=[...]))") from None
-    return check_layers(model, layers)
 
 
 def _is_positive_int(value: Any) -> bool:
@@ -63,30 +52,6 @@ def _positive_ints(name: str, values: Any) -> list[int]:
 
 
 # --------------------------------------------------------------------------- samples
-
-
-def draw_samples(dataset: Dataset, *, n: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
-    """One seeded sample of ``n`` images and their labels.
-
-    These are exactly the images of repeat 0 of :func:`modularity_curve` with the same ``n`` and
-    ``seed``, so a t-SNE or CKA figure shows the samples behind the curve's first graphs.
-
-    Args:
-        dataset: any torch Dataset of (image, label).
-        n: number of images.
-        seed: which images are drawn.
-
-    Returns:
-        ``(images, labels)``: an (n, C, H, W) float tensor and an (n,) int64 array.
-
-    Example:
-        >>> from dynamic_graphs import get_dataset
-        >>> images, labels = draw_samples(get_dataset("synthetic", n=20), n=5, seed=0)
-        >>> tuple(images.shape), labels.shape
-        ((5, 3, 8, 8), (5,))
-    """
-    indices = sample_indices(len(dataset), n=n, repeats=1, seed=seed)[0]
-    return load_images(dataset, indices), labels_of(dataset)[indices]
 
 
 # --------------------------------------------------------------------------- layer similarity (Fig. 7)
@@ -187,7 +152,7 @@ def cka_matrix(model: nn.Module, images: torch.Tensor, layers: Sequence[str] | N
         >>> cka_matrix(net, torch.rand(8, 1, 2, 2), ["1", "2"], device="cpu").shape
         (2, 2)
     """
-    layers = _layers_for(model, layers, "cka_matrix")
+    layers = resolve_layers(model, layers, "cka_matrix")
     position = {name: index for index, name in enumerate(layers)}
     n_samples = len(images)
     units = torch.empty(len(layers), n_samples * n_samples, dtype=torch.float64)
@@ -314,7 +279,7 @@ def layer_embeddings(model: nn.Module, images: torch.Tensor, labels: Any, layers
         from threadpoolctl import threadpool_limits
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("layer_embeddings needs scikit-learn: `pip install scikit-learn`.") from err
-    layers = _layers_for(model, layers, "layer_embeddings")
+    layers = resolve_layers(model, layers, "layer_embeddings")
     labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     n_samples = len(images)
     if labels.shape != (n_samples,):
@@ -412,7 +377,7 @@ def ablation_curves(model: nn.Module, dataset: Dataset, *, ks: Sequence[int] = (
     if k_default >= min(ns):
         raise ValueError(f"The n sweep needs k_default = {k_default} < every n, got n = {min(ns)}; "
                          "drop the smallest ns or lower k_default.")
-    layers = _layers_for(model, layers, "ablation_curves")
+    layers = resolve_layers(model, layers, "ablation_curves")
     frames = [_k_sweep(model, dataset, layers=layers, ks=ks, n=n_default, repeats=repeats, seed=seed,
                        device=device, batch_size=batch_size)
               .sort_values(["k", "repeat", "depth"], ignore_index=True).assign(sweep="k", value=lambda f: f.k)]

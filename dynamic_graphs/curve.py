@@ -37,12 +37,32 @@ def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
     return order[: n * repeats].reshape(repeats, n)
 
 
-def _layers_for(model: nn.Module, layers: Sequence[str] | None) -> list[str]:
+def draw_samples(dataset: Dataset, *, n: int, seed: int = 0,
+                 sampling: Literal["random", "sequential"] = "random") -> tuple[torch.Tensor, np.ndarray]:
+    """One sample of ``n`` images and their labels: exactly the nodes of repeat 0 of
+    :func:`modularity_curve` with the same ``n``, ``seed`` and ``sampling``, so that a t-SNE, CKA or
+    graph drawing shows the samples behind the curve's first graphs.
+
+    Returns:
+        ``(images, labels)``: an (n, C, H, W) float tensor and an (n,) int64 array.
+
+    Example:
+        >>> from dynamic_graphs import get_dataset
+        >>> images, labels = draw_samples(get_dataset("synthetic", n=20), n=5, seed=0)
+        >>> tuple(images.shape), labels.shape
+        ((5, 3, 8, 8), (5,))
+    """
+    indices = sample_indices(len(dataset), n=n, repeats=1, seed=seed, sampling=sampling)[0]
+    return load_images(dataset, indices), labels_of(dataset)[indices]
+
+
+def resolve_layers(model: nn.Module, layers: Sequence[str] | None, caller: str = "modularity_curve") -> list[str]:
+    """``layers`` checked against ``model``, or the model's registered probe layers when None."""
     if layers is None:
         try:
             layers = probe_layers(model)
         except ValueError as err:
-            raise ValueError(f"{err} (modularity_curve(model, dataset, layers=[...]))") from None
+            raise ValueError(f"{err} ({caller}(..., layers=[...]))") from None
     return check_layers(model, layers)
 
 
@@ -96,7 +116,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset, *, layers: Sequence[str
         >>> modularity_curve(net, data, layers=["1", "2"], n=20, repeats=2, device="cpu").shape
         (4, 7)
     """
-    layers = _layers_for(model, layers)
+    layers = resolve_layers(model, layers)
     depth = {name: position for position, name in enumerate(layers, start=1)}
     samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
     all_labels = labels_of(dataset)

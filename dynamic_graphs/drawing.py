@@ -11,13 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
-from .curve import sample_indices
-from .data import labels_of, load_images
+from .curve import resolve_layers
 from .features import iter_layer_features
 from .graphs import _import_igraph, knn_graph, modularity
-from .models import probe_layers
 from .utils import atomic_path
 
 if TYPE_CHECKING:
@@ -38,20 +35,6 @@ class LayerGraph(NamedTuple):
     layer: str
     graph: Any  # igraph.Graph
     modularity: float
-
-
-def sample_images(dataset: Dataset, *, n: int, seed: int = 0,
-                  sampling: Literal["random", "sequential"] = "random") -> tuple[torch.Tensor, np.ndarray]:
-    """``n`` images of ``dataset`` and their labels: the nodes of one graph.
-
-    The draw is :func:`~dynamic_graphs.sample_indices`'s first repeat, so these are exactly the images
-    that ``modularity_curve(..., n=n, seed=seed, sampling=sampling)`` uses for its repeat 0.
-
-    Returns:
-        ``(images, labels)``: an (n, C, H, W) float tensor and an (n,) int64 array.
-    """
-    indices = sample_indices(len(dataset), n=n, repeats=1, seed=seed, sampling=sampling)[0]
-    return load_images(dataset, indices), labels_of(dataset)[indices]
 
 
 def layer_graphs(model: nn.Module, images: torch.Tensor, labels: Any, layers: Sequence[str] | None = None, *,
@@ -81,8 +64,7 @@ def layer_graphs(model: nn.Module, images: torch.Tensor, labels: Any, layers: Se
         [('1', 12), ('2', 12)]
     """
     labels = _as_labels(labels, len(images))
-    if layers is None:
-        layers = probe_layers(model)
+    layers = resolve_layers(model, layers, "layer_graphs")
     graphs = []
     for layer, features in iter_layer_features(model, images, layers, batch_size=batch_size, device=device):
         graph = knn_graph(features, k=k, name=layer)

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from dynamic_graphs import analysis, analysis_plots, extract_features, get_dataset, knn_graph, modularity_curve
-from dynamic_graphs.analysis import (ablation_curves, asymptotic_sweep, cka_matrix, draw_samples, edge_statistics,
+from dynamic_graphs.analysis import (ablation_curves, asymptotic_sweep, cka_matrix, edge_statistics,
                                      layer_embeddings, linear_cka, matrix_rank_correlation, modularity_difference,
                                      one_nn_error)
-from dynamic_graphs.curve import sample_indices, summarize_curve
+from dynamic_graphs.curve import draw_samples, sample_indices, summarize_curve
 
 
 def tiny_net(seed: int = 0) -> nn.Sequential:

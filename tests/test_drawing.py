@@ -12,9 +12,9 @@ import torch
 from matplotlib.collections import LineCollection, PathCollection
 from PIL import Image
 
-from dynamic_graphs import get_dataset, get_model, modularity_curve, settings
+from dynamic_graphs import draw_samples, get_dataset, get_model, modularity_curve, settings
 from dynamic_graphs.drawing import (draw_graph, embed_gif, graph_animation, graph_layout, layer_graph_table,
-                                    layer_graphs, plot_layer_graphs, sample_images)
+                                    layer_graphs, plot_layer_graphs)
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def graphs_and_labels(data, model):
-    images, labels = sample_images(data, n=40, seed=3)
+    images, labels = draw_samples(data, n=40, seed=3)
     return layer_graphs(model, images, labels, k=3, device="cpu"), labels
 
 
