@@ -97,3 +97,16 @@ def save_figure(figure, name: str, fig_dir: str | Path | None = None, formats: S
     for path in paths:
         figure.savefig(path, bbox_inches="tight", dpi=150)
     return paths
+
+
+def save_table(table: pd.DataFrame, name: str, directory: str | Path | None = None) -> Path:
+    """Write ``table`` as ``<directory>/<name>.csv`` atomically (``directory`` defaults to
+    ``settings.data_dir / "reports"``; ``make reports`` passes ``reports/``)."""
+    from .utils import atomic_path
+
+    directory = Path(directory) if directory is not None else Path(settings.data_dir) / "reports"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.csv"
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path

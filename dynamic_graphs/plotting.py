@@ -72,3 +72,68 @@ def _hue_label(hue: str | None, key, group: pd.DataFrame) -> str | None:
         accuracy = group["test_acc"].iloc[0] if "test_acc" in group else float("nan")
         return f"trained ({accuracy:.1%} test acc.)" if key else "untrained"
     return f"{hue}={key}"
+
+
+def plot_variant_curves(curves: pd.DataFrame, *, by: str = "variant", ax: matplotlib.axes.Axes | None = None,
+                        title: str | None = None) -> matplotlib.axes.Axes:
+    """One curve per ``by`` group on shared axes, labelled with its top-1 accuracy (Fig. 8's layout).
+
+    Args:
+        curves: stacked curves with a ``by`` column and, optionally, ``top1`` (%), as from
+            :func:`evaluate_variants`.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for key, group in curves.groupby(by, sort=False):
+        label = f"{key} ({group['top1'].iloc[0]:.2f} %)" if "top1" in group else str(key)
+        plot_curve(group, ax=ax, label=label)
+    ax.legend(fontsize=8, title="top-1", title_fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_removal_effects(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None,
+                         title: str | None = None) -> matplotlib.axes.Axes:
+    """Fig. 9's bars: per variant, ΔQ of the last layer upwards and the accuracy lost (ΔAcc, points)
+    downwards, each printed on its bar. ``table`` is :func:`evaluate_variants`' (its ``unpruned``
+    row is left out)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = table[table["variant"] != "unpruned"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * len(rows) + 2.5, 3.8))
+    x = np.arange(len(rows))
+    q_bars = ax.bar(x - 0.2, rows["delta_q"], 0.4, label="ΔQ (last layer)", color="tab:blue")
+    acc_bars = ax.bar(x + 0.2, -rows["delta_acc"], 0.4, label="ΔAcc (points, drawn downwards)", color="tab:orange")
+    ax.bar_label(q_bars, labels=[f"{v:.3f}" for v in rows["delta_q"]], fontsize=8)
+    ax.bar_label(acc_bars, labels=[f"{v:.2f}" for v in rows["delta_acc"]], fontsize=8)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, [f"{v}\n({n} removed)" for v, n in zip(rows["variant"], rows["removed"])], fontsize=8)
+    ax.set_ylabel("unpruned − pruned")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_pruning_comparison(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None,
+                            title: str | None = None) -> matplotlib.axes.Axes:
+    """Table 1 as a scatter: top-1 against the fraction of parameters removed, one marker per run,
+    coloured by method (from :func:`compare_pruning`)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    sns.scatterplot(data=table, x="params_reduction", y="top1", hue="method", style="method", s=70, ax=ax)
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("parameters removed")
+    ax.set_ylabel("top-1 (%)")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

@@ -3,7 +3,11 @@
 Command line::
 
     python -m dynamic_graphs.reports fig3 -p model resnet56      # one notebook, with overrides
+    python -m dynamic_graphs.reports fig3 --tag deep -p model "[resnet110, vgg16]"   # reports/fig3-deep.html
     python -m dynamic_graphs.reports --all                          # every notebook, reports/parameters.yml
+
+In ``reports/parameters.yml`` a notebook maps to its parameters, or to a list of runs, each with an
+optional ``tag`` naming its report.
 """
 from __future__ import annotations
 
@@ -23,10 +27,15 @@ def notebook_names() -> list[str]:
     return sorted(path.stem for path in NOTEBOOK_DIR.glob("*.ipynb"))
 
 
-def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str | Path = REPORT_DIR) -> Path:
+def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str | Path = REPORT_DIR,
+           tag: str | None = None) -> Path:
     """Run ``notebooks/<name>.ipynb`` with ``parameters`` and write ``<out_dir>/<name>.ipynb`` and ``.html``.
 
-    Figures are saved under ``<out_dir>/figures`` unless ``parameters`` sets ``fig_dir``. The HTML
+    With a ``tag`` the outputs are ``<name>-<tag>.ipynb`` and ``.html``, so that one notebook can
+    have several reports (fig3 for two sets of models, say).
+
+    Figures are saved under ``<out_dir>/figures`` unless ``parameters`` sets ``fig_dir``; notebooks
+    that write tables take ``report_dir`` (``out_dir``). The HTML
     leaves out the code cells; the notebook's ``run_info`` table states parameters and commit.
 
     Returns:
@@ -40,13 +49,14 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
         raise KeyError(f"No notebook {name!r}; available: {', '.join(notebook_names())}.")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"fig_dir": str(out_dir / "figures"), **(parameters or {})}
-    executed = out_dir / f"{name}.ipynb"
+    parameters = {"fig_dir": str(out_dir / "figures"), "report_dir": str(out_dir), **(parameters or {})}
+    stem = f"{name}-{tag}" if tag else name
+    executed = out_dir / f"{stem}.ipynb"
     papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(executed), parameters=parameters,
                                cwd=str(NOTEBOOK_DIR), kernel_name="python3", log_output=True)
     html, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(
         nbformat.read(executed, as_version=4))
-    path = out_dir / f"{name}.html"
+    path = out_dir / f"{stem}.html"
     path.write_text(html, encoding="utf-8")
     return path
 
@@ -57,12 +67,26 @@ def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
 
+def full_runs(name: str, config: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """The (tag, parameters) runs that ``parameters.yml``'s ``config`` asks of notebook ``name``."""
+    entry = config.get(name) or {}
+    runs = entry if isinstance(entry, list) else [entry]
+    out = []
+    for run in runs:
+        if not isinstance(run, dict):
+            raise ValueError(f"{FULL_RUN_PARAMETERS}: {name} must map to parameters or a list of them, got {run!r}")
+        run = dict(run)
+        out.append((run.pop("tag", None), run))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"notebooks to render: {', '.join(notebook_names())}")
     parser.add_argument("--all", action="store_true", help="render every notebook with reports/parameters.yml")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a parameter (YAML value), for every notebook rendered")
+    parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports)")
     parser.add_argument("--out-dir", default=str(REPORT_DIR))
     args = parser.parse_args(argv)
     names = notebook_names() if args.all else args.names
@@ -70,12 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("name a notebook or pass --all")
     import yaml
 
-    full_runs = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
+    config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
     overrides = {key: _parse_value(value) for key, value in args.parameter}
     for name in names:
-        parameters = {**(full_runs.get(name) or {}), **overrides} if args.all else overrides
-        print(f"rendering {name} with {parameters}", flush=True)
-        print(f"wrote {render(name, parameters, out_dir=args.out_dir)}", flush=True)
+        runs = full_runs(name, config) if args.all else [(args.tag, {})]
+        for tag, parameters in runs:
+            parameters = {**parameters, **overrides}
+            print(f"rendering {name}{f' ({tag})' if tag else ''} with {parameters}", flush=True)
+            print(f"wrote {render(name, parameters, out_dir=args.out_dir, tag=tag)}", flush=True)
     return 0
 
 

@@ -124,6 +124,12 @@ def _read_checkpoint(path: Path) -> dict:
     return state
 
 
+def finished(path: str | Path) -> bool:
+    """Whether ``path`` holds a checkpoint of a completed run (an unreadable file raises, see
+    :func:`load_checkpoint`)."""
+    return Path(path).exists() and bool(_read_checkpoint(Path(path)).get("complete"))
+
+
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model from a checkpoint written by :func:`train`, in eval mode.
 
@@ -284,10 +290,8 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     model_kwargs = dict(model_kwargs or {})
     hparams = _merge(train_defaults(dataset), overrides)
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
-    if path.exists():
-        state = _read_checkpoint(path)
-        if state.get("complete"):
-            return load_checkpoint(path, device=device)
+    if finished(path):
+        return load_checkpoint(path, device=device)
     seed_everything(seed)  # the initial weights are part of what the seed fixes
     model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
                       mean=info["mean"], std=info["std"], **model_kwargs)

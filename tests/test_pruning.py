@@ -1,0 +1,208 @@
+"""Layer pruning: which units can go, the pruned model's weights and outputs, the selection rules,
+cost accounting, recovery, and the errors for bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+import dynamic_graphs as dg
+from dynamic_graphs import pruning
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(dg.settings, "data_dir", tmp_path)
+    monkeypatch.setattr(dg.settings, "verbosity", 0)
+    return tmp_path
+
+
+def seeded(name: str, **kwargs):
+    torch.manual_seed(0)
+    return dg.get_model(name, num_classes=4, in_channels=1, **kwargs).eval()
+
+
+def fake_curve(net, values, **columns) -> pd.DataFrame:
+    """A two-repeat curve for ``net`` whose per-layer mean is ``values``."""
+    layers = dg.probe_layers(net)
+    rows = [{"layer": layer, "depth": depth, "repeat": repeat, "modularity": value + offset, **columns}
+            for repeat, offset in enumerate([-0.001, 0.001])
+            for depth, (layer, value) in enumerate(zip(layers, values), start=1)]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ removable units
+
+
+def test_removable_units_are_the_shape_preserving_blocks_and_convs():
+    assert pruning.removable_layers(seeded("resnet20")) == [
+        "layer1.0", "layer1.1", "layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
+    # VGG11: 1->64, 64->128, 128->256, 256->256, 256->512, 512->512, 512->512, 512->512
+    assert pruning.removable_layers(seeded("vgg11")) == ["features.11", "features.18", "features.22", "features.25"]
+    # Bottleneck ResNets: the first block of every stage changes the width.
+    assert "layer1.0" not in pruning.removable_layers(seeded("resnet50"))
+
+
+def test_a_pruned_resnet_computes_the_original_with_the_blocks_skipped():
+    model = seeded("resnet20")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    smaller = dg.prune(model, ["layer3.2", "layer1.0", "layer2.1"])
+    assert smaller.config["blocks"] == [2, 2, 2] and smaller.pruned_layers == ["layer1.0", "layer2.1", "layer3.2"]
+    images = torch.rand(5, 1, 32, 32)
+    with torch.no_grad():
+        out = F.relu(model.bn1(model.conv1(model.normalize(images))))
+        for stage, skipped in ((model.layer1, 0), (model.layer2, 1), (model.layer3, 2)):
+            for index, block in enumerate(stage):
+                out = out if index == skipped else block(out)
+        expected = model.linear(torch.flatten(model.avgpool(out), 1))
+        torch.testing.assert_close(smaller(images), expected)
+    # The original is untouched, and the pruned weights are copies, not views of it.
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.config["name"] == "resnet20" and "blocks" not in model.config
+    smaller.layer1[0].conv1.weight.data.zero_()
+    assert model.layer1[1].conv1.weight.abs().sum() > 0
+
+
+def test_a_pruned_vgg_computes_the_original_with_the_convs_skipped():
+    model = seeded("vgg11")
+    smaller = dg.prune(model, ["features.18", "features.25"])
+    assert smaller.config["cfg"] == [64, "M", 128, "M", 256, 256, "M", 512, "M", 512, "M"]  # the paper's VGG11_2
+    dropped = {18, 19, 20, 25, 26, 27}  # conv, BN, ReLU of each removed unit
+    images = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        out = model.normalize(images)
+        for index, module in enumerate(model.features):
+            out = out if index in dropped else module(out)
+        torch.testing.assert_close(smaller(images), model.classifier(torch.flatten(out, 1)))
+
+
+def test_a_pruned_model_saves_loads_and_has_its_own_curve(tmp_path):
+    smaller = dg.prune(seeded("resnet20"), ["layer1.1"])
+    torch.save({"config": smaller.config, "state_dict": smaller.state_dict()}, tmp_path / "pruned.pt")
+    state = torch.load(tmp_path / "pruned.pt")
+    again = dg.get_model(**state["config"]).eval()
+    again.load_state_dict(state["state_dict"])
+    images = torch.rand(4, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again(images), smaller(images))
+    assert dg.probe_layers(again) == ["conv1", "layer1.0", "layer1.1"] + [f"layer{s}.{i}" for s in (2, 3) for i in range(3)]
+
+
+def test_pruning_bad_layers_fails_with_the_reason():
+    model = seeded("resnet20")
+    with pytest.raises(ValueError, match="'conv1'.*stem"):
+        dg.prune(model, ["conv1"])
+    with pytest.raises(ValueError, match=r"'layer2.0'.*changes the shape \(16 -> 32 channels, stride 2\)"):
+        dg.prune(model, ["layer2.0"])
+    with pytest.raises(KeyError, match="'layer4.0' is not a module.*Close names"):
+        dg.prune(model, ["layer4.0"])
+    with pytest.raises(ValueError, match="'linear' is not a probe layer.*removable layers: layer1.0"):
+        dg.prune(model, ["linear"])
+    with pytest.raises(ValueError, match="leaves stage 1 without blocks"):
+        dg.prune(model, ["layer1.0", "layer1.1", "layer1.2"])
+    with pytest.raises(ValueError, match="more than once"):
+        dg.prune(model, ["layer1.0", "layer1.0"])
+    with pytest.raises(TypeError, match="use \\['layer1.0'\\]"):
+        dg.prune(model, "layer1.0")
+    with pytest.raises(ValueError, match="'features.4'.*channel count \\(64 -> 128\\)"):
+        dg.prune(seeded("vgg11"), ["features.4"])
+    with pytest.raises(TypeError, match="CIFAR ResNets and VGGs"):
+        dg.prune(torch.nn.Sequential(torch.nn.Linear(2, 2)), ["0"])
+
+
+# ------------------------------------------------------------------------------ which layers
+
+
+RESNET20_Q = [0.40, 0.38, 0.45, 0.452, 0.50, 0.55, 0.551, 0.60, 0.70, 0.69]
+#             conv1 1.0   1.1   1.2    2.0   2.1   2.2    3.0   3.1   3.2
+# ΔQ:               -.02  +.07  +.002  +.05  +.05  +.001  +.05  +.10  -.01
+
+
+def test_redundant_layers_are_the_removable_ones_where_the_curve_is_flat_or_falls():
+    model = seeded("resnet20")
+    curve = fake_curve(model, RESNET20_Q)
+    gains = dg.layer_gains(curve, model)
+    np.testing.assert_allclose(gains["modularity"], RESNET20_Q, atol=1e-12)
+    np.testing.assert_allclose(gains["delta"].iloc[1:], np.diff(RESNET20_Q), atol=1e-12)
+    assert dg.redundant_layers(curve, model) == ["layer1.0", "layer1.2", "layer2.2", "layer3.2"]
+    # A larger threshold takes in more; max_layers keeps the smallest ΔQ ones, in depth order.
+    assert dg.redundant_layers(curve, model, threshold=0.06) == [
+        "layer1.0", "layer1.2", "layer2.1", "layer2.2", "layer3.2"]
+    assert dg.redundant_layers(curve, model, max_layers=2) == ["layer1.0", "layer3.2"]
+    assert dg.rising_layers(curve, model, 2) == ["layer1.1", "layer3.1"]
+    # layer2.0 and layer3.0 rise less than some removable layers but can never be chosen.
+    assert "layer2.0" not in dg.redundant_layers(curve, model, threshold=1.0)
+
+
+def test_a_curve_of_another_model_or_of_several_models_is_refused():
+    model = seeded("resnet20")
+    with pytest.raises(ValueError, match="curve of another model"):
+        dg.layer_gains(fake_curve(seeded("resnet20", blocks=[2, 3, 3]), RESNET20_Q[:9]), model)
+    with pytest.raises(ValueError, match="is of model 'resnet56'"):
+        dg.layer_gains(fake_curve(model, RESNET20_Q, model="resnet56"), model)
+    both = pd.concat([fake_curve(model, RESNET20_Q, trained=True), fake_curve(model, RESNET20_Q, trained=False)])
+    with pytest.raises(ValueError, match="several curves"):
+        dg.redundant_layers(both, model)
+
+
+def test_baselines_pick_the_same_number_of_removable_units():
+    model = seeded("resnet20")
+    assert dg.tail_layers(model, 3) == ["layer1.2", "layer2.2", "layer3.2"]
+    assert dg.tail_layers(model, 5) == ["layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
+    draws = [tuple(dg.random_layers(model, 3, seed=s)) for s in range(6)]
+    assert draws[0] == tuple(dg.random_layers(model, 3, seed=0))  # seeded
+    assert len(set(draws)) > 1
+    assert all(set(d) <= set(pruning.removable_layers(model)) and len(set(d)) == 3 for d in draws)
+    probe = pd.DataFrame({"layer": dg.probe_layers(model), "depth": range(1, 11),
+                          "delta": [np.nan, 0.1, -0.2, 0.05, 0.3, 0.0, 0.2, 0.3, 0.01, 0.4]})
+    assert dg.probe_criterion_layers(model, probe, 3) == ["layer1.1", "layer2.1", "layer3.1"]
+    with pytest.raises(ValueError, match="only 7 removable"):
+        dg.tail_layers(model, 8)
+
+
+# ------------------------------------------------------------------------------ cost and recovery
+
+
+def test_model_cost_counts_macs_of_convs_and_linears_by_hand():
+    model = seeded("vgg11", cfg=[8, "M", 8, "M"])
+    cost = dg.model_cost(model, image_size=4)
+    macs = 4 * 4 * 9 * 1 * 8 + 2 * 2 * 9 * 8 * 8 + (8 * 512 + 512 * 512 + 512 * 4)  # convs, then the classifier
+    assert cost == {"params": sum(p.numel() for p in model.parameters()), "flops": 2 * macs, "macs": macs}
+    assert dg.model_cost(dg.prune(seeded("resnet20"), ["layer3.1"]))["params"] == (
+        dg.model_cost(seeded("resnet20"))["params"] - sum(p.numel() for p in seeded("resnet20").layer3[1].parameters()))
+
+
+def test_recover_fine_tunes_from_the_inherited_weights_and_caches(data_dir, monkeypatch):
+    parent = seeded("resnet20", blocks=[2, 1, 1])
+    parent = dg.get_model(**{**parent.config, "num_classes": 4, "in_channels": 3})
+    smaller = dg.prune(parent, ["layer1.1"])
+    options = dict(epochs=1, batch_size=50, lr=0.0)  # lr 0: the weights must come back unchanged
+    recovered = dg.recover(smaller, "synthetic", device="cpu", **options)
+    trained_keys = [k for k in smaller.state_dict() if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(smaller.state_dict()[k], recovered.state_dict()[k]) for k in trained_keys)
+    assert recovered.checkpoint["complete"] and "/pruned/" in recovered.checkpoint["path"]
+    assert recovered.pruned_layers == ["layer1.1"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached recovery was trained again")
+
+    monkeypatch.setattr(pruning, "train", no_training)
+    dg.recover(smaller, "synthetic", device="cpu", **options)
+    with pytest.raises(AssertionError, match="trained again"):  # from scratch is another run
+        dg.recover(smaller, "synthetic", device="cpu", from_scratch=True, **options)
+
+
+def test_recover_refuses_a_model_for_other_data():
+    with pytest.raises(ValueError, match="10 classes and 1 input channels; synthetic has 4 and 3"):
+        dg.recover(dg.prune(dg.get_model("resnet20", in_channels=1), ["layer1.0"]), "synthetic")
+
+
+def test_linear_probe_accuracy_separates_easy_classes():
+    data = dg.get_dataset("synthetic", "train", n=120, num_classes=3, shape=(1, 8, 8), separation=3.0)
+    model = dg.get_model("resnet20", num_classes=3, in_channels=1, blocks=[1, 1, 1]).eval()
+    probe = dg.linear_probe_accuracy(model, data, n_train=80, n_test=40, device="cpu")
+    assert probe["layer"].tolist() == dg.probe_layers(model)
+    assert probe["probe_acc"].between(0, 1).all() and probe["probe_acc"].iloc[0] > 0.8
+    np.testing.assert_allclose(probe["delta"].iloc[1:], np.diff(probe["probe_acc"]))
