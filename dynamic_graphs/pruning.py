@@ -266,17 +266,15 @@ def redundant_layers(curve: pd.DataFrame, model: nn.Module, *, threshold: float 
     """
     gains = layer_gains(curve, model)
     candidates = gains[gains.removable & (gains.delta < threshold)].sort_values(["delta", "depth"])
-    if max_layers is not None:
-        candidates = candidates.head(_non_negative("max_layers", max_layers))
-    return candidates.sort_values("depth")["layer"].tolist()
+    return _pick(model, candidates["layer"], None if max_layers is None else _non_negative("max_layers", max_layers))
 
 
 def rising_layers(curve: pd.DataFrame, model: nn.Module, count: int) -> list[str]:
     """The ``count`` removable layers with the largest ΔQ (on a rising part of the curve): the
     non-redundant layers of Fig. 9, to remove for contrast. In depth order."""
     gains = layer_gains(curve, model)
-    chosen = gains[gains.removable].sort_values(["delta", "depth"], ascending=[False, True])
-    return chosen.head(_non_negative("count", count)).sort_values("depth")["layer"].tolist()
+    ranked = gains[gains.removable].sort_values(["delta", "depth"], ascending=[False, True])["layer"]
+    return _pick(model, ranked, _check_count(model, count))
 
 
 def _non_negative(name: str, value: Any) -> int:
@@ -285,11 +283,45 @@ def _non_negative(name: str, value: Any) -> int:
     return int(value)
 
 
+def _stage_room(model: nn.Module) -> dict[int, int]:
+    """How many units each stage can lose together: its removable ones, less one where a ResNet stage
+    would otherwise lose every block."""
+    units = _units(model)
+    room = {unit.stage: 0 for unit in units}
+    for unit in units:
+        room[unit.stage] += unit.reason is None
+    if _family(model) == "resnet":
+        for stage in room:
+            stage_units = [unit for unit in units if unit.stage == stage]
+            if stage and all(unit.reason is None for unit in stage_units):
+                room[stage] -= 1
+    return room
+
+
+def _pick(model: nn.Module, ranked: Sequence[str], count: int | None) -> list[str]:
+    """The first ``count`` of ``ranked`` (all when None) that can be removed together, in depth order.
+
+    A layer whose stage has no room left (a ResNet stage keeps one block) is passed over for the next.
+    """
+    room = _stage_room(model)
+    units = _units(model)
+    stage_of = {unit.layer: unit.stage for unit in units}
+    chosen: list[str] = []
+    for layer in ranked:
+        if count is not None and len(chosen) >= count:
+            break
+        if room[stage_of[layer]] > 0:
+            room[stage_of[layer]] -= 1
+            chosen.append(layer)
+    order = [unit.layer for unit in units]
+    return sorted(chosen, key=order.index)
+
+
 def _check_count(model: nn.Module, count: int) -> int:
     count = _non_negative("count", count)
-    available = len(removable_layers(model))
+    available = sum(_stage_room(model).values())
     if count > available:
-        raise ValueError(f"count={count} but the model has only {available} removable layers.")
+        raise ValueError(f"count={count} but at most {available} units of this model can be removed together.")
     return count
 
 
@@ -308,22 +340,18 @@ def tail_layers(model: nn.Module, count: int) -> list[str]:
     for unit in _units(model):
         if unit.reason is None:
             by_stage.setdefault(unit.stage, []).append(unit.layer)
-    chosen: list[str] = []
-    stages = sorted(by_stage, reverse=True)
-    while len(chosen) < count:
-        for stage in stages:
-            if by_stage[stage] and len(chosen) < count:
-                chosen.append(by_stage[stage].pop())
-    order = [unit.layer for unit in _units(model)]
-    return sorted(chosen, key=order.index)
+    ranked: list[str] = []  # stage by stage, last stage first, each stage's last unit first
+    while any(by_stage.values()):
+        ranked += [by_stage[stage].pop() for stage in sorted(by_stage, reverse=True) if by_stage[stage]]
+    return _pick(model, ranked, count)
 
 
 def random_layers(model: nn.Module, count: int, *, seed: int = 0) -> list[str]:
     """Baseline: ``count`` removable units drawn uniformly at random (seeded). In depth order."""
     count = _check_count(model, count)
     candidates = removable_layers(model)
-    picked = np.random.default_rng(seed).choice(len(candidates), size=count, replace=False)
-    return [candidates[i] for i in sorted(picked)]
+    order = np.random.default_rng(seed).permutation(len(candidates))
+    return _pick(model, [candidates[i] for i in order], count)
 
 
 def linear_probe_accuracy(model: nn.Module, dataset: Any, *, layers: Sequence[str] | None = None,
@@ -379,9 +407,8 @@ def probe_criterion_layers(model: nn.Module, probe: pd.DataFrame, count: int) ->
     """Baseline: the ``count`` removable layers whose linear-probe accuracy gains least
     (``probe`` from :func:`linear_probe_accuracy`). In depth order."""
     count = _check_count(model, count)
-    removable = set(removable_layers(model))
-    chosen = probe[probe.layer.isin(removable)].sort_values(["delta", "depth"]).head(count)
-    return chosen.sort_values("depth")["layer"].tolist()
+    ranked = probe[probe.layer.isin(removable_layers(model))].sort_values(["delta", "depth"])["layer"]
+    return _pick(model, ranked, count)
 
 
 # --------------------------------------------------------------------------------------------------

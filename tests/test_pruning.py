@@ -132,6 +132,9 @@ def test_redundant_layers_are_the_removable_ones_where_the_curve_is_flat_or_fall
         "layer1.0", "layer1.2", "layer2.1", "layer2.2", "layer3.2"]
     assert dg.redundant_layers(curve, model, max_layers=2) == ["layer1.0", "layer3.2"]
     assert dg.rising_layers(curve, model, 2) == ["layer1.1", "layer3.1"]
+    # Stage 1 keeps a block: with every unit redundant, the largest-ΔQ block of stage 1 stays.
+    everything = dg.redundant_layers(curve, model, threshold=1.0)
+    assert "layer1.1" not in everything and {"layer1.0", "layer1.2"} <= set(everything) and len(everything) == 6
     # layer2.0 and layer3.0 rise less than some removable layers but can never be chosen.
     assert "layer2.0" not in dg.redundant_layers(curve, model, threshold=1.0)
 
@@ -158,8 +161,12 @@ def test_baselines_pick_the_same_number_of_removable_units():
     probe = pd.DataFrame({"layer": dg.probe_layers(model), "depth": range(1, 11),
                           "delta": [np.nan, 0.1, -0.2, 0.05, 0.3, 0.0, 0.2, 0.3, 0.01, 0.4]})
     assert dg.probe_criterion_layers(model, probe, 3) == ["layer1.1", "layer2.1", "layer3.1"]
-    with pytest.raises(ValueError, match="only 7 removable"):
-        dg.tail_layers(model, 8)
+    # Every block of resnet20's stage 1 is removable, but a stage keeps one: 6 of the 7 can go together.
+    assert dg.tail_layers(model, 6) == ["layer1.1", "layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
+    assert all("layer1.0" not in d or "layer1.1" not in d or "layer1.2" not in d
+               for d in (dg.random_layers(model, 6, seed=s) for s in range(20)))
+    with pytest.raises(ValueError, match="at most 6 units"):
+        dg.tail_layers(model, 7)
 
 
 # ------------------------------------------------------------------------------ cost and recovery
@@ -206,3 +213,33 @@ def test_linear_probe_accuracy_separates_easy_classes():
     assert probe["layer"].tolist() == dg.probe_layers(model)
     assert probe["probe_acc"].between(0, 1).all() and probe["probe_acc"].iloc[0] > 0.8
     np.testing.assert_allclose(probe["delta"].iloc[1:], np.diff(probe["probe_acc"]))
+
+
+def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(data_dir):
+    parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
+    curve = dg.modularity_curve(parent, dg.get_dataset("synthetic", "test"), n=40, repeats=2, device="cpu")
+    options = dict(threshold=1.0, max_layers=2, random_seeds=[0, 1], probe_train=60, probe_test=40, device="cpu",
+                   epochs=1, batch_size=50)
+    table = dg.compare_pruning(parent, curve, "synthetic", **options)
+    assert table.method.tolist() == ["unpruned", "modularity", "tail", "linear-probe", "random", "random"]
+    assert table.seed.tolist() == [0, 0, 0, 0, 0, 1]
+    assert table.removed.tolist() == [0, 2, 2, 2, 2, 2]
+    assert table.top1.iloc[0] == pytest.approx(100 * parent.checkpoint["test_acc"])
+    assert (table.params_reduction.iloc[1:] > 0).all() and table.params_reduction.iloc[0] == 0
+    assert table.layers.iloc[1] == ", ".join(dg.redundant_layers(curve, parent, threshold=1.0, max_layers=2))
+    pd.testing.assert_frame_equal(dg.compare_pruning(parent, curve, "synthetic", **options), table)  # seeded, cached
+    summary = dg.summarize_comparison(table)
+    assert summary.set_index("method").loc["random", "runs"] == 2
+
+
+def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
+    parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
+    table, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}, "synthetic",
+                                         n=40, repeats=1, device="cpu", epochs=1, batch_size=50)
+    assert table.variant.tolist() == ["unpruned", "one", "two"]
+    assert table.removed.tolist() == [0, 1, 2]
+    assert table.delta_acc.iloc[0] == 0 and table.delta_q.iloc[0] == 0
+    np.testing.assert_allclose(table.delta_acc, table.top1.iloc[0] - table.top1)
+    last = curves[curves.variant == "two"].depth.max()
+    assert last == len(dg.probe_layers(parent)) - 2  # the pruned model's own probe layers
+    assert table.q_last.iloc[2] == pytest.approx(curves[(curves.variant == "two") & (curves.depth == last)].modularity.mean())
