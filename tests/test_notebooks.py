@@ -58,3 +58,26 @@ def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path):
         papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
                                    parameters={**CI_PARAMETERS, "model": "resnet65"}, kernel_name="python3",
                                    progress_bar=False)
+
+
+def test_full_run_parameters_name_real_notebooks_and_parameters():
+    from dynamic_graphs.reports import FULL_RUN_PARAMETERS, full_runs, notebook_names
+
+    config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text())
+    assert set(config) <= set(notebook_names())
+    for name in config:
+        known = set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+        runs = full_runs(name, config)
+        tags = [tag for tag, _ in runs]
+        assert len(set(tags)) == len(tags), f"{name}: two full runs write the same report"
+        for _, parameters in runs:
+            assert set(parameters) <= known, f"{name}: unknown parameters {set(parameters) - known}"
+
+
+def test_a_tag_names_the_report(tmp_path, monkeypatch):
+    import dynamic_graphs.reports as reports
+
+    calls = []
+    monkeypatch.setattr(reports, "render", lambda name, parameters, out_dir, tag: calls.append((name, tag, parameters)))
+    reports.main(["fig3", "--tag", "deep", "-p", "model", "[resnet110, vgg16]", "--out-dir", str(tmp_path)])
+    assert calls == [("fig3", "deep", {"model": ["resnet110", "vgg16"]})]
