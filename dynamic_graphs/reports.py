@@ -49,7 +49,9 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
         raise KeyError(f"No notebook {name!r}; available: {', '.join(notebook_names())}.")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"fig_dir": str(out_dir / "figures"), "report_dir": str(out_dir), **(parameters or {})}
+    defaults = {"fig_dir": str(out_dir / "figures"), "report_dir": str(out_dir)}
+    declared = papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    parameters = {**{key: value for key, value in defaults.items() if key in declared}, **(parameters or {})}
     stem = f"{name}-{tag}" if tag else name
     executed = out_dir / f"{stem}.ipynb"
     papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(executed), parameters=parameters,
