@@ -39,7 +39,7 @@ from .utils import resolve_device, seed_everything
 
 # Recovery by fine-tuning from the inherited weights: a short, low-lr continuation of the recipe.
 FINETUNE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": dict(train_defaults("fashion-mnist"), epochs=3, lr=0.01, milestones=[2]),
+    "fashion-mnist": dict(train_defaults("fashion-mnist"), epochs=2, lr=0.01, milestones=[1]),
     "cifar10": dict(train_defaults("cifar10"), epochs=40, lr=0.01, milestones=[20, 30]),
     "cifar100": dict(train_defaults("cifar100"), epochs=40, lr=0.01, milestones=[20, 30]),
 }
@@ -450,7 +450,7 @@ def recover(pruned: nn.Module, dataset: str = "fashion-mnist", *, from_scratch: 
     """Recover a pruned model's accuracy by training, cached like :func:`pretrained`.
 
     Fine-tuning from the inherited weights is the default (:data:`FINETUNE_DEFAULTS`, e.g. on
-    Fashion-MNIST 3 epochs, the last at lr 0.001 instead of 0.01); ``from_scratch=True`` re-initialises the pruned
+    Fashion-MNIST 2 epochs, at lr 0.01 then 0.001); ``from_scratch=True`` re-initialises the pruned
     architecture and trains it with the dataset's full recipe, as the paper's code did. Every
     option of :data:`TRAIN_DEFAULTS` can be overridden. The run is cached under
     ``settings.checkpoint_dir/<dataset>/pruned/``, keyed by the starting weights, the options and
