@@ -34,9 +34,9 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
     With a ``tag`` the outputs are ``<name>-<tag>.ipynb`` and ``.html``, so that one notebook can
     have several reports (fig3 for two sets of models, say).
 
-    Figures are saved under ``<out_dir>/figures`` unless ``parameters`` sets ``fig_dir``; notebooks
-    that write tables take ``report_dir`` (``out_dir``). The HTML
-    leaves out the code cells; the notebook's ``run_info`` table states parameters and commit.
+    Figures are saved under ``<out_dir>/figures`` (``<out_dir>/figures/<name>-<tag>`` for a tagged
+    run) unless ``parameters`` sets ``fig_dir``; notebooks that write tables take ``report_dir``
+    (``out_dir``). The HTML leaves out the code cells; the notebook's ``run_info`` table states parameters and commit.
 
     Returns:
         The HTML file.
@@ -49,10 +49,12 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
         raise KeyError(f"No notebook {name!r}; available: {', '.join(notebook_names())}.")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    defaults = {"fig_dir": str(out_dir / "figures"), "report_dir": str(out_dir)}
+    stem = f"{name}-{tag}" if tag else name
+    # A tagged run keeps its figure files apart: the same model's untagged run would overwrite them.
+    fig_dir = out_dir / "figures" / stem if tag else out_dir / "figures"
+    defaults = {"fig_dir": str(fig_dir), "report_dir": str(out_dir)}
     declared = papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
     parameters = {**{key: value for key, value in defaults.items() if key in declared}, **(parameters or {})}
-    stem = f"{name}-{tag}" if tag else name
     executed = out_dir / f"{stem}.ipynb"
     papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(executed), parameters=parameters,
                                cwd=str(NOTEBOOK_DIR), kernel_name="python3", log_output=True)

@@ -81,3 +81,20 @@ def test_a_tag_names_the_report(tmp_path, monkeypatch):
     monkeypatch.setattr(reports, "render", lambda name, parameters, out_dir, tag: calls.append((name, tag, parameters)))
     reports.main(["fig3", "--tag", "deep", "-p", "model", "[resnet110, vgg16]", "--out-dir", str(tmp_path)])
     assert calls == [("fig3", "deep", {"model": ["resnet110", "vgg16"]})]
+
+
+def test_a_tagged_render_keeps_its_figures_apart(tmp_path, monkeypatch):
+    import nbformat.v4
+
+    seen = {}
+
+    def fake_execute(source, output, parameters, **kwargs):
+        seen.update(parameters)
+        nbformat.write(nbformat.v4.new_notebook(), output)
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    html = render("fig3", {"model": "vgg11"}, out_dir=tmp_path, tag="vgg11")
+    assert html == tmp_path / "fig3-vgg11.html" and html.exists()
+    assert seen == {"fig_dir": str(tmp_path / "figures" / "fig3-vgg11"), "model": "vgg11"}
+    render("fig3", {}, out_dir=tmp_path)
+    assert seen["fig_dir"] == str(tmp_path / "figures")
