@@ -468,10 +468,9 @@ def recover(pruned: nn.Module, dataset: str = "fashion-mnist", *, from_scratch: 
     defaults = train_defaults(dataset) if from_scratch else FINETUNE_DEFAULTS.get(dataset, FINETUNE_DEFAULTS["cifar10"])
     hparams = _merge(defaults, overrides)
     if from_scratch:
-        seed_everything(seed)
-        start = get_model(**config)
-    else:
-        start = get_model(**config)
+        seed_everything(seed)  # the new initial weights are part of what the seed fixes
+    start = get_model(**config)
+    if not from_scratch:
         start.load_state_dict(pruned.state_dict())
     if checkpoint is None:
         fields = {"config": config, "weights": _state_digest(start), "hparams": hparams, "seed": seed,
