@@ -10,7 +10,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .curve import GROUP_COLUMNS, layer_scores, modularity_curve, resolve_layers, sample_indices, summarize_curve
+from .curve import layer_scores, modularity_curve, resolve_layers, sample_indices, summarize_curve
+from .frames import single_curve
 from .data import labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, iter_layer_features
 from .graphs import as_feature_matrix, knn_graph, modularity
@@ -174,11 +175,7 @@ def _mean_curve(frame: pd.DataFrame) -> np.ndarray:
     else:
         raise KeyError(f"The frame has columns {list(frame.columns)}; pass a summarize_curve() frame "
                        "(depth, mean) or a modularity_curve() frame (depth, modularity).")
-    several = {column: summary[column].unique().tolist() for column in GROUP_COLUMNS
-               if column in summary.columns and summary[column].nunique() > 1}
-    if several:
-        raise ValueError(f"The frame holds several curves ({several}); select one first, "
-                         f"e.g. frame[frame.{next(iter(several))} == ...].")
+    summary = single_curve(summary, value="mean", caller="modularity_difference")
     if summary["depth"].duplicated().any():
         raise ValueError("The frame has several rows per depth; pass the per-layer means of a single curve.")
     return summary.sort_values("depth")["mean"].to_numpy(dtype=np.float64)

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from .data import labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, check_layers, iter_layer_features
 from .graphs import knn_graph, leiden, modularity, partition_agreement
+from .frames import summarize_by_curve
 from .models import probe_layers
 
 
@@ -137,18 +138,20 @@ def modularity_curve(model: nn.Module, dataset: Dataset, *, layers: Sequence[str
     return frame
 
 
-GROUP_COLUMNS = ("dataset", "model", "trained")  # columns that tell stacked curves apart
-
-
 def summarize_curve(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
-    """Per-layer mean and standard deviation over repeats.
+    """Per-layer mean and standard deviation over repeats, for each curve the frame holds.
+
+    Curves stacked by a figure function or :func:`stack_curves` stay apart: the summary has one
+    row per (label columns..., layer), in the sense of :func:`dynamic_graphs.frames.curve_labels`.
+    A frame that stacks curves no column tells apart is refused rather than averaged.
 
     Returns:
-        Columns ``depth``, ``layer``, ``mean``, ``std``, after any of ``dataset``, ``model``,
-        ``trained`` that the frame has (stacked curves from :func:`model_curves`).
+        The label columns, then ``depth``, ``layer``, ``mean``, ``std``.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"layer": ["a", "a"], "depth": [1, 1], "repeat": [0, 1], "modularity": [0.2, 0.4]})
+        >>> summarize_curve(frame)[["layer", "mean"]].values.tolist()
+        [['a', 0.30000000000000004]]
     """
-    missing = {"depth", "layer", value} - set(curve.columns)
-    if missing:
-        raise KeyError(f"curve lacks columns {sorted(missing)}; pass the frame from modularity_curve().")
-    keys = [column for column in GROUP_COLUMNS if column in curve.columns] + ["depth", "layer"]
-    return curve.groupby(keys, sort=False)[value].agg(["mean", "std"]).reset_index()
+    return summarize_by_curve(curve, value=value, caller="summarize_curve")

@@ -1,13 +1,21 @@
-"""Small shared helpers: device resolution, seeding, progress bars, atomic writes."""
+"""The helpers every layer shares: argument checks, name look-up, labels, digests, device, progress, files.
+
+One home for each, so that a count is checked, an unknown name is reported and a cache key is
+hashed the same way everywhere. Error types follow one rule: ``TypeError`` for a wrong type,
+``ValueError`` for a wrong value, :class:`UnknownNameError` (a ``KeyError``) for an unknown name.
+"""
 from __future__ import annotations
 
+import difflib
+import hashlib
+import json
 import os
 import random
 import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -15,11 +23,140 @@ import torch
 from ._settings import settings
 
 
+# --------------------------------------------------------------------------- argument checks
+
+
+def _is_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]``.
+
+    Raises:
+        TypeError: not an integer (bools and floats included, so ``2.0`` and ``True`` are refused).
+        ValueError: out of range; the message names ``name`` and the range.
+
+    Example:
+        >>> check_int("n", 5)
+        5
+    """
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}.")
+    return int(value)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an ``int`` >= 1 (see :func:`check_int`)."""
+    return check_int(name, value, minimum=1)
+
+
+def check_int_list(name: str, values: Any, *, minimum: int = 1, allow_empty: bool = False) -> list[int]:
+    """A single integer or a sequence of distinct integers >= ``minimum``, as a list."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of integers, got the string {values!r}.")
+    values = list(values) if isinstance(values, (Sequence, np.ndarray)) else [values]
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must list at least one integer, got an empty list.")
+    checked = [check_int(f"{name}[{i}]", value, minimum=minimum) for i, value in enumerate(values)]
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{name} lists a value more than once ({checked}); give each value once.")
+    return checked
+
+
+def as_list(value: Any) -> list:
+    """A papermill parameter given as one name or as a list of names, as a list."""
+    return [value] if isinstance(value, (str, int, float)) else list(value)
+
+
+# --------------------------------------------------------------------------- names
+
+
 class UnknownNameError(KeyError):
     """A ``KeyError`` for an unknown name whose message prints as written (``KeyError`` quotes it)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+def lookup(name: Any, choices: Iterable[str], *, what: str, aliases: Mapping[str, str] | None = None,
+           error: type[UnknownNameError] = UnknownNameError, hint: str = "") -> str:
+    """The choice ``name`` stands for, matched case-insensitively, or an error that suggests close names.
+
+    Args:
+        name: what the user wrote.
+        choices: the canonical names.
+        what: what a name is, for the message (``"model"``, ``"attack"``...).
+        aliases: other spellings, mapped to canonical names.
+        error: the :class:`UnknownNameError` subclass to raise.
+        hint: appended to the message (e.g. "or a path to an image folder").
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        UnknownNameError: no choice matches.
+
+    Example:
+        >>> lookup("ResNet56", ["resnet20", "resnet56"], what="model")
+        'resnet56'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"A {what} name must be a string, got {type(name).__name__}.")
+    choices = list(choices)
+    lowered = {choice.lower(): choice for choice in choices}
+    lowered.update({alias.lower(): target for alias, target in (aliases or {}).items()})
+    key = name.strip().lower()
+    if key in lowered:
+        return lowered[key]
+    close = list(dict.fromkeys(lowered[c] for c in difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)))
+    suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise error(f"Unknown {what} {name!r}.{suggestion} Available: {', '.join(choices)}{hint}.")
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def as_labels(labels: Any, n_items: int | None = None, *, what: str = "labels") -> np.ndarray:
+    """A 1-D numpy array of labels, one per node or sample (a tensor or a sequence is accepted)."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (n_items is not None and len(labels) != n_items):
+        expected = f"one per item ({n_items})" if n_items is not None else "one per item"
+        raise ValueError(f"{what} must be a 1-D sequence with {expected}, got shape {labels.shape}.")
+    return labels
+
+
+# --------------------------------------------------------------------------- digests and cache keys
+
+
+def tensor_digest(tensors: Mapping[str, torch.Tensor], length: int = 40) -> str:
+    """A SHA-1 over named tensors' dtypes, shapes and bytes (the same values give the same digest)."""
+    digest = hashlib.sha1()
+    for name, tensor in tensors.items():
+        tensor = torch.as_tensor(tensor).detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:length]
+
+
+def state_digest(model: torch.nn.Module, length: int = 10) -> str:
+    """A digest of a model's weights (its ``state_dict``): a key for caches derived from them."""
+    digest = hashlib.sha1()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:length]
+
+
+def cache_key(fields: Mapping[str, Any], length: int = 10) -> str:
+    """A short hash of a JSON-able description; sorted keys, so field order does not matter."""
+    return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+# --------------------------------------------------------------------------- device, seeds, model state
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -30,7 +167,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         raise ValueError(f"Unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:i]'.") from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available; use device='auto' or 'cpu'.")
@@ -44,14 +181,84 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def progress(iterable: Iterable, *, desc: str | None = None, total: int | None = None,
-             enabled: bool = True, leave: bool = False) -> Iterator:
-    """A tqdm bar, shown when ``settings.verbosity`` is 2 or more."""
-    if not enabled or settings.verbosity < 2:
-        return iter(iterable)  # not even importing tqdm.auto, which warns in kernels without ipywidgets
+@contextmanager
+def isolated_rng(seed: int | None = None, device: torch.device | None = None) -> Iterator[None]:
+    """Run a block with its own random streams and leave the caller's global state as it was.
+
+    With ``seed``, Python, NumPy and torch are seeded inside the block; on exit all three global
+    generators are restored, so code after a cached and an uncached call behaves the same.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = []
+    if device is not None and device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            seed_everything(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def model_device(model: torch.nn.Module, default: torch.device | None = None) -> torch.device:
+    """The device of a model's first parameter or buffer (``default``, else CPU, when it has none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return default or torch.device("cpu")
+
+
+@contextmanager
+def evaluating(model: torch.nn.Module, device: torch.device, *,
+               frozen: bool = False) -> Iterator[torch.nn.Module]:
+    """``model`` in eval mode on ``device``; its train/eval mode and device are restored afterwards.
+
+    ``frozen=True`` also turns off ``requires_grad`` of every parameter (restored on exit), for
+    code that back-propagates to the input, such as adversarial attacks.
+    """
+    was_training = model.training
+    home = model_device(model, device)
+    parameters = list(model.parameters()) if frozen else []
+    flags = [p.requires_grad for p in parameters]
+    model.eval().to(device)
+    for p in parameters:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(parameters, flags):
+            p.requires_grad_(flag)
+        model.train(was_training).to(home)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def progress(iterable: Iterable | None = None, *, desc: str | None = None, total: int | None = None,
+             enabled: bool = True, leave: bool = False):
+    """A tqdm bar, shown when ``settings.verbosity`` is 2 or more.
+
+    Without ``iterable`` it returns a counter with ``update(n)`` and ``close()`` (a no-op one when
+    quiet), for loops whose units are not the items of one iterable.
+    """
+    shown = enabled and settings.verbosity >= 2
+    if not shown:  # not even importing tqdm.auto, which warns in kernels without ipywidgets
+        return iter(iterable) if iterable is not None else _SilentBar()
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, leave=leave)
+
+
+class _SilentBar:
+    def update(self, _count: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- files
 
 
 @contextmanager
@@ -74,6 +281,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
 def git_commit() -> str | None:
     """The package checkout's commit (short hash, ``+dirty`` when it has uncommitted changes), if any."""
     def git(*args: str) -> str:
@@ -85,9 +298,3 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}+dirty" if commit and dirty else commit or None
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)

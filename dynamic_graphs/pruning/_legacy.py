@@ -27,15 +27,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ._settings import settings
-from .curve import draw_samples, summarize_curve
-from .data import dataset_info, get_dataset
-from .features import _forward, _hooks, check_layers, evaluating
-from .models import get_model, probe_layers
-from .models.resnet_cifar import CifarResNet, CifarResNetSmall
-from .models.vgg_cifar import CifarVGG
-from .training import _merge, finished, load_checkpoint, train, train_defaults
-from .utils import resolve_device, seed_everything
+from .._settings import settings
+from ..curve import draw_samples, summarize_curve
+from ..data import dataset_info, get_dataset
+from ..features import _forward, _hooks, check_layers, evaluating
+from ..models import get_model, probe_layers
+from ..models.resnet_cifar import CifarResNet, CifarResNetSmall
+from ..models.vgg_cifar import CifarVGG
+from ..training import _merge, finished, load_checkpoint, train, train_defaults
+from ..utils import resolve_device, seed_everything
 
 # Recovery by fine-tuning from the inherited weights: a short, low-lr continuation of the recipe.
 FINETUNE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -552,7 +552,7 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
         ``delta_acc``/``delta_q`` (unpruned minus variant). ``curves`` stacks the curves with a
         ``variant`` column (empty without ``with_curves``).
     """
-    from .curve import modularity_curve
+    from ..curve import modularity_curve
 
     test_set = get_dataset(dataset, "test")
     image_size = dataset_info(dataset)["image_size"]

@@ -1,0 +1,12 @@
+"""Figure-level functions: each runs one of the paper's experiments and returns one tidy, labelled frame.
+
+Stacked curves carry the columns that tell them apart (see :mod:`dynamic_graphs.frames`); the plots
+for these frames are in :mod:`dynamic_graphs.pl`.
+"""
+from .ablation import ablation_curves, asymptotic_sweep
+from .adversarial import adversarial_curves, attack_summary
+from .curves import model_curves
+from .dynamics import training_dynamics
+from .embeddings import layer_embeddings
+from .graphs import layer_graph_table, layer_graphs
+from .pruning import PAPER_TABLE1, compare_pruning, evaluate_variants, summarize_comparison

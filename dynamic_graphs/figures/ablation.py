@@ -1,0 +1,1 @@
+from ..analysis import ablation_curves, asymptotic_sweep  # noqa: F401

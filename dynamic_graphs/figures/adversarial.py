@@ -1,0 +1,1 @@
+from ..attacks import adversarial_curves, attack_summary  # noqa: F401

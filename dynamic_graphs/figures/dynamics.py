@@ -1,0 +1,1 @@
+from ..dynamics import training_dynamics  # noqa: F401

@@ -1,0 +1,1 @@
+from ..analysis import layer_embeddings  # noqa: F401

@@ -1,0 +1,151 @@
+"""The stacked-curve contract: which columns of a curve frame tell its curves apart.
+
+A curve frame has one row per (repeat, layer) of each curve it holds. Its columns are of three kinds:
+
+- **coordinates**: ``layer``, ``depth`` and ``repeat``, where a row sits within its curve;
+- **measures**: the numbers measured there (``modularity``, ``edges``, the Leiden view, a
+  per-curve ``test_acc``...): every float column, plus the integer ones in :data:`MEASURES`;
+- **labels**: everything else (``model``, ``dataset``, ``trained``, ``attack``, ``epoch``,
+  ``variant``, ``k``, ``n``...), plus any column named in ``frame.attrs["labels"]``.
+
+Every reader (summaries, gains, redundancy, differences, plots) groups by the labels, or refuses
+when it needs one curve and gets several. A frame in which two rows share their labels, layer and
+repeat holds curves that no column tells apart (two curves concatenated without a label); every
+reader refuses it with an error that says so, rather than averaging them together.
+:func:`stack_curves` is the one way the package stacks curves, and the way to stack your own.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Sequence
+
+import pandas as pd
+
+COORDINATES = ("layer", "depth", "repeat")
+# Integer-valued measures; every float column is a measure too. Extend per frame with attrs["measures"].
+MEASURES = frozenset({"modularity", "edges", "leiden_modularity", "leiden_communities", "leiden_nmi",
+                      "leiden_ari", "test_acc"})
+
+
+def _declared(frame: pd.DataFrame, key: str) -> list[str]:
+    return [column for column in frame.attrs.get(key, ()) if column in frame.columns]
+
+
+def curve_labels(frame: pd.DataFrame) -> list[str]:
+    """The columns that tell the curves of ``frame`` apart, declared ones first.
+
+    Example:
+        >>> frame = pd.DataFrame({"layer": ["a"], "depth": [1], "repeat": [0], "modularity": [0.5],
+        ...                       "model": ["resnet20"], "k": [3]})
+        >>> curve_labels(frame)
+        ['model', 'k']
+    """
+    declared = _declared(frame, "labels")
+    measures = MEASURES | set(_declared(frame, "measures"))
+    inferred = [column for column in frame.columns
+                if column not in COORDINATES and column not in measures and column not in declared
+                and not pd.api.types.is_float_dtype(frame[column])]
+    return declared + inferred
+
+
+def stack_curves(curves: Mapping[Any, pd.DataFrame], name: str | Sequence[str]) -> pd.DataFrame:
+    """Curves stacked into one frame, each tagged with its key in the column(s) ``name``.
+
+    Args:
+        curves: ``{label: curve frame}``; with several names, each label is a tuple of values.
+        name: the label column, or one column per element of the keys' tuples.
+
+    Returns:
+        The rows of every curve, with the new label column(s) first; ``attrs["labels"]`` records
+        the new and the inner frames' label columns, so readers keep the curves apart.
+
+    Raises:
+        ValueError: no curves, a label column the frames already have, or a key of the wrong length.
+
+    Example:
+        >>> a = pd.DataFrame({"layer": ["x", "y"], "depth": [1, 2], "repeat": [0, 0], "modularity": [0.1, 0.2]})
+        >>> stack_curves({"base": a, "pruned": a}, name="variant")[["variant", "layer"]].values.tolist()
+        [['base', 'x'], ['base', 'y'], ['pruned', 'x'], ['pruned', 'y']]
+    """
+    names = [name] if isinstance(name, str) else list(name)
+    if not curves:
+        raise ValueError("stack_curves needs at least one curve; got an empty mapping.")
+    frames, inner_labels, inner_measures = [], [], []
+    for key, frame in curves.items():
+        values = key if len(names) > 1 else (key,)
+        if not isinstance(values, tuple) or len(values) != len(names):
+            raise ValueError(f"stack_curves: key {key!r} does not give one value per label column {names}.")
+        clash = [column for column in names if column in frame.columns]
+        if clash:
+            raise ValueError(f"stack_curves: the curve for {key!r} already has the column(s) {clash}; "
+                             "choose another name.")
+        inner_labels += [c for c in curve_labels(frame) if c not in inner_labels]
+        inner_measures += [c for c in _declared(frame, "measures") if c not in inner_measures]
+        frames.append(frame.assign(**dict(zip(names, values))))
+    stacked = pd.concat(frames, ignore_index=True)
+    stacked = stacked[names + [column for column in stacked.columns if column not in names]]
+    stacked.attrs = {"labels": names + inner_labels, "measures": inner_measures}
+    return stacked
+
+
+def check_curves(frame: Any, *, value: str = "modularity", caller: str = "this function") -> list[str]:
+    """Refuse a frame that is not a curve frame, or that stacks curves no column tells apart.
+
+    Returns:
+        The frame's label columns (:func:`curve_labels`).
+
+    Raises:
+        TypeError: not a DataFrame.
+        KeyError: ``layer``, ``depth`` or ``value`` missing.
+        ValueError: two rows with the same labels, layer and repeat.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{caller} needs a curve DataFrame (from modularity_curve), got {type(frame).__name__}.")
+    missing = [column for column in ("layer", "depth", value) if column not in frame.columns]
+    if missing:
+        raise KeyError(f"{caller}: the frame lacks the column(s) {missing}; pass a frame from "
+                       f"modularity_curve() or a figure function (its columns: {list(frame.columns)}).")
+    labels = curve_labels(frame)
+    position = ["layer"] + (["repeat"] if "repeat" in frame.columns else [])
+    repeated = frame.duplicated(labels + position, keep=False)
+    if repeated.any():
+        first = frame.loc[repeated, labels + position].iloc[0].to_dict()
+        told = f"the label columns {labels}" if labels else "no label column"
+        raise ValueError(
+            f"{caller}: {int(repeated.sum())} rows share their {' and '.join(position)} with another row of "
+            f"the same curve (first: {first}); the frame stacks curves that {told} can tell apart, and they "
+            "would be averaged together. Stack curves with dg.stack_curves({label: curve, ...}, name=...) "
+            "or add a column that tells them apart.")
+    return labels
+
+
+def iter_curves(frame: pd.DataFrame, *, value: str = "modularity",
+                caller: str = "this function") -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """Yield ``(labels, curve)`` for each curve of ``frame``, in order of first appearance."""
+    labels = check_curves(frame, value=value, caller=caller)
+    if not labels:
+        yield {}, frame
+        return
+    for key, curve in frame.groupby(labels, sort=False, dropna=False):
+        yield dict(zip(labels, key if isinstance(key, tuple) else (key,))), curve
+
+
+def single_curve(frame: pd.DataFrame, *, value: str = "modularity", caller: str = "this function") -> pd.DataFrame:
+    """``frame`` itself when it holds one curve; otherwise an error naming the label columns to select on."""
+    curves = list(iter_curves(frame, value=value, caller=caller))
+    if len(curves) > 1:
+        labels = list(curves[0][0])
+        shown = "; ".join(", ".join(f"{k}={v!r}" for k, v in key.items()) for key, _ in curves[:4])
+        more = f"; and {len(curves) - 4} more" if len(curves) > 4 else ""
+        raise ValueError(f"{caller} reads one curve, but the frame holds {len(curves)}, told apart by {labels} "
+                         f"({shown}{more}). Select one first, e.g. frame[frame[{labels[0]!r}] == ...].")
+    return curves[0][1]
+
+
+def summarize_by_curve(frame: pd.DataFrame, *, value: str = "modularity", caller: str = "summarize_curve",
+                       stats: Sequence[str] = ("mean", "std")) -> pd.DataFrame:
+    """Per-curve, per-layer statistics of ``value`` over repeats: one row per (labels..., layer)."""
+    labels = check_curves(frame, value=value, caller=caller)
+    keys = labels + ["depth", "layer"]
+    summary = frame.groupby(keys, sort=False, dropna=False)[value].agg(list(stats)).reset_index()
+    summary.attrs = {"labels": labels}
+    return summary

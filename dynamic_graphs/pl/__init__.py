@@ -1,0 +1,12 @@
+"""Every plot of the package, one function per panel: ``dg.pl.plot_curve(curve, ax=ax)``.
+
+Each takes a frame from the measure or a figure function (and ``ax=None`` where it draws one
+panel) and returns the axes or figure it drew; none computes more than it shows. Functions that
+read stacked curves keep them apart by their label columns (:mod:`dynamic_graphs.frames`).
+"""
+from .ablation import plot_ablation, plot_asymptotics, plot_convergence, plot_decomposition
+from .curves import plot_adversarial_curves, plot_curve, plot_curve_grid, plot_training_dynamics, plot_variant_curves
+from .embeddings import plot_embedding, plot_embeddings
+from .graphs import draw_graph, embed_gif, graph_animation, plot_layer_graphs
+from .layers import plot_layer_matrix
+from .pruning import plot_pruning_comparison, plot_removal_effects

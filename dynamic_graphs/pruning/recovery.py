@@ -1,0 +1,1 @@
+from ._legacy import FINETUNE_DEFAULTS, recover  # noqa: F401
