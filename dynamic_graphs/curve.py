@@ -9,11 +9,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data import labels_of, load_images
+from .data import as_dataset, labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, check_layers, iter_layer_features
 from .graphs import knn_graph, leiden, modularity, partition_agreement
 from .frames import summarize_by_curve
 from .models import probe_layers
+from .utils import check_positive_int
 
 
 def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
@@ -23,9 +24,7 @@ def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
     ``"random"`` draws them with ``seed`` (the same seed gives the same samples); ``"sequential"``
     takes consecutive blocks 0..n-1, n..2n-1, ... as the paper's code does with an unshuffled loader.
     """
-    for name, value in (("n", n), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    n, repeats = check_positive_int("n", n), check_positive_int("repeats", repeats)
     if n * repeats > dataset_size:
         raise ValueError(f"The dataset has {dataset_size} samples but n × repeats = {n} × {repeats} = "
                          f"{n * repeats} disjoint samples were asked for; lower n or repeats.")
@@ -38,7 +37,7 @@ def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
     return order[: n * repeats].reshape(repeats, n)
 
 
-def draw_samples(dataset: Dataset, *, n: int, seed: int = 0,
+def draw_samples(dataset: Dataset | str, *, n: int, seed: int = 0,
                  sampling: Literal["random", "sequential"] = "random") -> tuple[torch.Tensor, np.ndarray]:
     """One sample of ``n`` images and their labels: exactly the nodes of repeat 0 of
     :func:`modularity_curve` with the same ``n``, ``seed`` and ``sampling``, so that a t-SNE, CKA or
@@ -53,6 +52,7 @@ def draw_samples(dataset: Dataset, *, n: int, seed: int = 0,
         >>> tuple(images.shape), labels.shape
         ((5, 3, 8, 8), (5,))
     """
+    dataset = as_dataset(dataset)
     indices = sample_indices(len(dataset), n=n, repeats=1, seed=seed, sampling=sampling)[0]
     return load_images(dataset, indices), labels_of(dataset)[indices]
 
@@ -80,20 +80,20 @@ def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: s
     return scores
 
 
-def modularity_curve(model: nn.Module, dataset: Dataset, *, layers: Sequence[str] | None = None,
+def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[str] | None = None,
                      n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
                      device: str | torch.device = "auto", batch_size: int = 250,
                      sampling: Literal["random", "sequential"] = "random", with_leiden: bool = False,
                      max_bytes: int = DEFAULT_FEATURE_BYTES) -> pd.DataFrame:
     """Modularity of every probe layer's k-NN graph, for ``repeats`` disjoint samples of ``n`` images.
 
-    This is the paper's measure (PAPER.md §1): for each sample, each layer's flattened outputs
+    This is the paper's measure (Lu et al. 2022, Sec. 3; README, "The measure"): for each sample, each layer's flattened outputs
     give a cosine k-NN graph (:func:`knn_graph`), scored by :func:`modularity` with the true
     classes as communities.
 
     Args:
         model: a trained classifier taking the dataset's images.
-        dataset: any torch Dataset of (image, label).
+        dataset: any torch Dataset of (image, label), or a dataset name (its test split).
         layers: module names to probe, in order; ``None`` uses the model's registered probe layers.
         n: images per graph (the paper: 500).
         repeats: disjoint samples, one graph per layer each (the paper: 5).
@@ -119,6 +119,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset, *, layers: Sequence[str
     """
     layers = resolve_layers(model, layers)
     depth = {name: position for position, name in enumerate(layers, start=1)}
+    dataset = as_dataset(dataset)
     samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
     all_labels = labels_of(dataset)
     rows = []

@@ -14,7 +14,6 @@ CIFAR architectures with five 2x poolings (32 -> 1) apply unchanged.
 """
 from __future__ import annotations
 
-import difflib
 import gzip
 import os
 import struct
@@ -29,7 +28,7 @@ from torch.utils.data import Dataset
 
 from ._settings import settings
 from .models.common import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
-from .utils import UnknownNameError, atomic_torch_save
+from .utils import UnknownNameError, atomic_torch_save, cache_key, check_int, check_positive_int, lookup
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -335,10 +334,9 @@ def synthetic_dataset(n: int = 200, num_classes: int = 4, shape: Sequence[int] =
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be (C, H, W) with positive sizes, got {shape}")
-    if n < 1 or num_classes < 1:
-        raise ValueError(f"n and num_classes must be positive, got n={n}, num_classes={num_classes}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+    n = check_positive_int("n", n)
+    num_classes = check_positive_int("num_classes", num_classes)
+    seed = check_int("seed", seed, minimum=0)
     # Separate streams: means depend on seed only, samples on (seed, split).
     means = np.random.default_rng([seed, 0]).standard_normal((num_classes, *shape))
     rng = np.random.default_rng([seed, 1, SPLITS.index(split)])
@@ -365,14 +363,6 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}; got {split!r}")
 
 
-def _unknown(name: Any) -> UnknownDatasetError:
-    text = str(name)
-    close = difflib.get_close_matches(text.lower(), KNOWN_DATASETS, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else "."
-    return UnknownDatasetError(f"Unknown dataset {text!r}{hint} Known: {', '.join(KNOWN_DATASETS)}, "
-                               f"or a path to an image folder.")
-
-
 def _resolve(name: str | os.PathLike) -> str | Path:
     """Return a canonical known name, or the Path of an image folder."""
     if isinstance(name, os.PathLike):
@@ -382,13 +372,13 @@ def _resolve(name: str | os.PathLike) -> str | Path:
         return path
     if not isinstance(name, str):
         raise TypeError(f"name must be a dataset name or a path, got {type(name).__name__}")
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key in KNOWN_DATASETS:  # known names win over a same-named directory in the cwd
-        return key
-    if Path(name).expanduser().is_dir():
-        return Path(name).expanduser()
-    raise _unknown(name)
+    try:  # known names win over a same-named directory in the cwd
+        return lookup(name, KNOWN_DATASETS, what="dataset", aliases=_ALIASES, error=UnknownDatasetError,
+                      hint=", or a path to an image folder")
+    except UnknownDatasetError:
+        if Path(name).expanduser().is_dir():
+            return Path(name).expanduser()
+        raise
 
 
 def _folder_split_dir(path: Path, split: str) -> Path:
@@ -414,7 +404,9 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
             ``synthetic``: ``n``, ``num_classes``, ``shape``, ``separation``, ``seed``
             (see :func:`synthetic_dataset`).
             ``fashion-mnist``: ``idx_dir``, a directory of IDX ``.gz`` files to read instead of
-            the Debian location (the torchvision download is then not tried).
+            the Debian location (the torchvision download is then not tried). Its tensors are
+            cached apart, under a key of the resolved directory (``<split>-idx-<key>.pt``), so two
+            folders never share a cache entry; without ``idx_dir`` the cache is ``<split>.pt``.
             image folder: ``transform`` to replace Resize(256), CenterCrop(224), ToTensor.
 
     Returns:
@@ -425,7 +417,7 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
 
     Raises:
         ValueError: bad ``split``.
-        KeyError: unknown name (the message suggests the closest known one).
+        UnknownDatasetError: (a ``KeyError``) unknown name; the message suggests close known ones.
         TypeError: keyword arguments the dataset does not take.
     """
     _check_split(split)
@@ -450,7 +442,11 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
     cache = root / resolved / f"{split}.pt"
     if resolved == "fashion-mnist":
         take(["idx_dir"])
-        return _cached_tensors(cache, lambda: _load_fashion_mnist(root, split, kwargs.get("idx_dir")))
+        idx_dir = kwargs.get("idx_dir")
+        if idx_dir is not None:  # each IDX folder gets its own cache, beside the default one
+            idx_dir = Path(idx_dir).expanduser().resolve()
+            cache = cache.with_name(f"{split}-idx-{cache_key({'idx_dir': str(idx_dir)})}.pt")
+        return _cached_tensors(cache, lambda: _load_fashion_mnist(root, split, idx_dir))
     take([])
     return _cached_tensors(cache, lambda: _load_cifar(resolved, root, split))
 
@@ -526,3 +522,13 @@ def load_batch(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> tuple[t
 def load_images(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
     """The images at ``indices`` as one (len(indices), C, H, W) float tensor."""
     return load_batch(dataset, indices)[0]
+
+
+def as_dataset(dataset: Dataset | str | os.PathLike, split: str = "test") -> Dataset:
+    """``dataset`` itself, or the ``split`` of the registry dataset it names: every function that
+    takes a ``dataset`` accepts both."""
+    if isinstance(dataset, (str, os.PathLike)):
+        return get_dataset(dataset, split)
+    if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+        raise TypeError(f"dataset must be a torch Dataset or a dataset name, got {type(dataset).__name__}.")
+    return dataset

@@ -1,16 +1,26 @@
-"""Layer outputs of any ``nn.Module``, captured with forward hooks by module name."""
+"""Layer outputs of any ``nn.Module`` by module name: forward hooks, or torchvision's FX extractor.
+
+Both backends give the same thing: each requested layer's output, flattened per sample, as the
+features the paper turns into k-NN graphs (Lu et al. 2022, Sec. 3.1).
+"""
 from __future__ import annotations
 
 import difflib
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterator, Literal, Sequence
 
 import torch
 from torch import nn
 
-from .utils import UnknownNameError, progress, resolve_device
+from .models.common import Normalize
+from .utils import UnknownNameError, check_positive_int, evaluating, lookup, progress, resolve_device
 
 DEFAULT_FEATURE_BYTES = 2 * 2**30  # features held at once; layers that do not fit cost extra forward passes
+BACKENDS = ("hooks", "fx")
+
+FX_LEAF_MODULES: tuple[type[nn.Module], ...] = (Normalize,)
+"""Modules the FX backend calls as a whole instead of tracing through (``Normalize`` checks its
+input's shape, which a symbolic trace cannot evaluate)."""
 
 
 class _StopForward(Exception):
@@ -22,7 +32,7 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
 
     Raises:
         TypeError: ``layers`` is a single string instead of a list.
-        KeyError: a name is not a module of ``model``.
+        UnknownNameError: (a ``KeyError``) a name is not a module of ``model``.
         ValueError: no layers, or a name given twice.
     """
     if isinstance(layers, str):
@@ -36,24 +46,11 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
             close = difflib.get_close_matches(str(name), modules, n=5, cutoff=0.5)
             hint = f" Close names: {', '.join(close)}." if close else ""
             raise UnknownNameError(f"Layer {name!r} is not a module of {type(model).__name__}.{hint} "
-                           "See [name for name, _ in model.named_modules()].")
+                                   "See [name for name, _ in model.named_modules()].")
     repeated = sorted({name for name in layers if layers.count(name) > 1})
     if repeated:
         raise ValueError(f"layers lists {repeated} more than once; give each module name once.")
     return layers
-
-
-@contextmanager
-def evaluating(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode on ``device``; restore its train/eval mode and device afterwards."""
-    was_training = model.training
-    first = next(model.parameters(), None)
-    home = first.device if first is not None else device
-    model.eval().to(device)
-    try:
-        yield model
-    finally:
-        model.train(was_training).to(home)
 
 
 @contextmanager
@@ -79,14 +76,14 @@ def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str |
             handle.remove()
 
 
-def _forward(model: nn.Module, images: torch.Tensor) -> None:
+def _forward(model: nn.Module, images: torch.Tensor):
     # inference mode here rather than around the generator: a suspended generator would leave
     # gradients off in the caller's code between layers.
     try:
         with torch.inference_mode():
-            model(images)
+            return model(images)
     except _StopForward:
-        pass
+        return None
 
 
 def _flat_sizes_in_run_order(model: nn.Module, image: torch.Tensor, layers: list[str]) -> dict[str, int]:
@@ -116,9 +113,43 @@ def _plan_passes(sizes: dict[str, int], n_samples: int, max_bytes: int) -> list[
     return passes
 
 
+def _fx_extractor(model: nn.Module, layers: list[str]) -> nn.Module:
+    """A graph module returning ``{layer: output}``; nodes after the last layer are dropped."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    return create_feature_extractor(model, return_nodes={name: name for name in layers},
+                                    tracer_kwargs={"leaf_modules": list(FX_LEAF_MODULES)},
+                                    suppress_diff_warning=True)
+
+
+def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers: dict[str, torch.Tensor],
+               batch_size: int, device: torch.device, backend: str) -> None:
+    """Fill ``buffers[layer]`` (N, M) with ``group``'s outputs, one batch of ``images`` at a time."""
+    start = 0
+
+    def store(name: str, output: torch.Tensor) -> None:
+        buffers[name][start:start + len(output)] = output.reshape(len(output), -1)
+
+    batches = progress(range(0, len(images), batch_size), desc="features", total=-(-len(images) // batch_size))
+    if backend == "hooks":
+        with _hooks(model, group, store, stop_after=group[-1]):
+            for start in batches:
+                _forward(model, images[start:start + batch_size].to(device, non_blocking=True))
+        return
+    extractor = _fx_extractor(model, group)
+    for start in batches:
+        outputs = _forward(extractor, images[start:start + batch_size].to(device, non_blocking=True))
+        for name in group:
+            if not isinstance(outputs[name], torch.Tensor):
+                raise TypeError(f"Layer {name!r} returned {type(outputs[name]).__name__}, not a tensor; "
+                                "probe a module whose output is a single tensor.")
+            store(name, outputs[name])
+
+
 def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence[str], *,
                         batch_size: int = 250, device: str | torch.device = "auto",
-                        max_bytes: int = DEFAULT_FEATURE_BYTES) -> Iterator[tuple[str, torch.Tensor]]:
+                        max_bytes: int = DEFAULT_FEATURE_BYTES,
+                        backend: Literal["hooks", "fx"] = "hooks") -> Iterator[tuple[str, torch.Tensor]]:
     """Yield ``(layer, features)`` for each layer, in the order the layers run in the network.
 
     Features are (N, M) float32 tensors on ``device``: each sample's output flattened. The model
@@ -134,36 +165,43 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence
         batch_size: images per forward pass.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         max_bytes: memory budget for the features held at once.
+        backend: ``"hooks"`` (forward hooks on the named modules) or ``"fx"`` (torchvision's
+            ``create_feature_extractor``, which traces the model symbolically and keeps only the
+            graph up to each group's last layer; the modules in :data:`FX_LEAF_MODULES` are not
+            traced through). Both give identical tensors. In both, a one-image pass with hooks
+            first orders the layers and checks that each runs exactly once.
+
+    Raises:
+        TypeError: ``images`` is not a tensor, or a layer's output is not a tensor.
+        ValueError: ``images`` is not (N, ...) with N >= 1, a bad ``batch_size``, or a layer that
+            runs more than once.
+        UnknownNameError: an unknown layer or backend.
     """
     layers = check_layers(model, layers)
-    if not isinstance(images, torch.Tensor) or images.ndim < 2 or len(images) < 1:
-        raise TypeError("images must be a tensor of shape (N, C, H, W) with N >= 1.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    backend = lookup(backend, BACKENDS, what="extraction backend")
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a tensor of shape (N, C, H, W), got {type(images).__name__}.")
+    if images.ndim < 2 or len(images) < 1:
+        raise ValueError(f"images must be a tensor of shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}.")
+    batch_size = check_positive_int("batch_size", batch_size)
     device = resolve_device(device)
     n_samples = len(images)
     with evaluating(model, device):
         sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers)
         for group in _plan_passes(sizes, n_samples, max_bytes):
             buffers = {name: torch.empty(n_samples, sizes[name], device=device) for name in group}
-            start = 0
-
-            def store(name: str, output: torch.Tensor) -> None:
-                buffers[name][start:start + len(output)] = output.reshape(len(output), -1)
-
-            with _hooks(model, group, store, stop_after=group[-1]):
-                for start in progress(range(0, n_samples, batch_size), desc="features",
-                                      total=-(-n_samples // batch_size)):
-                    _forward(model, images[start:start + batch_size].to(device, non_blocking=True))
+            _run_group(model, images, group, buffers, batch_size, device, backend)
             for name in group:
                 yield name, buffers.pop(name)
 
 
 def extract_features(model: nn.Module, images: torch.Tensor, layers: Sequence[str], *,
-                     batch_size: int = 250, device: str | torch.device = "auto") -> dict[str, torch.Tensor]:
+                     batch_size: int = 250, device: str | torch.device = "auto",
+                     backend: Literal["hooks", "fx"] = "hooks") -> dict[str, torch.Tensor]:
     """All requested layers' flattened outputs at once, as a dict ``layer -> (N, M) CPU tensor``.
 
     Convenient for small N; :func:`iter_layer_features` keeps memory bounded for large N.
+    ``backend`` is as there.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())
@@ -171,4 +209,5 @@ def extract_features(model: nn.Module, images: torch.Tensor, layers: Sequence[st
         {'1': (5, 3), '2': (5, 3)}
     """
     return {name: features.cpu() for name, features in
-            iter_layer_features(model, images, layers, batch_size=batch_size, device=device, max_bytes=2**62)}
+            iter_layer_features(model, images, layers, batch_size=batch_size, device=device, max_bytes=2**62,
+                                backend=backend)}

@@ -1,10 +1,12 @@
-"""k-NN graphs of layer representations and their modularity against the true classes (PAPER.md §1.3-1.4)."""
+"""k-NN graphs of layer representations and their modularity against the true classes (arXiv 2111.12485)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from .utils import as_labels, check_int
 
 if TYPE_CHECKING:  # igraph is imported lazily: `import dynamic_graphs` stays light
     import igraph
@@ -62,7 +64,7 @@ def _check_finite(matrix: torch.Tensor, squared_norms: torch.Tensor, name: str |
 
 
 def cosine_similarity(features: Any, *, name: str | None = None) -> torch.Tensor:
-    """Cosine similarity between the flattened rows, with a zero diagonal (PAPER.md §1.3 steps 1-3).
+    """Cosine similarity between the flattened rows, with a zero diagonal, as in Lu et al. 2022's graphs.
 
     Rows are L2-normalised with the norm floored at 1e-8, as in the paper's code, so an all-zero row
     has similarity 0 to every sample. The norms come from the Gram matrix's diagonal and scale it,
@@ -86,12 +88,11 @@ def cosine_similarity(features: Any, *, name: str | None = None) -> torch.Tensor
 
 
 def _check_k(k: Any, n_samples: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer, got {k!r}.")
-    if not 1 <= k < n_samples:
+    try:
+        return check_int("k", k, minimum=1, maximum=n_samples - 1)
+    except ValueError:
         raise ValueError(f"k must satisfy 1 <= k < N (number of samples = {n_samples}), got k={k}; "
-                         "choose a smaller k or more samples.")
-    return int(k)
+                         "choose a smaller k or more samples.") from None
 
 
 def top_k_neighbours(similarity: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +139,7 @@ def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarr
 
 
 def knn_graph(features: Any, k: int = 3, *, name: str | None = None) -> igraph.Graph:
-    """The paper's k-NN graph of one layer's representation (PAPER.md §1.3).
+    """The paper's k-NN graph of one layer's representation (Lu et al. 2022; see the README's "The measure").
 
     Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
     neighbours are chosen (a node whose k-th best similarity is negative keeps a zero-weight self
@@ -166,27 +167,28 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None) -> igraph.G
 
 
 def _membership(labels: Any, n_vertices: int) -> np.ndarray:
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != n_vertices:
-        raise ValueError(f"labels must be a 1-D sequence with one label per vertex ({n_vertices}), "
-                         f"got shape {labels.shape}.")
-    classes, membership = np.unique(labels, return_inverse=True)
+    """Class labels (one per vertex, at least 2 classes) as community ids 0..C-1."""
+    classes, membership = np.unique(as_labels(labels, n_vertices), return_inverse=True)
     if classes.size < 2:
         raise ValueError(f"modularity against classes needs at least 2 classes, got {classes.size} "
                          f"({classes.tolist()}); sample more classes.")
     return membership
 
 
-def _edge_weights(graph: igraph.Graph) -> np.ndarray:
+def edge_list(graph: igraph.Graph) -> np.ndarray:
+    """The graph's edges as an (E, 2) int64 array, in igraph's edge order."""
+    return np.asarray(graph.get_edgelist(), dtype=np.int64).reshape(-1, 2)
+
+
+def edge_weights(graph: igraph.Graph) -> np.ndarray:
+    """The ``"weight"`` of every edge as a float64 array, in edge order (all 1 when the graph has none)."""
     if "weight" in graph.edge_attributes():
         return np.asarray(graph.es["weight"], dtype=np.float64)
     return np.ones(graph.ecount())
 
 
 def partition_modularity(edges: np.ndarray, weights: np.ndarray, membership: np.ndarray) -> float:
-    """Q = Σ_c [W_c / W − (S_c / 2W)²], the weighted modularity at resolution 1 (PAPER.md §1.4).
+    """Q = Σ_c [W_c / W − (S_c / 2W)²], the weighted modularity at resolution 1 (Lu et al. 2022's Q).
 
     W is the total edge weight, W_c the weight inside community c and S_c the summed strength of its
     nodes. Written out because igraph refuses negative weights; it equals networkx's definition.
@@ -224,14 +226,13 @@ def modularity(graph: igraph.Graph, labels: Any) -> float:
         0.5
     """
     membership = _membership(labels, graph.vcount())
-    weights = _edge_weights(graph)
+    weights = edge_weights(graph)
     if weights.sum() <= 0:
         raise ValueError(f"modularity is undefined for a graph with total edge weight {weights.sum():g} "
                          f"({graph.ecount()} edges); all-zero features give no edges.")
     if weights.min() >= 0:
         return float(graph.modularity(membership.tolist(), weights=weights.tolist(), resolution=1, directed=False))
-    edges = np.asarray(graph.get_edgelist(), dtype=np.int64).reshape(-1, 2)
-    return partition_modularity(edges, weights, membership)
+    return partition_modularity(edge_list(graph), weights, membership)
 
 
 def leiden(graph: igraph.Graph, *, resolution: float = 1.0, seed: int = 0, n_iterations: int = -1) -> np.ndarray:
@@ -255,7 +256,7 @@ def leiden(graph: igraph.Graph, *, resolution: float = 1.0, seed: int = 0, n_ite
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("Leiden communities need leidenalg: `pip install leidenalg` "
                           "or `conda install -c conda-forge leidenalg`.") from err
-    weights = np.clip(_edge_weights(graph), 0, None)
+    weights = np.clip(edge_weights(graph), 0, None)
     partition = leidenalg.find_partition(graph, leidenalg.RBConfigurationVertexPartition,
                                          weights=weights.tolist(), resolution_parameter=resolution,
                                          n_iterations=n_iterations, seed=int(seed) % 2**31)

@@ -1,6 +1,6 @@
 """A plain re-implementation of the paper's own graph code path, as a reference for tests and benchmarks.
 
-It follows PAPER.md §1.3-1.4 and §7 step by step, the slow way the paper's code does it: an
+It follows the paper's released code (Lu et al. 2022, arXiv 2111.12485, Sec. 3) step by step, the slow way it does it: an
 einsum Gram matrix, ``heapq.nlargest`` per row, (i, j, w) edge tuples, a dense adjacency matrix
 symmetrised by averaging, and networkx's modularity. Use :func:`dynamic_graphs.knn_graph` and
 :func:`dynamic_graphs.modularity` for real work; this module needs networkx.

@@ -12,6 +12,7 @@ optional ``tag`` naming its report.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,12 +20,13 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ._settings import settings
-from .utils import as_list
+from .utils import as_list, lookup
 
 _REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = _REPO / "notebooks"
 REPORT_DIR = _REPO / "reports"
 FULL_RUN_PARAMETERS = REPORT_DIR / "parameters.yml"  # per-notebook overrides for `--all`
+logger = logging.getLogger(__name__)
 
 
 def run_info(**parameters: Any) -> pd.DataFrame:
@@ -104,8 +106,7 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
     import papermill
     from nbconvert import HTMLExporter
 
-    if name not in notebook_names():
-        raise KeyError(f"No notebook {name!r}; available: {', '.join(notebook_names())}.")
+    name = lookup(name, notebook_names(), what="notebook")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{tag}" if tag else name
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports)")
     parser.add_argument("--out-dir", default=str(REPORT_DIR))
     args = parser.parse_args(argv)
+    # papermill logs the notebook's own output (epoch lines, progress) through its logger: show it here.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = notebook_names() if args.all else args.names
     if not names:
         parser.error("name a notebook or pass --all")
@@ -163,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = full_runs(name, config) if args.all else [(args.tag, {})]
         for tag, parameters in runs:
             parameters = {**parameters, **overrides}
-            print(f"rendering {name}{f' ({tag})' if tag else ''} with {parameters}", flush=True)
-            print(f"wrote {render(name, parameters, out_dir=args.out_dir, tag=tag)}", flush=True)
+            logger.info("rendering %s%s with %s", name, f" ({tag})" if tag else "", parameters)
+            logger.info("wrote %s", render(name, parameters, out_dir=args.out_dir, tag=tag))
     return 0
 
 

@@ -1,8 +1,13 @@
-"""Training with the paper's recipe (PAPER.md §2.3), atomic per-epoch checkpoints, resume, and a cache."""
+"""Training with the paper's recipe, atomic per-epoch checkpoints, resume, and a cache.
+
+The CIFAR recipe is the one of the official code of Lu et al. 2022 (arXiv 2111.12485): SGD,
+momentum 0.9, MultiStepLR, random crop and flip. Training runs in its own random streams
+(:func:`~dynamic_graphs.utils.isolated_rng`): it is seeded by ``seed`` and leaves the caller's
+global random state as it found it, whether a model is trained or loaded from the cache.
+"""
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -16,9 +21,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ._settings import settings
-from .data import dataset_info, get_dataset
+from .data import as_dataset, dataset_info, get_dataset
 from .models import get_model
-from .utils import atomic_torch_save, git_commit, progress, resolve_device, seed_everything
+from .utils import (atomic_torch_save, cache_key, check_positive_int, evaluating, git_commit, isolated_rng, progress,
+                    resolve_device)
+
+logger = logging.getLogger(__name__)
 
 # The paper's CIFAR recipe (SGD, MultiStepLR) and a short one for Fashion-MNIST on a CPU.
 _PAPER_RECIPE = {
@@ -56,11 +64,31 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     if unknown:
         raise TypeError(f"Unknown training option(s) {unknown}; valid: {sorted(defaults)}.")
     hparams = {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
-    if not all(isinstance(hparams[key], int) and hparams[key] >= 1 for key in ("epochs", "batch_size")):
-        raise ValueError(f"epochs and batch_size must be positive integers, got {hparams['epochs']!r}, "
-                         f"{hparams['batch_size']!r}.")
+    for key in ("epochs", "batch_size", "train_size", "test_size"):
+        if hparams[key] is not None:
+            check_positive_int(key, hparams[key])
     hparams["milestones"] = [int(m) for m in hparams["milestones"]]
     return hparams
+
+
+def _say(message: str) -> None:
+    """A progress line: shown at ``settings.verbosity >= 1`` (through tqdm, so bars stay intact), logged always."""
+    logger.debug(message)
+    if settings.verbosity >= 1:
+        from tqdm import tqdm
+
+        tqdm.write(message)
+
+
+def _subset(size: int, keep: int | None, seed: int) -> np.ndarray:
+    """Indices of a seeded random subset of ``keep`` of ``size`` items (all of them, in order, for ``None``).
+
+    Each subset has its own stream, so the test images depend only on ``(seed, test_size)``, not on
+    whether a training subset was drawn first.
+    """
+    if keep is None:
+        return np.arange(size)
+    return np.random.default_rng(seed).permutation(size)[:keep]
 
 
 def augment(images: torch.Tensor, *, crop_padding: int, flip: bool, rotation: float,
@@ -98,11 +126,13 @@ def _batches(dataset: Dataset, indices: np.ndarray, batch_size: int) -> Iterator
         yield from DataLoader(subset, batch_size=batch_size, shuffle=False)
 
 
-def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 500, device: str | torch.device = "auto",
+def evaluate(model: nn.Module, dataset: Dataset | str, *, batch_size: int = 500, device: str | torch.device = "auto",
              indices: np.ndarray | None = None) -> float:
-    """Top-1 accuracy of ``model`` on ``dataset`` (or on ``indices`` of it), in [0, 1]."""
-    from .features import evaluating
+    """Top-1 accuracy of ``model`` on ``dataset`` (or on ``indices`` of it), in [0, 1].
 
+    ``dataset`` is a Dataset or a registry name (its test split).
+    """
+    dataset = as_dataset(dataset, "test")
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     device = resolve_device(device)
     correct = 0
@@ -114,9 +144,13 @@ def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 500, devic
 
 def _read_checkpoint(path: Path) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint holds tensors and plain containers; never run code from a file.
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unpickling failure means the file is unusable
-        raise ValueError(f"Checkpoint {path} is unreadable ({type(err).__name__}: {err}). It was left as it is; "
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [""]
+        detail = next((line for line in lines if line.startswith("Unsupported")), lines[0])[:300]
+        raise ValueError(f"Checkpoint {path} is unreadable ({type(err).__name__}: {detail}). Only tensors, "
+                         "numbers, strings and plain containers are loaded. It was left as it is; "
                          "move or delete it to train again.") from err
     if not isinstance(state, dict) or "state_dict" not in state or "config" not in state:
         raise ValueError(f"Checkpoint {path} is not a dynamic_graphs checkpoint (no 'state_dict'/'config'); "
@@ -130,8 +164,11 @@ def finished(path: str | Path) -> bool:
     return Path(path).exists() and bool(_read_checkpoint(Path(path)).get("complete"))
 
 
-def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model from a checkpoint written by :func:`train`, in eval mode.
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "auto") -> nn.Module:
+    """Rebuild a model from a checkpoint written by :func:`train`, in eval mode, on ``device``.
+
+    The file is read with ``torch.load(..., weights_only=True)``: tensors, numbers, strings and
+    plain containers only, so loading a file can never execute code from it.
 
     The checkpoint's metadata (hyperparameters, epoch, test accuracy, commit) is attached as
     ``model.checkpoint``.
@@ -144,14 +181,15 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}; train one with dynamic_graphs.pretrained(...) or train(...).")
     state = _read_checkpoint(path)
-    model = get_model(**state["config"])
+    with isolated_rng():  # the initial weights are overwritten: leave the caller's random state alone
+        model = get_model(**state["config"])
     model.load_state_dict(state["state_dict"])
     model.checkpoint = {key: value for key, value in state.items()
                         if key not in ("state_dict", "optimizer", "scheduler", "rng")} | {"path": str(path)}
     return model.to(resolve_device(device)).eval()
 
 
-def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None, *,
+def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | None = None, *,
           checkpoint: str | Path | None = None, device: str | torch.device = "auto", seed: int = 0,
           keep_epochs: bool = False, dataset_name: str | None = None, **overrides) -> pd.DataFrame:
     """Train ``model`` with SGD + MultiStepLR; checkpoint every epoch; resume from ``checkpoint``.
@@ -161,11 +199,13 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
 
     Args:
         model: the network to train (modified in place; left in eval mode).
-        train_set, test_set: datasets of (image in [0, 1], label); test accuracy is logged per epoch.
+        train_set, test_set: datasets of (image in [0, 1], label), or registry names (their train
+            and test splits); test accuracy is logged per epoch.
         checkpoint: file written atomically after every epoch. If it exists and is unfinished,
             training resumes from it; a finished one returns its history without training.
         device: where to train.
-        seed: seeds the initial RNG state, the data order and the augmentation.
+        seed: seeds the initial RNG state, the data order and the augmentation. Training runs in
+            its own random streams: the caller's global random state is left as it was.
         keep_epochs: also keep every epoch's weights as ``<checkpoint stem>.epoch<E>.pt``.
         dataset_name: picks the default recipe.
 
@@ -175,7 +215,19 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
     """
     hparams = _merge(train_defaults(dataset_name), overrides)
     device = resolve_device(device)
-    seed_everything(seed)
+    train_set = as_dataset(train_set, "train")
+    test_set = as_dataset(test_set, "test") if test_set is not None else None
+    with isolated_rng(seed, device):
+        history = _train(model, train_set, test_set, hparams, checkpoint=checkpoint, device=device, seed=seed,
+                         keep_epochs=keep_epochs, dataset_name=dataset_name)
+    model.eval()
+    return pd.DataFrame(history)
+
+
+def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hparams: dict[str, Any], *,
+           checkpoint: str | Path | None, device: torch.device, seed: int, keep_epochs: bool,
+           dataset_name: str | None) -> list[dict]:
+    """The training loop of :func:`train`, run inside its seeded random streams; returns the history."""
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=hparams["lr"], momentum=hparams["momentum"],
                                 weight_decay=hparams["weight_decay"])
@@ -193,15 +245,8 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         history = state["history"]
-    rng = np.random.default_rng(seed)
-    train_indices = np.arange(len(train_set))
-    if hparams["train_size"] is not None:
-        train_indices = rng.permutation(len(train_set))[: hparams["train_size"]]
-    test_indices = None
-    if test_set is not None:
-        test_indices = np.arange(len(test_set))
-        if hparams["test_size"] is not None:
-            test_indices = rng.permutation(len(test_set))[: hparams["test_size"]]
+    train_indices = _subset(len(train_set), hparams["train_size"], seed)
+    test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
     for epoch in range(len(history) + 1, hparams["epochs"] + 1):
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 10_000 + epoch)  # same order after a resume
@@ -230,10 +275,9 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
         history.append({"epoch": epoch, "lr": lr, "train_loss": loss_sum / len(order),
                         "train_acc": correct / len(order), "test_acc": test_acc,
                         "seconds": time.perf_counter() - started})
-        if settings.verbosity >= 1:
-            row = history[-1]
-            print(f"epoch {epoch:3d}  lr {lr:.4g}  loss {row['train_loss']:.4f}  train {row['train_acc']:.4f}  "
-                  f"test {test_acc if test_acc is None else f'{test_acc:.4f}'}  {row['seconds']:.0f}s", flush=True)
+        row = history[-1]
+        _say(f"epoch {epoch:3d}  lr {lr:.4g}  loss {row['train_loss']:.4f}  train {row['train_acc']:.4f}  "
+             f"test {test_acc if test_acc is None else f'{test_acc:.4f}'}  {row['seconds']:.0f}s")
         if path is not None:
             state = {"config": getattr(model, "config", None), "dataset": dataset_name, "hparams": hparams,
                      "seed": seed, "epoch": epoch, "complete": epoch == hparams["epochs"],
@@ -244,8 +288,7 @@ def train(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None,
             if keep_epochs:
                 atomic_torch_save({k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "rng")},
                                   epoch_checkpoint(path, epoch))
-    model.eval()
-    return pd.DataFrame(history)
+    return history
 
 
 def epoch_checkpoint(path: str | Path, epoch: int) -> Path:
@@ -263,9 +306,7 @@ def checkpoint_path(name: str, dataset: str, hparams: dict, seed: int, model_kwa
     fields = {"model": name, "kwargs": model_kwargs or {}, "dataset": dataset, "hparams": hparams, "seed": seed}
     if keep_epochs:  # only when set, so that the keys of ordinary runs stay as they were
         fields["keep_epochs"] = True
-    key = json.dumps(fields, sort_keys=True, default=str)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return settings.checkpoint_dir / str(dataset).replace("/", "_") / f"{name}-{digest}.pt"
+    return settings.checkpoint_dir / str(dataset).replace("/", "_") / f"{name}-{cache_key(fields)}.pt"
 
 
 def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, device: str | torch.device = "auto",
@@ -274,7 +315,9 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
 
     Trains it (with progress) when the cache has no finished checkpoint for these options, and
     resumes an interrupted run. The model comes back in eval mode, with its metadata
-    (``test_acc``, ``hparams``, ``history``, ``path``) as ``model.checkpoint``.
+    (``test_acc``, ``hparams``, ``history``, ``path``) as ``model.checkpoint``. Building and
+    training run in their own random streams seeded by ``seed``, so the caller's global random
+    state after the call is the same whether the model was trained or loaded.
 
     Args:
         name: a registered model (see ``list_models()``).
@@ -292,11 +335,10 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
     if finished(path):
         return load_checkpoint(path, device=device)
-    seed_everything(seed)  # the initial weights are part of what the seed fixes
-    model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
-                      mean=info["mean"], std=info["std"], **model_kwargs)
-    if settings.verbosity >= 1:
-        print(f"Training {name} on {dataset} ({hparams['epochs']} epochs) -> {path}", flush=True)
+    with isolated_rng(seed, resolve_device(device)):  # the initial weights are part of what the seed fixes
+        model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                          mean=info["mean"], std=info["std"], **model_kwargs)
+    _say(f"Training {name} on {dataset} ({hparams['epochs']} epochs) -> {path}")
     train(model, get_dataset(dataset, "train"), get_dataset(dataset, "test"), checkpoint=path, device=device,
           seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, **overrides)
     return load_checkpoint(path, device=device)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import os
 import random
 import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -232,7 +234,38 @@ def evaluating(model: torch.nn.Module, device: torch.device, *,
         model.train(was_training).to(home)
 
 
-# --------------------------------------------------------------------------- progress
+# --------------------------------------------------------------------------- progress and messages
+
+
+class _VerbosityHandler(logging.Handler):
+    """Prints the package's log records where the user looks, as ``settings.verbosity`` allows.
+
+    Information (epoch lines, "resumed from epoch 3", cache hits) shows at verbosity >= 1, warnings
+    always. The stream is looked up at each record, so a notebook cell's redirected stdout gets it.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and settings.verbosity < 1:
+            return
+        stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+        try:
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except Exception:  # pragma: no cover - a closed stream must not break a computation
+            self.handleError(record)
+
+
+def _package_logger() -> logging.Logger:
+    logger = logging.getLogger("dynamic_graphs")
+    if not any(isinstance(handler, _VerbosityHandler) for handler in logger.handlers):
+        logger.addHandler(_VerbosityHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # our handler prints it; the root logger would print it twice
+    return logger
+
+
+_package_logger()
+
 
 
 def progress(iterable: Iterable | None = None, *, desc: str | None = None, total: int | None = None,

@@ -1,4 +1,4 @@
-"""Layer similarity, t-SNE, ablation and asymptotics helpers on tiny synthetic inputs."""
+"""Layer similarity (metrics), t-SNE, the k/N ablation and asymptotics (figures) and their plots, on tiny inputs."""
 from __future__ import annotations
 
 import matplotlib
@@ -12,11 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from dynamic_graphs import analysis, analysis_plots, extract_features, get_dataset, knn_graph, modularity_curve
-from dynamic_graphs.analysis import (ablation_curves, asymptotic_sweep, cka_matrix, edge_statistics,
-                                     layer_embeddings, linear_cka, matrix_rank_correlation, modularity_difference,
-                                     one_nn_error)
+from dynamic_graphs import extract_features, get_dataset, knn_graph, metrics, modularity_curve, pl, stack_curves
 from dynamic_graphs.curve import draw_samples, sample_indices, summarize_curve
+from dynamic_graphs.figures.ablation import ablation_curves, asymptotic_sweep
+from dynamic_graphs.figures.embeddings import layer_embeddings
+from dynamic_graphs.metrics import (cka_matrix, edge_statistics, linear_cka, matrix_rank_correlation,
+                                    modularity_difference, one_nn_error)
 
 
 def tiny_net(seed: int = 0) -> nn.Sequential:
@@ -61,9 +62,9 @@ def test_linear_cka_equals_the_direct_formula_and_its_invariances():
 
 def test_centred_gram_in_column_blocks_equals_one_product(monkeypatch):
     x = torch.rand(9, 2, 3, 5, dtype=torch.float64)
-    whole = analysis.centred_gram(x)
-    monkeypatch.setattr(analysis, "_GRAM_CHUNK", 20)  # 2 columns per block
-    assert torch.allclose(analysis.centred_gram(x), whole, atol=1e-12)
+    whole = metrics.centred_gram(x)
+    monkeypatch.setattr(metrics, "_GRAM_CHUNK", 20)  # 2 columns per block
+    assert torch.allclose(metrics.centred_gram(x), whole, atol=1e-12)
     centred = x.reshape(9, -1) - x.reshape(9, -1).mean(0)
     assert torch.allclose(whole, centred @ centred.T, atol=1e-12)
 
@@ -77,15 +78,23 @@ def test_linear_cka_refuses_mismatched_or_constant_inputs():
 
 def test_cka_matrix_is_symmetric_with_unit_diagonal_and_matches_pairwise_cka():
     net, images = tiny_net(), torch.rand(16, 3, 8, 8)
-    matrix = cka_matrix(net, images, LAYERS, device="cpu", batch_size=5)
+    matrix = cka_matrix(net, images, layers=LAYERS, device="cpu", batch_size=5)
     assert matrix.shape == (4, 4)
     assert np.array_equal(matrix, matrix.T) and np.array_equal(np.diag(matrix), np.ones(4))
     features = extract_features(net, images, LAYERS, device="cpu")
     for i, a in enumerate(LAYERS):
         for j, b in enumerate(LAYERS):
             assert matrix[i, j] == pytest.approx(linear_cka(features[a], features[b]), abs=1e-6)
-    reordered = cka_matrix(net, images, ["5", "0"], device="cpu")  # rows follow the order asked for
+    reordered = cka_matrix(net, images, layers=["5", "0"], device="cpu")  # rows follow the order asked for
     assert reordered[0, 1] == pytest.approx(matrix[3, 0], abs=1e-6)
+
+
+def test_layers_are_keyword_only():
+    net, images = tiny_net(), torch.rand(8, 3, 8, 8)
+    with pytest.raises(TypeError, match="positional"):
+        cka_matrix(net, images, LAYERS)
+    with pytest.raises(TypeError, match="positional"):
+        layer_embeddings(net, images, [0, 1] * 4, LAYERS)
 
 
 def test_modularity_difference_by_hand_and_from_frames():
@@ -96,10 +105,25 @@ def test_modularity_difference_by_hand_and_from_frames():
     assert np.allclose(modularity_difference(curve), expected)
     summary = summarize_curve(curve).iloc[::-1]  # depth order is restored
     assert np.allclose(modularity_difference(summary), expected)
-    with pytest.raises(ValueError, match="several curves"):
-        modularity_difference(pd.concat([curve.assign(model="a"), curve.assign(model="b")]))
     with pytest.raises(KeyError, match="summarize_curve"):
         modularity_difference(pd.DataFrame({"depth": [1]}))
+
+
+@pytest.mark.parametrize("stack", ["concat", "stack_curves"])
+def test_modularity_difference_refuses_two_curves_and_accepts_one_selected(stack):
+    curve = pd.DataFrame({"layer": list("abcabc"), "depth": [1, 2, 3] * 2, "repeat": [0, 0, 0, 1, 1, 1],
+                          "modularity": [0.0, 0.3, 0.5, 0.2, 0.3, 0.7]})
+    other = curve.assign(modularity=curve.modularity * 2)
+    frame = (pd.concat([curve.assign(model="a"), other.assign(model="b")], ignore_index=True) if stack == "concat"
+             else stack_curves({"a": curve, "b": other}, name="model"))
+    with pytest.raises(ValueError, match=r"modularity_difference reads one curve, but the frame holds 2, "
+                                         r"told apart by \['model'\]"):
+        modularity_difference(frame)
+    with pytest.raises(ValueError, match="reads one curve"):
+        modularity_difference(summarize_curve(frame))
+    assert np.allclose(modularity_difference(frame[frame.model == "b"]), 2 * modularity_difference(curve))
+    with pytest.raises(ValueError, match="stacks curves"):  # two curves no column tells apart
+        modularity_difference(pd.concat([curve, other], ignore_index=True))
 
 
 def test_rank_correlation_of_a_matrix_with_itself_and_its_reverse():
@@ -121,13 +145,15 @@ def test_draw_samples_are_the_first_repeat_of_the_curve(data):
 
 def test_layer_embeddings_are_tidy_and_seeded(data):
     images, labels = draw_samples(data, n=20, seed=0)
-    frame = layer_embeddings(tiny_net(), images, labels, ["1", "5"], seed=3, perplexity=5, device="cpu")
+    frame = layer_embeddings(tiny_net(), images, labels, layers=["1", "5"], seed=3, perplexity=5, device="cpu")
     assert list(frame.columns) == ["layer", "depth", "sample", "x", "y", "label"]
     assert len(frame) == 40 and frame.groupby("layer").depth.first().to_dict() == {"1": 1, "5": 2}
-    again = layer_embeddings(tiny_net(), images, labels, ["1", "5"], seed=3, perplexity=5, device="cpu")
+    again = layer_embeddings(tiny_net(), images, labels, layers=["1", "5"], seed=3, perplexity=5, device="cpu")
     pd.testing.assert_frame_equal(frame, again)
     with pytest.raises(ValueError, match="perplexity"):
-        layer_embeddings(tiny_net(), images, labels, ["1"], perplexity=20, device="cpu")
+        layer_embeddings(tiny_net(), images, labels, layers=["1"], perplexity=20, device="cpu")
+    with pytest.raises(ValueError, match="one per item"):
+        layer_embeddings(tiny_net(), images, labels[:-1], layers=["1"], perplexity=5, device="cpu")
 
 
 # --- ablation -----------------------------------------------------------------------------------
@@ -145,6 +171,33 @@ def test_ablation_frame_structure_and_agreement_with_the_curve(data):
     curve = modularity_curve(net, data, layers=LAYERS, n=30, repeats=2, k=5, seed=1, device="cpu")
     mine = frame[(frame.sweep == "k") & (frame.value == 5)].drop(columns=["sweep", "value"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, curve, check_like=True)
+    # the stacked-curve contract: declared labels, and summaries keep every (sweep, value) curve apart
+    assert frame.attrs["labels"][:2] == ["sweep", "value"]
+    summary = summarize_curve(frame)
+    assert len(summary) == 4 * len(LAYERS) and not summary.duplicated(["sweep", "value", "layer"]).any()
+    assert summary[(summary.sweep == "k") & (summary.value == 5)]["mean"].tolist() == pytest.approx(
+        summarize_curve(curve)["mean"].tolist())
+
+
+def test_ablation_accepts_a_dataset_name():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6), nn.ReLU())
+    options = dict(ks=[3], ns=[20], n_default=20, repeats=2, layers=["1", "2"], device="cpu")
+    by_name = ablation_curves(net, "synthetic", **options)
+    pd.testing.assert_frame_equal(by_name, ablation_curves(net, get_dataset("synthetic", "test"), **options))
+
+
+def test_ablation_and_asymptotics_check_counts_with_the_error_rule(data):
+    with pytest.raises(TypeError, match=r"ks\[1\] must be an integer"):
+        ablation_curves(tiny_net(), data, ks=[3, 2.5], ns=[20], n_default=30, repeats=2, layers=LAYERS)
+    with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
+        ablation_curves(tiny_net(), data, ks=[3], ns=[20], n_default=30, repeats=0, layers=LAYERS)
+    options = dict(ns=[30], ks=[3], separation=1.0, num_classes=3, dim=4, repeats=1)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        asymptotic_sweep(**options, seed=1.5)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        asymptotic_sweep(**options, seed=-1)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
+        asymptotic_sweep(**{**options, "num_classes": 1})
 
 
 def test_ablation_names_the_sweep_that_does_not_fit(data):
@@ -194,15 +247,49 @@ def test_asymptotic_sweep_is_reproducible_and_tidy():
 def test_plot_helpers_draw_every_panel(data):
     import matplotlib.pyplot as plt
 
-    ax = analysis_plots.plot_layer_matrix(modularity_difference([0.1, 0.5, 0.6]), title="D")
+    ax = pl.plot_layer_matrix(modularity_difference([0.1, 0.5, 0.6]), title="D")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3"]
     embeddings = pd.DataFrame({"layer": ["a"] * 4 + ["b"] * 4, "depth": [1] * 4 + [2] * 4, "sample": [0, 1, 2, 3] * 2,
                                "x": np.arange(8.0), "y": np.arange(8.0), "label": [0, 1] * 4})
     curve = pd.DataFrame({"layer": ["a", "b"], "depth": [1, 2], "repeat": 0, "modularity": [0.1, 0.6]})
-    figure = analysis_plots.plot_embeddings(embeddings, class_names=["cat", "dog"], ncols=2, curve=curve)
+    figure = pl.plot_embeddings(embeddings, class_names=["cat", "dog"], ncols=2, curve=curve)
     assert len([a for a in figure.axes if a.get_visible()]) == 3 and "Q = 0.60" in figure.axes[1].get_title()
     ablation = pd.concat([curve.assign(sweep=sweep, value=value, n=30, k=3) for sweep in "kn" for value in (3, 5)])
-    assert len(analysis_plots.plot_ablation(ablation, sweep="n").get_legend().get_texts()) == 2
+    assert len(pl.plot_ablation(ablation, sweep="n").get_legend().get_texts()) == 2
     sweep = asymptotic_sweep(ns=[20, 40], ks=[3], separation=[0.5, 2.0], num_classes=2, dim=4, repeats=1)
-    assert len(analysis_plots.plot_asymptotics(sweep).axes) == 3
+    assert len(pl.plot_asymptotics(sweep).axes) == 3
+    plt.close("all")
+
+
+def ablation_frame(shift: float = 0.0) -> pd.DataFrame:
+    curve = pd.DataFrame({"layer": ["a", "b"], "depth": [1, 2], "repeat": 0, "modularity": [0.1 + shift, 0.6]})
+    return stack_curves({(sweep, value): curve.assign(n=30 if sweep == "k" else value, k=value if sweep == "k" else 3)
+                         for sweep in "kn" for value in (3, 5)}, name=["sweep", "value"])
+
+
+def test_plot_ablation_keeps_stacked_ablations_apart_and_refuses_unlabelled_ones():
+    import matplotlib.pyplot as plt
+
+    two_models = stack_curves({"m1": ablation_frame(), "m2": ablation_frame(0.2)}, name="model")
+    ax = pl.plot_ablation(two_models, sweep="k")
+    lines = [line for line in ax.get_lines() if line.get_label().startswith("k = ")]
+    assert sorted(line.get_label() for line in lines) == ["k = 3 (model=m1)", "k = 3 (model=m2)",
+                                                         "k = 5 (model=m1)", "k = 5 (model=m2)"]
+    assert sorted(line.get_ydata()[0] for line in lines) == pytest.approx([0.1, 0.1, 0.3, 0.3])  # not averaged
+    with pytest.raises(ValueError, match="stacks curves"):
+        pl.plot_ablation(pd.concat([ablation_frame(), ablation_frame(0.2)], ignore_index=True), sweep="k")
+    plt.close("all")
+
+
+def test_plot_embeddings_refuses_a_curve_frame_of_several_curves():
+    import matplotlib.pyplot as plt
+
+    embeddings = pd.DataFrame({"layer": ["a"] * 4, "depth": 1, "sample": range(4), "x": np.arange(4.0),
+                               "y": np.arange(4.0), "label": [0, 1] * 2})
+    curve = pd.DataFrame({"layer": ["a"], "depth": [1], "repeat": 0, "modularity": [0.1]})
+    two = stack_curves({"m1": curve, "m2": curve.assign(modularity=0.9)}, name="model")
+    with pytest.raises(ValueError, match="plot_embeddings reads one curve"):
+        pl.plot_embeddings(embeddings, curve=two)
+    figure = pl.plot_embeddings(embeddings, curve=two[two.model == "m2"])
+    assert "Q = 0.90" in figure.axes[0].get_title()
     plt.close("all")

@@ -1,21 +1,26 @@
-"""Adversarial sets: only successful attacks on correctly classified images, seeded, cached, and their curves."""
+"""Adversarial sets: only successful attacks on correctly classified images, seeded, cached; their curves,
+summary and figure, which keep the attacks apart."""
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 pytest.importorskip("torchattacks")
 
-from dynamic_graphs import attacks, dataset_info, get_dataset, settings  # noqa: E402
-from dynamic_graphs.attacks import (AdversarialDataset, adversarial_curves, attack, attack_params,  # noqa: E402
-                                    attack_summary, plot_adversarial_curves)
+from dynamic_graphs import (attacks, dataset_info, get_dataset, modularity_curve, settings, stack_curves,  # noqa: E402
+                            summarize_curve)
+from dynamic_graphs.attacks import AdversarialDataset, attack, attack_params, resolve_attack  # noqa: E402
+from dynamic_graphs.figures.adversarial import adversarial_curves, attack_summary  # noqa: E402
 from dynamic_graphs.models.common import Normalize  # noqa: E402
+from dynamic_graphs.pl import plot_adversarial_curves  # noqa: E402
 
 SYNTHETIC = dict(n=160, num_classes=4, shape=(3, 8, 8), separation=0.15, seed=0)  # hard enough to attack
 FAST = {"fgsm": {}, "pgd": {"steps": 3}, "cw": {"steps": 10, "c": 5.0}, "jsma": {}, "onepixel": {"steps": 3}}
@@ -51,13 +56,6 @@ def trained():
         optimizer.step()
     optimizer.zero_grad()
     return net.eval()
-
-
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "data_dir", tmp_path)
-    monkeypatch.setattr(settings, "verbosity", 0)
-    return tmp_path
 
 
 def predict(net, images):
@@ -131,8 +129,13 @@ def test_paper_compat_attacks_normalised_tensors_clamped_to_unit_range(trained, 
 
 
 def test_unknown_method_or_parameter_errors(trained, test_set):
-    with pytest.raises(KeyError, match="Unknown attack 'pdg'.*'pgd'.*Known: fgsm, pgd, cw, jsma, onepixel"):
+    with pytest.raises(attacks.UnknownAttackError, match="Unknown attack 'pdg'.*'pgd'.*fgsm, pgd, cw, jsma, onepixel"):
         attack(trained, test_set, "pdg", n=2, cache=False)
+    assert resolve_attack("CW-L2") == "cw" and resolve_attack(" PGD ") == "pgd"
+    with pytest.raises(TypeError, match="n must be an integer"):
+        attack(trained, test_set, "fgsm", n=2.0, cache=False)
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        attack(trained, test_set, "fgsm", n=2, batch_size=0, cache=False)
     with pytest.raises(TypeError, match="'eps'.*valid: c, kappa, steps, lr"):
         attack(trained, test_set, "CW", n=2, cache=False, eps=0.1)
     assert attack_params("One-Pixel") == attack_params("onepixel")
@@ -173,22 +176,90 @@ def test_corrupt_cache_raises_and_is_left_alone(trained, test_set, data_dir):
     assert path.read_bytes() == b"not a torch file"
 
 
-def test_adversarial_curves_summary_and_figure(trained, test_set, data_dir):
-    curves = adversarial_curves(trained, test_set, ["fgsm", "PGD"], n=8, repeats=2, k=3, device="cpu",
-                                layers=["2", "4"], pgd={"steps": 2})
+CURVES = dict(n=8, repeats=2, k=3, device="cpu", layers=["2", "4"], pgd={"steps": 2})
+
+
+@pytest.fixture(scope="module")
+def curves(trained, test_set, tmp_path_factory):
+    """adversarial_curves of FGSM and PGD, made with an empty cache (which it fills)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "data_dir", tmp_path_factory.mktemp("adversarial-curves"))
+        patch.setattr(settings, "verbosity", 0)
+        yield adversarial_curves(trained, test_set, ["fgsm", "PGD"], **CURVES)
+
+
+def test_adversarial_curves_are_stacked_with_declared_labels(curves):
     assert list(dict.fromkeys(curves.attack)) == ["clean", "fgsm", "pgd"]
     assert set(curves.communities) == {"true", "predicted"}
     assert len(curves) == 3 * 2 * 2 * 2  # attacks × communities × repeats × layers
     assert curves.attrs["attacks"]["pgd"]["params"]["steps"] == 2
-    clean = curves[curves.attack == "clean"]
-    assert clean[clean.communities == "true"].modularity.tolist() == clean[clean.communities == "predicted"].modularity.tolist()
+    assert curves.attrs["labels"][:2] == ["attack", "communities"]
+    assert {"kept", "successful", "success_rate"} <= set(curves.attrs["measures"])
+    summary = summarize_curve(curves)  # one row per (attack, communities, layer): attacks are not averaged
+    assert len(summary) == 3 * 2 * 2
+    pgd = curves[(curves.attack == "pgd") & (curves.communities == "true") & (curves.layer == "4")]
+    assert summary.set_index(["attack", "communities", "layer"]).loc[("pgd", "true", "4"), "mean"] == \
+        pytest.approx(pgd.modularity.mean())
+
+
+def test_clean_curve_is_scored_on_the_first_attack_s_clean_originals(curves, trained, test_set, data_dir):
+    # An independent computation: the clean originals, from the (now cached) FGSM set, measured directly;
+    # the model classifies them correctly, so their predicted classes are their true classes.
+    originals = attack(trained, test_set, "fgsm", n=16, device="cpu").clean()
+    assert torch.equal(predict(trained, originals.images), originals.targets)
+    expected = modularity_curve(trained, originals, layers=["2", "4"], n=8, repeats=2, k=3, device="cpu")
+    for communities in ("true", "predicted"):
+        clean = curves[(curves.attack == "clean") & (curves.communities == communities)]
+        assert np.allclose(clean.modularity, expected.modularity)
+
+
+def test_same_seed_gives_the_same_curves_cold_and_warm_cache(curves, trained, test_set, data_dir):
+    cold = adversarial_curves(trained, test_set, ["fgsm", "PGD"], cache=False, **CURVES)  # recomputed here
+    pd.testing.assert_frame_equal(cold, curves)
+    assert not (data_dir / "adversarial").exists()
+    warm = adversarial_curves(trained, test_set, ["fgsm", "PGD"], **CURVES)  # fills data_dir's cache...
+    again = adversarial_curves(trained, test_set, ["fgsm", "PGD"], **CURVES)  # ...and reads it back
+    assert len(list((data_dir / "adversarial").glob("*.pt"))) == 2
+    pd.testing.assert_frame_equal(warm, curves)
+    pd.testing.assert_frame_equal(again, curves)
+    other = adversarial_curves(trained, test_set, ["fgsm", "PGD"], cache=False, **{**CURVES, "seed": 1})
+    assert not np.allclose(other.modularity, curves.modularity)
+
+
+def test_a_dataset_name_means_its_test_split(trained, data_dir):
+    by_name = attack(trained, "synthetic", "fgsm", n=3, device="cpu", cache=False, eps=0.5)
+    by_set = attack(trained, get_dataset("synthetic", "test"), "fgsm", n=3, device="cpu", cache=False, eps=0.5)
+    assert torch.equal(by_name.images, by_set.images)
+
+
+def test_summary_has_a_row_per_attack_and_keeps_stacked_runs_apart(curves):
     summary = attack_summary(curves)
     assert list(summary.index) == ["clean", "fgsm", "pgd"]
     assert (summary.loc[["fgsm", "pgd"], "kept"] == 16).all() and summary.loc["pgd", "success_rate"] <= 1
     assert {"q_last_true", "q_last_predicted", "repeats"} <= set(summary.columns)
+    last = curves[(curves.attack == "fgsm") & (curves.communities == "true") & (curves.depth == 2)]
+    assert summary.loc["fgsm", "q_last_true"] == pytest.approx(last.modularity.mean())
+    shifted = curves.assign(modularity=curves.modularity + 1.0)
+    runs = attack_summary(stack_curves({"a": curves, "b": shifted}, name="run"))
+    assert list(runs.index) == [(run, name) for run in "ab" for name in ("clean", "fgsm", "pgd")]
+    assert runs.loc[("b", "fgsm"), "q_last_true"] == pytest.approx(summary.loc["fgsm", "q_last_true"] + 1.0)
+    with pytest.raises(ValueError, match="attack_summary: .*stack_curves"):  # not averaged together
+        attack_summary(pd.concat([curves, shifted], ignore_index=True))
+
+
+def test_figure_draws_each_curve_once_and_refuses_mixed_runs(curves):
     figure = plot_adversarial_curves(curves)
     assert len(figure.axes) == 2
     assert figure.axes[0].get_legend_handles_labels()[1][0] == "Normal (clean)"
+    assert [len(ax.get_lines()) for ax in figure.axes] == [3, 3]
+    # an attack whose predicted-classes curve was left out (one predicted class) has no line there
+    partial = curves[~((curves.attack == "pgd") & (curves.communities == "predicted"))]
+    figure = plot_adversarial_curves(partial)
+    assert [len(ax.get_lines()) for ax in figure.axes] == [3, 2]
+    twice = stack_curves({"a": curves, "b": curves}, name="run")
+    with pytest.raises(ValueError, match=r"plot_adversarial_curves: each line reads one curve.*'run'"):
+        plot_adversarial_curves(twice)
+    plt.close("all")
 
 
 def test_an_attack_that_never_succeeds_is_left_out_of_the_curves(trained, test_set, data_dir):

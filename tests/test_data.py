@@ -91,9 +91,18 @@ def test_dataset_info():
 
 
 def test_unknown_name_suggests_close_match():
-    with pytest.raises(KeyError, match="did you mean 'cifar10'") as err:
+    with pytest.raises(data.UnknownDatasetError, match="(?i)did you mean 'cifar10'") as err:
         get_dataset("cifar11")
+    assert isinstance(err.value, KeyError)
     assert "synthetic" in str(err.value) and "image folder" in str(err.value)
+    assert len(get_dataset("Synthetic", n=8)) == 8  # names are case-insensitive
+
+
+@pytest.mark.parametrize("kwargs, error", [(dict(n=0), ValueError), (dict(n=2.5), TypeError),
+                                           (dict(num_classes=0), ValueError), (dict(seed=-1), ValueError)])
+def test_synthetic_bad_counts(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        get_dataset("synthetic", **kwargs)
 
 
 def test_bad_split():
@@ -138,8 +147,9 @@ def test_cache_written_and_reused(fake_idx, tmp_path, monkeypatch):
     idx_dir, images, _ = fake_idx
     root = tmp_path / "root"
     ds = get_dataset("fashion-mnist", split="test", root=root, idx_dir=idx_dir)
-    cache = root / "fashion-mnist" / "test.pt"
-    assert cache.is_file() and len(ds) == 5 and ds.classes[0] == "T-shirt/top"
+    [cache] = (root / "fashion-mnist").glob("test*.pt")
+    assert cache.name.startswith("test-idx-")  # an IDX folder's own cache, not the default test.pt
+    assert len(ds) == 5 and ds.classes[0] == "T-shirt/top"
     assert not list(cache.parent.glob(".*.tmp"))  # atomic write left no temp file
 
     def fail(*args, **kwargs):
@@ -150,10 +160,27 @@ def test_cache_written_and_reused(fake_idx, tmp_path, monkeypatch):
     assert torch.equal(again.images, ds.images) and torch.equal(again.targets, ds.targets)
 
 
+def test_two_idx_folders_get_two_cache_entries(fake_idx, tmp_path):
+    idx_dir, images, labels = fake_idx
+    other = tmp_path / "other"
+    other.mkdir()
+    write_idx(other / "t10k-images-idx3-ubyte.gz", 255 - images[:3])
+    write_idx(other / "t10k-labels-idx1-ubyte.gz", labels[:3])
+    root = tmp_path / "root"
+    first = get_dataset("fashion-mnist", split="test", root=root, idx_dir=idx_dir)
+    second = get_dataset("fashion-mnist", split="test", root=root, idx_dir=other)
+    assert len(first) == 5 and len(second) == 3
+    assert torch.equal(second.images[:, 0, 2:30, 2:30], torch.from_numpy(255 - images[:3]))
+    # the same folder, spelt differently, is the same entry
+    again = get_dataset("fashion-mnist", split="test", root=root, idx_dir=str(idx_dir / ".." / "idx"))
+    assert torch.equal(again.images, first.images)
+    assert len(list((root / "fashion-mnist").glob("test*.pt"))) == 2
+
+
 def test_corrupt_cache_is_rebuilt(fake_idx, tmp_path):
     idx_dir, images, _ = fake_idx
-    cache = tmp_path / "root" / "fashion-mnist" / "test.pt"
-    cache.parent.mkdir(parents=True)
+    get_dataset("fashion-mnist", split="test", root=tmp_path / "root", idx_dir=idx_dir)
+    [cache] = (tmp_path / "root" / "fashion-mnist").glob("test*.pt")
     cache.write_bytes(b"\x00garbage")
     with pytest.warns(RuntimeWarning, match="Rebuilding"):
         ds = get_dataset("fashion-mnist", split="test", root=tmp_path / "root", idx_dir=idx_dir)

@@ -1,4 +1,4 @@
-"""Drawing k-NN graphs: node colours by class, edge shades by weight, panels per layer and the GIF."""
+"""The layer graphs (figures.graphs) and their pictures (pl.graphs): colours by class, shades by weight, the GIF."""
 from __future__ import annotations
 
 import matplotlib
@@ -12,15 +12,13 @@ import torch
 from matplotlib.collections import LineCollection, PathCollection
 from PIL import Image
 
-from dynamic_graphs import draw_samples, get_dataset, get_model, modularity_curve, settings
-from dynamic_graphs.drawing import (draw_graph, embed_gif, graph_animation, graph_layout, layer_graph_table,
-                                    layer_graphs, plot_layer_graphs)
+from dynamic_graphs import draw_samples, get_dataset, get_model, modularity_curve
+from dynamic_graphs.figures.graphs import layer_graph_table, layer_graphs
+from dynamic_graphs.pl.graphs import draw_graph, embed_gif, graph_animation, graph_layout, plot_layer_graphs
 
 
 @pytest.fixture(autouse=True)
-def quiet(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "data_dir", tmp_path)
-    monkeypatch.setattr(settings, "verbosity", 0)
+def quiet(data_dir):  # data_dir (conftest): an empty settings.data_dir and verbosity 0 for each test
     yield
     plt.close("all")
 
@@ -83,6 +81,31 @@ def test_circle_layout_groups_each_class_on_one_arc_and_fr_is_seeded():
     assert not np.allclose(first, graph_layout(graph, labels, "fr", seed=2))
 
 
+def test_layouts_leave_the_callers_random_state_alone_and_accept_unweighted_graphs():
+    import random
+
+    import igraph
+
+    graph, _ = weighted_graph()
+    labels = np.array([1, 0, 2, 0, 1, 2])
+    random.seed(5)
+    np.random.seed(5)
+    expected = random.random(), np.random.random()
+    random.seed(5)
+    np.random.seed(5)
+    graph_layout(graph, labels, "random", seed=1)
+    graph_layout(graph, labels, "fr", seed=1)
+    assert (random.random(), np.random.random()) == expected
+    unweighted = igraph.Graph(n=6, edges=graph.get_edgelist())  # no "weight": every edge counts 1
+    assert graph_layout(unweighted, labels, "fr", seed=1).shape == (6, 2)
+
+
+def test_labels_must_be_one_per_node():
+    graph, _ = weighted_graph()
+    with pytest.raises(ValueError, match=r"one per item \(6\)"):
+        draw_graph(graph, [0, 1, 0])
+
+
 def test_layer_graphs_give_the_modularity_curve_values(data, model, graphs_and_labels):
     graphs, _ = graphs_and_labels
     curve = modularity_curve(model, data, n=40, repeats=1, k=3, seed=3, device="cpu")
@@ -91,6 +114,14 @@ def test_layer_graphs_give_the_modularity_curve_values(data, model, graphs_and_l
     assert all(g.graph.vcount() == 40 for g in graphs)
     table = layer_graph_table(graphs)
     assert list(table.depth) == list(curve.depth) and list(table.edges) == list(curve.edges)
+
+
+def test_layer_graphs_take_layers_by_keyword_only(data, model):
+    images, labels = draw_samples(data, n=20, seed=0)
+    chosen = layer_graphs(model, images, labels, layers=["conv1", "layer2.0"], k=3, device="cpu")
+    assert [g.layer for g in chosen] == ["conv1", "layer2.0"]
+    with pytest.raises(TypeError, match="positional"):
+        layer_graphs(model, images, labels, ["conv1"])
 
 
 def test_panels_show_the_chosen_layers_with_q_and_drop_missing_ones(graphs_and_labels):
@@ -111,3 +142,15 @@ def test_animation_writes_a_gif_with_one_frame_per_layer(graphs_and_labels, tmp_
         assert gif.n_frames == len(graphs)
     assert sorted(p.name for p in path.parent.iterdir()) == ["layers.gif"]  # no temporary file left
     assert embed_gif(path).data.startswith('<img src="data:image/gif;base64,R0lG')  # b"GIF" in base64
+
+
+def test_panel_layers_follow_the_error_rule(graphs_and_labels):
+    from dynamic_graphs import UnknownNameError
+
+    graphs, labels = graphs_and_labels
+    with pytest.raises(UnknownNameError, match="Did you mean 'layer2.0'"):
+        plot_layer_graphs(graphs, labels, layers=["layer2.O"])
+    with pytest.raises(TypeError, match="1-based positions"):
+        plot_layer_graphs(graphs, labels, layers=[1.0])
+    with pytest.raises(ValueError, match=r"layers\[0\] must be an integer >= 1"):
+        plot_layer_graphs(graphs, labels, layers=[0])

@@ -11,16 +11,24 @@ import pytest
 import torch
 from torch import nn
 
+import dataclasses
+import math
+
 from dynamic_graphs.models import (
     MODELS,
+    LayerInfo,
     Normalize,
     get_model,
+    layer_info,
     list_models,
     probe_layers,
     register_model,
 )
 from dynamic_graphs.data import dataset_info
 from dynamic_graphs.models.common import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+
+FASHION = dataset_info("fashion-mnist")
+ONE_CHANNEL = {"in_channels": 1, "mean": FASHION["mean"], "std": FASHION["std"]}
 
 EXPECTED_PROBE_COUNTS = {
     "resnet20": 10,
@@ -42,7 +50,7 @@ EXPECTED_PROBE_COUNTS = {
 _SMALL = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 EXPECTED_PROBE_COUNTS.update({f"imagenet_{k}": v for k, v in EXPECTED_PROBE_COUNTS.items() if k not in _SMALL})
 
-# PAPER.md 1.2: module indices of the Conv2d layers inside ``features``.
+# The paper's probe layers (its code's hook lists): module indices of the Conv2d layers inside ``features``.
 VGG_PROBES = {
     "vgg11": [0, 4, 8, 11, 15, 18, 22, 25],
     "vgg13": [0, 3, 7, 10, 14, 17, 21, 24, 28, 31],
@@ -100,7 +108,7 @@ def test_duplicate_register_raises():
 
 
 def test_unknown_model_suggests_close_match():
-    with pytest.raises(KeyError, match="did you mean 'resnet56'") as info:
+    with pytest.raises(KeyError, match="Did you mean 'resnet56'") as info:
         get_model("resnet65")
     message = str(info.value)
     assert message.startswith("Unknown model 'resnet65'")
@@ -112,9 +120,10 @@ def test_name_lookup_is_case_insensitive():
 
 
 @pytest.mark.parametrize("arg", ["num_classes", "in_channels"])
-@pytest.mark.parametrize("bad", [0, -3, 2.5, "10", True, None])
-def test_bad_int_arguments_raise(arg, bad):
-    with pytest.raises(ValueError, match=arg):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (2.5, TypeError), ("10", TypeError),
+                                        (True, TypeError), (None, TypeError)])
+def test_bad_int_arguments_raise(arg, bad, error):
+    with pytest.raises(error, match=arg):
         get_model("resnet20", **{arg: bad})
 
 
@@ -123,15 +132,16 @@ def test_unknown_override_names_the_model():
         get_model("resnet56", cfg=[64, "M"])
 
 
-@pytest.mark.parametrize("blocks", [(9, 9), (9, 0, 9), "999"])
-def test_bad_blocks_raise(blocks):
-    with pytest.raises(ValueError, match="blocks"):
+@pytest.mark.parametrize("blocks, error", [((9, 9), ValueError), ((9, 0, 9), ValueError), ("999", TypeError)])
+def test_bad_blocks_raise(blocks, error):
+    with pytest.raises(error, match="blocks"):
         get_model("resnet56", blocks=blocks)
 
 
-@pytest.mark.parametrize("cfg", [["M"], [64, "X"], [64, 0], "64M"])
-def test_bad_vgg_cfg_raise(cfg):
-    with pytest.raises(ValueError, match="cfg"):
+@pytest.mark.parametrize("cfg, error", [(["M"], ValueError), ([64, "X"], ValueError), ([64, 0], ValueError),
+                                        ("64M", TypeError)])
+def test_bad_vgg_cfg_raise(cfg, error):
+    with pytest.raises(error, match="cfg"):
         get_model("vgg11", cfg=cfg)
 
 
@@ -206,25 +216,82 @@ def test_probe_layers_look_through_data_parallel():
     assert all(n in dict(wrapped.named_modules()) for n in names)
 
 
+# ------------------------------------------------------------------------------------------ layer info
+
+
+def _probe_shapes(model: nn.Module, names: list[str], size: int) -> dict[str, tuple]:
+    """Input and output shapes of each named module in one meta forward pass."""
+    shapes = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, i, o, n=n: shapes.__setitem__(n, (tuple(i[0].shape), tuple(o.shape)))) for n in names]
+    model(torch.empty(1, model.config["in_channels"], size, size, device="meta"))
+    for h in handles:
+        h.remove()
+    return shapes
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_layer_info_describes_every_probe_layer(name):
+    model = _meta_model(name)
+    infos = layer_info(model)
+    assert all(isinstance(i, LayerInfo) for i in infos)
+    assert [i.name for i in infos] == probe_layers(model) == [i.name for i in layer_info(name)]
+    units = [m for i in infos for m in i.unit]
+    shapes = _probe_shapes(model, [i.name for i in infos] + units, 32)
+    stages = [i.stage for i in infos]
+    assert stages == sorted(stages) and stages[-1] >= 3
+    for info in infos:
+        _, out = shapes[info.name]
+        assert out[1] == info.channels and out[2] == math.ceil(32 / info.reduction), info
+        assert info.unit[0] == info.name or info.name in info.unit
+        # A unit is removable exactly when what goes in has the shape of what comes out.
+        unit_in, unit_out = shapes[info.unit[0]][0], shapes[info.unit[-1]][1]
+        assert info.removable == (unit_in == unit_out and info.stage > 0), info
+        assert bool(info.reason) != info.removable
+
+
+def test_layer_info_units_and_wrappers():
+    infos = {i.name: i for i in layer_info("resnet56")}
+    assert infos["conv1"] == LayerInfo("conv1", 0, 16, 1, False, ("conv1", "bn1"), "it is the stem convolution")
+    assert infos["layer2.0"].removable is False and "16 -> 32 channels, stride 2" in infos["layer2.0"].reason
+    assert infos["layer3.8"].unit == ("layer3.8",) and infos["layer3.8"].reduction == 4
+    vgg = {i.name: i for i in layer_info("vgg11", cfg=[64, "M", 128, 128, "M"])}
+    assert vgg["features.7"].unit == ("features.7", "features.8", "features.9") and vgg["features.7"].removable
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        infos["conv1"].removable = True
+    wrapped = layer_info(nn.DataParallel(get_model("resnet20")))
+    assert wrapped[1].name == "module.layer1.0" and wrapped[1].unit == ("module.layer1.0",)
+    with pytest.raises(ValueError, match="declares no layer info"):
+        layer_info(nn.Sequential(nn.Conv2d(3, 4, 3)))
+
+
 # -------------------------------------------------------------------------------- overrides & inputs
 
 
 @pytest.mark.parametrize("name", ["resnet20", "resnet18", "vgg11"])
 def test_in_channels_1_real(name):
-    model = get_model(name, in_channels=1).eval()
+    model = get_model(name, **ONE_CHANNEL).eval()
     with torch.no_grad():
         assert model(torch.rand(2, 1, 32, 32)).shape == (2, 10)
-    assert model.normalize.mean_values == dataset_info("fashion-mnist")["mean"]
+    assert model.normalize.mean_values == FASHION["mean"] and model.config["std"] == list(FASHION["std"])
 
 
 @pytest.mark.parametrize("name", ["imagenet_resnet18", "imagenet_vgg11"])
 def test_in_channels_1_imagenet_meta(name):
-    model = _meta_model(name, in_channels=1)
+    model = _meta_model(name, **ONE_CHANNEL)
     assert model(torch.empty(2, 1, 32, 32, device="meta")).shape == (2, 10)
 
 
+@pytest.mark.parametrize("name", ["resnet20", "vgg11", "imagenet_resnet18"])
+@pytest.mark.parametrize("stats", [{}, {"mean": (0.5,)}, {"std": (0.2,)}])
+def test_a_model_without_3_channels_needs_its_statistics(name, stats):
+    # Nothing is guessed from the channel count: a 1-channel model could be Fashion-MNIST or anything else.
+    with pytest.raises(ValueError, match=r"in_channels=1 needs its input statistics: pass mean= and std=.*dataset_info"):
+        _meta_model(name, in_channels=1, **stats)
+
+
 def test_wrong_input_channels_is_a_clear_error():
-    model = get_model("resnet20", in_channels=1)
+    model = get_model("resnet20", **ONE_CHANNEL)
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         model(torch.rand(2, 3, 32, 32))
 
@@ -239,14 +306,14 @@ def test_resnet56_blocks_override():
 
 
 def test_resnet152_stage3_pruning_on_meta():
-    # The paper's R152_30: 36 -> 6 blocks in stage 3 (PAPER.md 3, Fig. 8).
+    # The paper's R152_30: 36 -> 6 blocks in stage 3 (Lu et al. 2022, Fig. 8).
     model = _meta_model("resnet152", blocks=[3, 8, 6, 3])
     assert len(model.probe_layers()) == 1 + 3 + 8 + 6 + 3
 
 
 @pytest.mark.parametrize(
     "cfg, expected",
-    [  # PAPER.md 7: pruned VGG11 probe lists.
+    [  # The pruned VGG11s of Lu et al. 2022, Fig. 9 (VGG11_1/2/3), and their probe lists.
         ([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, "M"], [0, 4, 8, 11, 15, 18, 22]),
         ([64, "M", 128, "M", 256, 256, "M", 512, "M", 512, "M"], [0, 4, 8, 11, 15, 19]),
         ([64, "M", 128, "M", 256, "M", 512, "M", 512, "M"], [0, 4, 8, 12, 16]),
@@ -344,7 +411,9 @@ def test_default_stats():
     assert get_model("resnet20").normalize.mean_values == CIFAR10_MEAN
     imagenet = _meta_model("imagenet_resnet18")
     assert imagenet.normalize.mean_values == IMAGENET_MEAN and imagenet.normalize.std_values == IMAGENET_STD
-    assert _meta_model("resnet20", in_channels=2).normalize.std_values == (0.5, 0.5)
+    with pytest.raises(ValueError, match="in_channels=2"):
+        _meta_model("resnet20", in_channels=2)
+    assert _meta_model("resnet20", in_channels=2, mean=0.5, std=0.25).normalize.std_values == (0.25, 0.25)
     custom = get_model("resnet20", mean=0.5, std=(0.25,))
     assert custom.normalize.mean_values == (0.5,) * 3 and custom.normalize.std_values == (0.25,) * 3
 
@@ -372,7 +441,7 @@ def test_config_rebuilds_on_meta(name):
     "name, kwargs",
     [
         ("resnet56", {"blocks": (2, 3, 6)}),
-        ("vgg11", {"cfg": [32, "M", 64, "M", 64, "M", 128, "M", 128, "M"], "in_channels": 1, "num_classes": 5}),
+        ("vgg11", {"cfg": [32, "M", 64, "M", 64, "M", 128, "M", 128, "M"], **ONE_CHANNEL, "num_classes": 5}),
         ("resnet18", {"mean": (0.5, 0.5, 0.5), "std": (0.2, 0.2, 0.2)}),
     ],
 )

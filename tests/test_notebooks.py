@@ -1,7 +1,14 @@
-"""Every figure notebook has a tagged parameters cell, holds no logic, and runs at the CI preset."""
+"""Every figure notebook has a tagged parameters cell, holds no logic, and runs at the CI preset.
+
+The notebooks run in kernels (subprocesses) that read ``$DG_DATA_DIR``: conftest.py points it at a
+temporary directory for the session, so a model of the CI preset is trained once per session and
+a stale checkpoint in the repository's ``data/`` can never make a notebook pass.
+``$DG_TEST_DEVICE`` (default cpu) is the notebooks' ``device``.
+"""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import nbformat
@@ -13,7 +20,8 @@ from dynamic_graphs.reports import render
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CI_PARAMETERS = yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text())
+CI_PARAMETERS = {**yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text()),
+                 "device": os.environ.get("DG_TEST_DEVICE", "cpu")}
 REQUIRED = {"model", "dataset", "seed", "device"}
 
 
@@ -40,9 +48,17 @@ def test_notebooks_hold_no_function_or_class_definitions(path):
                 f"{path.name} defines code; move it into the package")
 
 
+@pytest.fixture
+def kernel_data_dir(session_data_dir):
+    """The session's temporary data directory, which notebook kernels inherit as ``$DG_DATA_DIR``."""
+    assert os.environ.get("DG_DATA_DIR") == str(session_data_dir)
+    assert Path(session_data_dir).resolve() != (NOTEBOOK_DIR.parent / "data").resolve()
+    return Path(session_data_dir)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_at_the_ci_preset_and_renders_a_report(path, tmp_path):
+def test_notebook_runs_at_the_ci_preset_and_renders_a_report(path, tmp_path, kernel_data_dir):
     known = set(papermill.inspect_notebook(str(path)))
     parameters = {key: value for key, value in CI_PARAMETERS.items() if key in known}
     html = render(path.stem, parameters, out_dir=tmp_path)
@@ -50,10 +66,12 @@ def test_notebook_runs_at_the_ci_preset_and_renders_a_report(path, tmp_path):
     text = html.read_text()
     assert "import dynamic_graphs" not in text  # code cells are left out of the report
     assert "commit" in text and "<img" in text
+    if path.stem == "fig3":  # it trains its model: the checkpoint lands in the temporary data directory
+        assert list((kernel_data_dir / "checkpoints").rglob("*.pt"))
 
 
 @pytest.mark.slow
-def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path):
+def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path, kernel_data_dir):
     with pytest.raises(papermill.PapermillExecutionError, match="Unknown model 'resnet65'.*resnet56"):
         papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
                                    parameters={**CI_PARAMETERS, "model": "resnet65"}, kernel_name="python3",

@@ -10,18 +10,19 @@ import torch.nn.functional as F
 
 import dynamic_graphs as dg
 from dynamic_graphs import pruning
+from dynamic_graphs.models import layer_info
+from dynamic_graphs.pruning.selection import _feature_maps
+from dynamic_graphs.utils import isolated_rng
 
-
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(dg.settings, "data_dir", tmp_path)
-    monkeypatch.setattr(dg.settings, "verbosity", 0)
-    return tmp_path
+# Tests that need an empty data directory take conftest.py's ``data_dir`` fixture.
+FASHION = dg.dataset_info("fashion-mnist")
 
 
 def seeded(name: str, **kwargs):
-    torch.manual_seed(0)
-    return dg.get_model(name, num_classes=4, in_channels=1, **kwargs).eval()
+    """A 1-channel, 4-class registry model with seed-0 weights, in eval mode."""
+    with isolated_rng(0):
+        return dg.get_model(name, num_classes=4, in_channels=1, mean=FASHION["mean"], std=FASHION["std"],
+                            **kwargs).eval()
 
 
 def fake_curve(net, values, **columns) -> pd.DataFrame:
@@ -112,6 +113,32 @@ def test_pruning_bad_layers_fails_with_the_reason():
         dg.prune(torch.nn.Sequential(torch.nn.Linear(2, 2)), ["0"])
 
 
+def test_prune_leaves_the_global_random_state_alone():
+    model = seeded("resnet20")
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    dg.prune(model, ["layer1.1"])
+    torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)
+
+
+def test_units_come_from_the_zoo_s_layer_info_for_every_family():
+    # Nothing family-specific in pruning: the ImageNet ResNets and VGGs prune through their declared units too.
+    torch.manual_seed(0)
+    net = dg.get_model("imagenet_resnet18", num_classes=4).eval()
+    assert pruning.removable_layers(net) == ["layer1.0", "layer1.1", "layer2.1", "layer3.1", "layer4.1"]
+    smaller = dg.prune(net, ["layer1.1", "layer3.1"])
+    assert smaller.config["blocks"] == [1, 2, 1, 2]
+    assert torch.equal(smaller.layer2[0].conv1.weight, net.layer2[0].conv1.weight)
+    assert torch.equal(smaller.layer4[1].bn2.running_var, net.layer4[1].bn2.running_var)
+    with torch.device("meta"):
+        vgg = dg.get_model("imagenet_vgg11")
+    assert pruning.removable_layers(vgg) == ["features.11", "features.18", "features.22", "features.25"]
+    # A VGG unit is whatever the zoo lists (conv, BN, ReLU), not a fixed count of modules.
+    assert [info.unit for info in layer_info(vgg) if info.name == "features.18"] == [
+        ("features.18", "features.19", "features.20")]
+
+
 # ------------------------------------------------------------------------------ which layers
 
 
@@ -145,9 +172,35 @@ def test_a_curve_of_another_model_or_of_several_models_is_refused():
         dg.layer_gains(fake_curve(seeded("resnet20", blocks=[2, 3, 3]), RESNET20_Q[:9]), model)
     with pytest.raises(ValueError, match="is of model 'resnet56'"):
         dg.layer_gains(fake_curve(model, RESNET20_Q, model="resnet56"), model)
-    both = pd.concat([fake_curve(model, RESNET20_Q, trained=True), fake_curve(model, RESNET20_Q, trained=False)])
-    with pytest.raises(ValueError, match="several curves"):
-        dg.redundant_layers(both, model)
+    both = dg.stack_curves({True: fake_curve(model, RESNET20_Q), False: fake_curve(model, RESNET20_Q[::-1])},
+                           name="trained")
+    for rule in (dg.redundant_layers, lambda c, m: dg.rising_layers(c, m, 2)):
+        with pytest.raises(ValueError, match=r"holds 2, told apart by \['trained'\]"):
+            rule(both, model)
+    # Two curves that no column tells apart are refused, not averaged into one.
+    with pytest.raises(ValueError, match="no label column"):
+        dg.layer_gains(pd.concat([fake_curve(model, RESNET20_Q), fake_curve(model, RESNET20_Q[::-1])]), model)
+
+
+def test_layer_gains_keep_stacked_curves_apart():
+    model = seeded("resnet20")
+    ks = {3: fake_curve(model, RESNET20_Q), 5: fake_curve(model, [q / 2 for q in RESNET20_Q])}
+    gains = dg.layer_gains(dg.stack_curves(ks, name="k"), model)
+    assert gains.columns.tolist() == ["k", "layer", "depth", "modularity", "std", "delta", "removable"]
+    for k, curve in ks.items():
+        one = gains[gains.k == k].drop(columns="k").reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, dg.layer_gains(curve, model))
+    np.testing.assert_allclose(gains[gains.k == 5].modularity, np.array(RESNET20_Q) / 2, atol=1e-12)
+
+
+def test_a_model_named_in_any_case_is_the_same_model():
+    model = seeded("resnet20")
+    curve = fake_curve(model, RESNET20_Q, model="ResNet20")  # as get_model("ResNet20") accepts it
+    assert dg.redundant_layers(curve, model) == ["layer1.0", "layer1.2", "layer2.2", "layer3.2"]
+    assert dg.paper_variants("VGG11") == dg.paper_variants("vgg11") != {}
+    assert dg.paper_variants("resnet56") == {}
+    with pytest.raises(KeyError, match="Unknown model 'resnet65'"):
+        dg.paper_variants("resnet65")
 
 
 def test_baselines_pick_the_same_number_of_removable_units():
@@ -160,13 +213,19 @@ def test_baselines_pick_the_same_number_of_removable_units():
     assert all(set(d) <= set(pruning.removable_layers(model)) and len(set(d)) == 3 for d in draws)
     probe = pd.DataFrame({"layer": dg.probe_layers(model), "depth": range(1, 11),
                           "delta": [np.nan, 0.1, -0.2, 0.05, 0.3, 0.0, 0.2, 0.3, 0.01, 0.4]})
-    assert dg.probe_criterion_layers(model, probe, 3) == ["layer1.1", "layer2.1", "layer3.1"]
+    assert dg.probe_criterion_layers(probe, model, 3) == ["layer1.1", "layer2.1", "layer3.1"]
+    with pytest.raises(TypeError, match=r"\(probe, model, count\)"):
+        dg.probe_criterion_layers(model, probe, 3)
     # Every block of resnet20's stage 1 is removable, but a stage keeps one: 6 of the 7 can go together.
     assert dg.tail_layers(model, 6) == ["layer1.1", "layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
     assert all("layer1.0" not in d or "layer1.1" not in d or "layer1.2" not in d
                for d in (dg.random_layers(model, 6, seed=s) for s in range(20)))
     with pytest.raises(ValueError, match="at most 6 units"):
         dg.tail_layers(model, 7)
+    with pytest.raises(ValueError, match="count must be an integer >= 0"):
+        dg.tail_layers(model, -1)
+    with pytest.raises(TypeError, match="count must be an integer"):
+        dg.random_layers(model, 2.0)
 
 
 # ------------------------------------------------------------------------------ cost and recovery
@@ -181,12 +240,16 @@ def test_model_cost_counts_macs_of_convs_and_linears_by_hand():
         dg.model_cost(seeded("resnet20"))["params"] - sum(p.numel() for p in seeded("resnet20").layer3[1].parameters()))
 
 
+@pytest.mark.slow
 def test_recover_fine_tunes_from_the_inherited_weights_and_caches(data_dir, monkeypatch):
-    parent = seeded("resnet20", blocks=[2, 1, 1])
-    parent = dg.get_model(**{**parent.config, "num_classes": 4, "in_channels": 3})
+    parent = dg.get_model("resnet20", num_classes=4, blocks=[2, 1, 1])
     smaller = dg.prune(parent, ["layer1.1"])
     options = dict(epochs=1, batch_size=50, lr=0.0)  # lr 0: the weights must come back unchanged
+    torch.manual_seed(7)
+    expected = torch.rand(3)  # the caller's stream after recover, whether it trains or not
+    torch.manual_seed(7)
     recovered = dg.recover(smaller, "synthetic", device="cpu", **options)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
     trained_keys = [k for k in smaller.state_dict() if "running" not in k and "num_batches" not in k]
     assert all(torch.equal(smaller.state_dict()[k], recovered.state_dict()[k]) for k in trained_keys)
     assert recovered.checkpoint["complete"] and "/pruned/" in recovered.checkpoint["path"]
@@ -195,43 +258,102 @@ def test_recover_fine_tunes_from_the_inherited_weights_and_caches(data_dir, monk
     def no_training(*args, **kwargs):
         raise AssertionError("a cached recovery was trained again")
 
-    monkeypatch.setattr(pruning, "train", no_training)
+    monkeypatch.setattr(pruning.recovery, "train", no_training)
+    torch.manual_seed(7)
     dg.recover(smaller, "synthetic", device="cpu", **options)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
     with pytest.raises(AssertionError, match="trained again"):  # from scratch is another run
         dg.recover(smaller, "synthetic", device="cpu", from_scratch=True, **options)
 
 
+@pytest.mark.slow
+def test_recover_takes_a_dataset_object_and_caches_it_by_its_images(data_dir):
+    train_set, test_set = dg.get_dataset("synthetic", "train"), dg.get_dataset("synthetic", "test")
+    smaller = dg.prune(dg.get_model("resnet20", num_classes=4, blocks=[2, 1, 1]), ["layer1.1"])
+    options = dict(epochs=1, batch_size=50, device="cpu")
+    by_object = dg.recover(smaller, train_set, test_set=test_set, **options)
+    by_name = dg.recover(smaller, "synthetic", **options)
+    assert "/custom/pruned/" in by_object.checkpoint["path"] and "/synthetic/pruned/" in by_name.checkpoint["path"]
+    assert by_object.checkpoint["test_acc"] == by_name.checkpoint["test_acc"]  # the same images, the same run
+    other = dg.get_dataset("synthetic", "train", seed=1)
+    assert dg.recover(smaller, other, test_set=test_set, **options).checkpoint["path"] != by_object.checkpoint["path"]
+    with pytest.raises(TypeError, match="Dataset or a dataset name"):
+        dg.recover(smaller, 3)
+
+
 def test_recover_refuses_a_model_for_other_data():
+    model = dg.get_model("resnet20", in_channels=1, mean=FASHION["mean"], std=FASHION["std"])
     with pytest.raises(ValueError, match="10 classes and 1 input channels; synthetic has 4 and 3"):
-        dg.recover(dg.prune(dg.get_model("resnet20", in_channels=1), ["layer1.0"]), "synthetic")
+        dg.recover(dg.prune(model, ["layer1.0"]), "synthetic")
+
+
+@pytest.mark.parametrize("name", ["resnet20", "vgg11"])
+def test_probe_features_are_the_layer_outputs_reshaped_by_the_declared_info(name):
+    # linear_probe_accuracy pools maps rebuilt from flattened features: they must be the hooked outputs.
+    model, images = seeded(name), torch.rand(3, 1, 32, 32)
+    infos = {info.name: info for info in layer_info(model)}
+    outputs = {}
+    handles = [model.get_submodule(layer).register_forward_hook(
+        lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, out.detach())) for layer in infos]
+    with torch.no_grad():
+        model(images)
+    for handle in handles:
+        handle.remove()
+    features = dg.extract_features(model, images, list(infos), device="cpu")
+    for layer, info in infos.items():
+        torch.testing.assert_close(_feature_maps(features[layer], info, (32, 32)), outputs[layer], rtol=0, atol=0)
 
 
 def test_linear_probe_accuracy_separates_easy_classes():
     data = dg.get_dataset("synthetic", "train", n=120, num_classes=3, shape=(1, 8, 8), separation=3.0)
-    model = dg.get_model("resnet20", num_classes=3, in_channels=1, blocks=[1, 1, 1]).eval()
+    info = dg.dataset_info("synthetic", num_classes=3, shape=(1, 8, 8), separation=3.0)
+    model = dg.get_model("resnet20", num_classes=3, in_channels=1, blocks=[1, 1, 1], mean=info["mean"],
+                         std=info["std"]).eval()
     probe = dg.linear_probe_accuracy(model, data, n_train=80, n_test=40, device="cpu")
     assert probe["layer"].tolist() == dg.probe_layers(model)
     assert probe["probe_acc"].between(0, 1).all() and probe["probe_acc"].iloc[0] > 0.8
     np.testing.assert_allclose(probe["delta"].iloc[1:], np.diff(probe["probe_acc"]))
+    flat = dg.linear_probe_accuracy(model, data, n_train=80, n_test=40, pool=None, device="cpu")
+    assert flat["layer"].tolist() == probe["layer"].tolist() and flat["probe_acc"].between(0, 1).all()
+    with pytest.raises(ValueError, match="pool=None"):
+        dg.linear_probe_accuracy(model, data, layers=["layer1.0.conv1"], n_train=80, n_test=40, device="cpu")
 
 
-def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(data_dir):
-    parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
-    curve = dg.modularity_curve(parent, dg.get_dataset("synthetic", "test"), n=40, repeats=2, device="cpu")
+def _compare(parent, curve):
     options = dict(threshold=1.0, max_layers=2, random_seeds=[0, 1], probe_train=60, probe_test=40, device="cpu",
                    epochs=1, batch_size=50)
-    table = dg.compare_pruning(parent, curve, "synthetic", **options)
+    return dg.compare_pruning(parent, curve, "synthetic", **options)
+
+
+def _parent_and_curve():
+    parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
+    curve = dg.modularity_curve(parent, dg.get_dataset("synthetic", "test"), n=40, repeats=2, device="cpu")
+    return parent, curve
+
+
+@pytest.mark.slow
+def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(data_dir, monkeypatch):
+    parent, curve = _parent_and_curve()
+    table = _compare(parent, curve)
     assert table.method.tolist() == ["unpruned", "modularity", "tail", "linear-probe", "random", "random"]
     assert table.seed.tolist() == [0, 0, 0, 0, 0, 1]
     assert table.removed.tolist() == [0, 2, 2, 2, 2, 2]
     assert table.top1.iloc[0] == pytest.approx(100 * parent.checkpoint["test_acc"])
     assert (table.params_reduction.iloc[1:] > 0).all() and table.params_reduction.iloc[0] == 0
     assert table.layers.iloc[1] == ", ".join(dg.redundant_layers(curve, parent, threshold=1.0, max_layers=2))
-    pd.testing.assert_frame_equal(dg.compare_pruning(parent, curve, "synthetic", **options), table)  # seeded, cached
     summary = dg.summarize_comparison(table)
     assert summary.set_index("method").loc["random", "runs"] == 2
+    # Seeded: the whole experiment again in an empty data directory (nothing served from a cache)
+    # gives the same table.
+    second = data_dir / "second"
+    monkeypatch.setattr(dg.settings, "data_dir", second)
+    again = _compare(*_parent_and_curve())
+    recoveries = list((second / "checkpoints" / "synthetic" / "pruned").glob("*.pt"))
+    assert len(recoveries) == table.layers.iloc[1:].nunique() > 0  # every pruned model trained again there
+    pd.testing.assert_frame_equal(again, table)
 
 
+@pytest.mark.slow
 def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
     table, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}, "synthetic",
@@ -243,3 +365,12 @@ def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     last = curves[curves.variant == "two"].depth.max()
     assert last == len(dg.probe_layers(parent)) - 2  # the pruned model's own probe layers
     assert table.q_last.iloc[2] == pytest.approx(curves[(curves.variant == "two") & (curves.depth == last)].modularity.mean())
+    # The curves are stacked under the contract: the variant is their declared label, and readers keep them apart.
+    assert dg.curve_labels(curves)[0] == "variant"
+    summary = dg.summarize_curve(curves)
+    assert len(summary) == sum(len(dg.probe_layers(parent)) - r for r in (0, 1, 2))
+    # A Dataset object instead of the name: the same images give the same numbers.
+    by_object, _ = dg.evaluate_variants(parent, {"one": ["layer3.1"]}, dg.get_dataset("synthetic", "train"),
+                                        test_set=dg.get_dataset("synthetic", "test"), with_curves=False,
+                                        device="cpu", epochs=1, batch_size=50)
+    np.testing.assert_allclose(by_object.top1, table.top1.iloc[:2])

@@ -1,33 +1,22 @@
 """Training: the recipe's options, atomic checkpoints, resume, the pretrained cache, bad checkpoints."""
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_resnet
+from conftest import tiny_synthetic as synthetic
 
 import dynamic_graphs.training as train_module
-from dynamic_graphs import get_dataset, get_model, load_checkpoint, pretrained, settings, train
+from dynamic_graphs import load_checkpoint, pretrained, settings, train
 from dynamic_graphs.training import augment, epoch_checkpoint, evaluate
 
 OPTIONS = dict(epochs=3, batch_size=32, lr=0.05, milestones=[2], weight_decay=0.0)
 
 
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "data_dir", tmp_path)
-    monkeypatch.setattr(settings, "verbosity", 0)
-    return tmp_path
-
-
-def tiny_resnet(seed: int = 0):
-    torch.manual_seed(seed)
-    return get_model("resnet20", num_classes=4, in_channels=3, blocks=[1, 1, 1])
-
-
-def synthetic(split: str):
-    return get_dataset("synthetic", split, n=96, num_classes=4, shape=(3, 8, 8), separation=3.0)
-
-
+@pytest.mark.slow
 def test_training_learns_and_logs_every_epoch():
     model = tiny_resnet()
     before = evaluate(model, synthetic("test"), device="cpu")
@@ -38,6 +27,7 @@ def test_training_learns_and_logs_every_epoch():
     assert not model.training
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     reference = tiny_resnet()
     train(reference, synthetic("train"), synthetic("test"), device="cpu", checkpoint=tmp_path / "ref.pt", **OPTIONS)
@@ -55,7 +45,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
     monkeypatch.setattr(train_module, "evaluate", failing_evaluate)
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, synthetic("train"), synthetic("test"), device="cpu", checkpoint=path, **OPTIONS)
-    assert torch.load(path, weights_only=False)["epoch"] == 1
+    assert torch.load(path, weights_only=True)["epoch"] == 1  # plain data: loads without running code
     monkeypatch.setattr(train_module, "evaluate", real_evaluate)
 
     resumed = tiny_resnet(seed=123)  # different initial weights: everything must come from the checkpoint
@@ -65,6 +55,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 def test_keep_epochs_writes_one_file_per_epoch(tmp_path):
     path = tmp_path / "run.pt"
     train(tiny_resnet(), synthetic("train"), None, device="cpu", checkpoint=path, keep_epochs=True, **OPTIONS)
@@ -73,6 +64,7 @@ def test_keep_epochs_writes_one_file_per_epoch(tmp_path):
     assert not torch.equal(models[0].conv1.weight, models[2].conv1.weight)
 
 
+@pytest.mark.slow
 def test_pretrained_trains_once_then_loads_from_the_cache(data_dir, monkeypatch):
     model = pretrained("resnet20", "synthetic", model_kwargs={"blocks": [1, 1, 1]}, device="cpu", epochs=1)
     assert not model.training and model.checkpoint["complete"]
@@ -86,6 +78,78 @@ def test_pretrained_trains_once_then_loads_from_the_cache(data_dir, monkeypatch)
     assert torch.equal(model.conv1.weight, again.conv1.weight)
 
 
+def _draws_after(call=None) -> list:
+    """Python, NumPy and torch draws after ``call`` from one fixed global state."""
+    random.seed(1234)
+    np.random.seed(1234)
+    torch.manual_seed(1234)
+    if call is not None:
+        call()
+    return [random.random(), float(np.random.rand()), torch.rand(3)]
+
+
+@pytest.mark.slow
+def test_pretrained_leaves_the_global_random_state_alone_on_a_miss_and_a_hit(data_dir):
+    def call():
+        return pretrained("resnet20", "synthetic", model_kwargs={"blocks": [1, 1, 1]}, device="cpu", epochs=1)
+
+    untouched = _draws_after()
+    miss = _draws_after(call)  # trains: once seeded the global generators with seed=0
+    hit = _draws_after(call)   # loads from the cache
+    for a, b, c in zip(untouched, miss, hit):
+        assert torch.equal(torch.as_tensor(a), torch.as_tensor(b)) and torch.equal(torch.as_tensor(b), torch.as_tensor(c))
+
+
+@pytest.mark.slow
+def test_train_is_seeded_by_its_seed_not_by_the_callers_state():
+    first, second = tiny_resnet(), tiny_resnet()
+    torch.manual_seed(1)
+    train(first, synthetic("train"), None, device="cpu", seed=5, **{**OPTIONS, "epochs": 1})
+    torch.manual_seed(2)
+    train(second, synthetic("train"), None, device="cpu", seed=5, **{**OPTIONS, "epochs": 1})
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+class _Linear(torch.nn.Module):
+    """A model that trains in milliseconds: the subset tests need the loop, not a network."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.slow
+def test_test_images_do_not_depend_on_the_training_subset(monkeypatch):
+    seen = []
+    real_evaluate, real_batches = train_module.evaluate, train_module._batches
+
+    def recording_evaluate(model, dataset, **kwargs):
+        seen.append(("test", sorted(kwargs["indices"].tolist())))
+        return real_evaluate(model, dataset, **kwargs)
+
+    def recording_batches(dataset, indices, batch_size):
+        if batch_size == OPTIONS["batch_size"]:  # the training loop's batches, not evaluate's
+            seen.append(("train", sorted(indices.tolist())))
+        return real_batches(dataset, indices, batch_size)
+
+    monkeypatch.setattr(train_module, "evaluate", recording_evaluate)
+    monkeypatch.setattr(train_module, "_batches", recording_batches)
+    options = {**OPTIONS, "epochs": 1, "test_size": 20}
+    train(_Linear(), synthetic("train"), synthetic("test"), device="cpu", seed=3, **options)
+    train(_Linear(), synthetic("train"), synthetic("test"), device="cpu", seed=3, train_size=32, **options)
+    assert [kind for kind, _ in seen] == ["train", "test", "train", "test"]
+    (_, all_train), (_, test_without), (_, subset), (_, test_with) = seen
+    assert len(test_without) == 20 and test_with == test_without  # the same test images either way
+    assert all_train == list(range(96))
+    # The training subset is drawn as before the fix, so cached models keep their meaning.
+    assert subset == sorted(np.random.default_rng(3).permutation(96)[:32].tolist())
+
+
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_reported_and_never_overwritten(tmp_path):
     path = tmp_path / "broken.pt"
     path.write_bytes(b"not a checkpoint")
@@ -96,11 +160,24 @@ def test_corrupt_checkpoint_is_reported_and_never_overwritten(tmp_path):
     assert path.read_bytes() == b"not a checkpoint"
 
 
+def test_a_checkpoint_that_would_run_code_is_refused_unexecuted(tmp_path):
+    class Payload:  # unpickling calls open(marker, "w"): code from the file
+        def __reduce__(self):
+            return open, (str(tmp_path / "marker"), "w")
+
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {"name": "resnet20"}, "state_dict": {}, "payload": Payload()}, path)
+    with pytest.raises(ValueError, match="unreadable"):
+        load_checkpoint(path, device="cpu")
+    assert not (tmp_path / "marker").exists()
+
+
 def test_missing_checkpoint():
     with pytest.raises(FileNotFoundError, match="No checkpoint at"):
         load_checkpoint("/nonexistent/model.pt")
 
 
+@pytest.mark.slow
 def test_checkpoint_with_other_options_is_refused(tmp_path):
     path = tmp_path / "run.pt"
     train(tiny_resnet(), synthetic("train"), None, device="cpu", checkpoint=path, **OPTIONS)
@@ -111,6 +188,13 @@ def test_checkpoint_with_other_options_is_refused(tmp_path):
 def test_unknown_training_option():
     with pytest.raises(TypeError, match="Unknown training option.*'epoch'"):
         train(tiny_resnet(), synthetic("train"), None, device="cpu", epoch=3)
+
+
+@pytest.mark.parametrize("option, value, error", [("epochs", 0, ValueError), ("batch_size", 2.0, TypeError),
+                                                  ("train_size", -1, ValueError)])
+def test_bad_counts_are_refused_before_training(option, value, error):
+    with pytest.raises(error, match=option):
+        train(tiny_resnet(), synthetic("train"), None, device="cpu", **{option: value})
 
 
 def test_augment_is_seeded_and_shifts_content():
@@ -124,11 +208,14 @@ def test_augment_is_seeded_and_shifts_content():
 
 
 def test_crop_is_a_shifted_window_of_the_zero_padded_image():
-    image = torch.arange(16.0).reshape(1, 1, 4, 4)
-    out = augment(image, crop_padding=1, flip=False, rotation=0.0, generator=torch.Generator().manual_seed(3))
-    padded = torch.nn.functional.pad(image, [1, 1, 1, 1])
-    windows = [padded[..., i:i + 4, j:j + 4] for i in range(3) for j in range(3)]
-    assert any(torch.equal(out, window) for window in windows)
+    images = torch.arange(16.0).add(1).reshape(1, 1, 4, 4).repeat(16, 1, 1, 1)  # no zeros: padding shows
+    out = augment(images, crop_padding=1, flip=False, rotation=0.0, generator=torch.Generator().manual_seed(3))
+    padded = torch.nn.functional.pad(images[:1], [1, 1, 1, 1])
+    windows = {(i - 1, j - 1): padded[..., i:i + 4, j:j + 4] for i in range(3) for j in range(3)}
+    shifts = [next((shift for shift, window in windows.items() if torch.equal(crop[None], window)), None)
+              for crop in out]
+    assert None not in shifts  # every crop is one of the 9 windows ...
+    assert len(set(shifts) - {(0, 0)}) >= 3  # ... and crops actually move: not only the centre one, (0, 0)
 
 
 def test_evaluate_counts_correct_predictions():

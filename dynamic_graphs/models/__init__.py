@@ -1,27 +1,33 @@
-"""Model zoo: the paper's architectures, a name registry, and their probe layers.
+"""Model zoo: the paper's architectures, a name registry, and per-probe-layer info.
 
-Every model takes images in ``[0, 1]`` and normalises them inside itself, and has a
-``probe_layers()`` method giving the dotted module names whose outputs the paper turns into graphs
-(PAPER.md 1.2). Typical use::
+Every model takes images in ``[0, 1]`` and normalises them inside itself, and declares its probe
+layers, the dotted module names whose outputs the paper turns into graphs (Lu et al. 2022; the
+layers its code hooks), each with a :class:`LayerInfo` record (stage, channels, reduction, and the
+unit pruning may remove). Typical use::
 
     model = get_model("resnet56", num_classes=10)
     names = probe_layers(model)            # ["conv1", "layer1.0", ..., "layer3.8"]
+    info = layer_info(model)               # [LayerInfo(name="conv1", stage=0, channels=16, ...), ...]
     pruned = get_model("resnet56", blocks=(2, 3, 6))
     again = get_model(**pruned.config)     # rebuild, e.g. from a checkpoint's stored config
+
+A model with other than 3 input channels needs its normalisation statistics:
+``get_model("resnet20", in_channels=1, mean=info["mean"], std=info["std"])`` with
+``info = dg.dataset_info("fashion-mnist")``.
 """
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..utils import UnknownNameError
-from .common import MODELS, Normalize, check_positive_int, register_model
+from ..utils import UnknownNameError, check_positive_int, lookup
+from .common import MODELS, LayerInfo, Normalize, register_model
 from . import imagenet, resnet_cifar, vgg_cifar  # noqa: F401  (importing registers the models)
 
-__all__ = ["MODELS", "register_model", "list_models", "get_model", "probe_layers", "Normalize", "UnknownModelError"]
+__all__ = ["MODELS", "register_model", "list_models", "get_model", "probe_layers", "layer_info", "LayerInfo",
+           "Normalize", "UnknownModelError"]
 
 # Builder arguments that describe how weights were obtained rather than the architecture; they are
 # left out of ``model.config`` so that rebuilding from a checkpoint never triggers a download.
@@ -43,19 +49,7 @@ def list_models() -> list[str]:
 
 def _resolve_name(name: str) -> str:
     """Return the registry key for ``name`` (case-insensitive), or raise ``UnknownModelError``."""
-    if not isinstance(name, str):
-        raise TypeError(f"Model name must be a string, got {type(name).__name__}")
-    if name in MODELS:
-        return name
-    lowered = {key.lower(): key for key in MODELS}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
-    hint = ""
-    if close:
-        quoted = [repr(lowered[c]) for c in close]
-        hint = " did you mean " + (", ".join(quoted[:-1]) + " or " if len(quoted) > 1 else "") + quoted[-1] + "?"
-    raise UnknownModelError(f"Unknown model {name!r};{hint} Available: {', '.join(list_models())}")
+    return lookup(name, list_models(), what="model", error=UnknownModelError)
 
 
 def _plain(value: Any) -> Any:
@@ -82,9 +76,10 @@ def get_model(
         name: registry name, e.g. ``"resnet56"``, ``"vgg16"``, ``"imagenet_resnet50"`` (see ``list_models()``).
         num_classes: number of output logits (int >= 1).
         in_channels: number of input image channels (int >= 1).
-        mean: per-channel normalisation mean; None uses the family default (CIFAR-10 stats for
-            3 channels, ImageNet stats for ``imagenet_*``, Fashion-MNIST stats for 1 channel).
-        std: per-channel normalisation std; None uses the family default.
+        mean: per-channel normalisation mean, usually the dataset's (``dataset_info(name)["mean"]``).
+            None uses the family default, which only 3-channel models have: the paper's CIFAR-10
+            statistics, or ImageNet's for ``imagenet_*``.
+        std: per-channel normalisation std; None as for ``mean``.
         **kwargs: passed to the builder: ``blocks=(2, 3, 6)`` for ResNets, ``cfg=[...]`` for VGGs,
             ``weights="DEFAULT"`` for ``imagenet_*`` (downloads torchvision weights).
 
@@ -94,8 +89,10 @@ def get_model(
         rebuilds the same architecture.
 
     Raises:
-        KeyError: (``UnknownModelError``) for an unknown name, suggesting close matches.
-        ValueError: for a bad ``num_classes``, ``in_channels``, ``mean``/``std`` or override.
+        UnknownModelError: (a ``KeyError``) for an unknown name, suggesting close matches.
+        TypeError: a ``num_classes`` or ``in_channels`` that is not an integer, or an unknown override.
+        ValueError: a ``num_classes`` or ``in_channels`` below 1, ``mean``/``std`` left out for a
+            model without 3 input channels or of the wrong length, or a bad override.
     """
     key = _resolve_name(name)
     num_classes = check_positive_int("num_classes", num_classes)
@@ -114,6 +111,16 @@ def get_model(
     config.update({k: _plain(v) for k, v in kwargs.items() if k not in _NOT_IN_CONFIG})
     model.config = config
     return model
+
+
+def _unwrap(model: Any) -> tuple[nn.Module, str]:
+    """``model`` without ``nn.DataParallel`` / DDP wrappers, and the prefix they add to module names."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected a model name or an nn.Module, got {type(model).__name__}")
+    prefix = ""
+    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        model, prefix = model.module, prefix + "module."
+    return model, prefix
 
 
 def probe_layers(name_or_model: str | nn.Module, **kwargs: Any) -> list[str]:
@@ -137,13 +144,9 @@ def probe_layers(name_or_model: str | nn.Module, **kwargs: Any) -> list[str]:
         with torch.device("meta"):
             model = get_model(name_or_model, **kwargs)
         return model.probe_layers()
-    if not isinstance(name_or_model, nn.Module):
-        raise TypeError(f"Expected a model name or an nn.Module, got {type(name_or_model).__name__}")
     if kwargs:
         raise TypeError(f"probe_layers(model) takes no overrides, got {sorted(kwargs)}")
-    model, prefix = name_or_model, ""
-    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        model, prefix = model.module, prefix + "module."
+    model, prefix = _unwrap(name_or_model)
     method = getattr(model, "probe_layers", None)
     if not callable(method):
         raise ValueError(
@@ -151,3 +154,39 @@ def probe_layers(name_or_model: str | nn.Module, **kwargs: Any) -> list[str]:
             "pass layers=[...] (module names from model.named_modules())"
         )
     return [prefix + n for n in method()]
+
+
+def layer_info(name_or_model: str | nn.Module, **kwargs: Any) -> list[LayerInfo]:
+    """What the zoo declares about each probe layer: module, stage, channels, reduction, removable unit.
+
+    Args:
+        name_or_model: a registry name (built on the meta device, so nothing is allocated), or a
+            model built by ``get_model``; wrappers as for :func:`probe_layers`.
+        **kwargs: with a name, overrides passed to ``get_model`` (e.g. ``blocks=(2, 3, 6)``).
+
+    Returns:
+        One :class:`LayerInfo` per probe layer, in forward order (their names are
+        :func:`probe_layers`).
+
+    Raises:
+        ValueError: a module that does not declare its layers (not built by ``get_model``).
+        UnknownModelError: an unknown name.
+
+    Example:
+        >>> [(i.name, i.stage, i.channels, i.removable) for i in layer_info("resnet20")][:3]
+        [('conv1', 0, 16, False), ('layer1.0', 1, 16, True), ('layer1.1', 1, 16, True)]
+        >>> layer_info("vgg11")[3].unit
+        ('features.11', 'features.12', 'features.13')
+    """
+    if isinstance(name_or_model, str):
+        with torch.device("meta"):
+            model = get_model(name_or_model, **kwargs)
+        return model.layer_info()
+    if kwargs:
+        raise TypeError(f"layer_info(model) takes no overrides, got {sorted(kwargs)}")
+    model, prefix = _unwrap(name_or_model)
+    method = getattr(model, "layer_info", None)
+    if not callable(method):
+        raise ValueError(f"Model {type(model).__name__} is not in the registry, so it declares no layer info; "
+                         "build it with dg.get_model(...).")
+    return [info.with_prefix(prefix) if prefix else info for info in method()]

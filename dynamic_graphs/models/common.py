@@ -1,15 +1,23 @@
-"""Pieces shared by every architecture: the model registry, input normalisation, argument checks.
+"""Pieces shared by every architecture: the model registry, input normalisation, per-layer info.
 
 Every model in the zoo takes images in ``[0, 1]`` and normalises them itself (a ``Normalize`` module
 applied first in ``forward``). That keeps data pipelines, adversarial attacks (which clip to
 ``[0, 1]``) and graph construction free of per-dataset statistics.
+
+Every family also declares, per probe layer, a :class:`LayerInfo` record (in the spirit of timm's
+``feature_info``): its module, stage, channels, reduction, and the unit that pruning may remove
+with it. Code that needs to know where features live or which block may go reads these records
+instead of testing classes.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Collection, Iterable, Sequence
 
 import torch
 from torch import nn
+
+from ..utils import check_positive_int
 
 __all__ = [
     "MODELS",
@@ -23,13 +31,17 @@ __all__ = [
     "IMAGENET_STD",
     "default_stats",
     "make_normalize",
-    "check_positive_int",
     "check_block_counts",
-    "conv_probe_names",
-    "resnet_probe_names",
+    "LayerInfo",
+    "resnet_layer_info",
+    "vgg_layer_info",
+    "blocks_without",
+    "cfg_without",
+    "ZooModel",
 ]
 
-# The paper's CIFAR-10 statistics (also used by its code for CIFAR-100, see PAPER.md 2.1).
+# The paper's CIFAR-10 statistics (its code uses them for CIFAR-100 too: Lu et al. 2022, official
+# code, Data/).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 # Of the zero-padded 32x32 images that get_dataset("fashion-mnist") returns (28x28: 0.2860, 0.3530).
@@ -74,21 +86,30 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def default_stats(in_channels: int, imagenet: bool = False) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Default per-channel mean and std for a model family.
+    """Default per-channel mean and std of a family, for a model built without ``mean=``/``std=``.
+
+    Only 3-channel models have a default: the paper's CIFAR-10 statistics for the CIFAR families
+    (the paper's code normalises CIFAR-100 with them too) and ImageNet's for ``imagenet_*``. Any
+    other channel count has no statistics to assume (a 1-channel model could be Fashion-MNIST or
+    anything else), so the caller must pass them, usually from the dataset's info.
 
     Args:
         in_channels: number of input channels.
-        imagenet: use ImageNet statistics for 3-channel inputs instead of the paper's CIFAR-10 ones.
+        imagenet: use ImageNet statistics instead of the paper's CIFAR-10 ones.
 
     Returns:
-        ``(mean, std)`` tuples of length ``in_channels``: CIFAR-10 (or ImageNet) stats for 3 channels,
-        Fashion-MNIST stats for 1 channel, 0.5/0.5 otherwise.
+        ``(mean, std)`` tuples of length 3.
+
+    Raises:
+        ValueError: ``in_channels`` is not 3; the message names the fix.
     """
     if in_channels == 3:
         return (IMAGENET_MEAN, IMAGENET_STD) if imagenet else (CIFAR10_MEAN, CIFAR10_STD)
-    if in_channels == 1:
-        return FASHION_MNIST_MEAN, FASHION_MNIST_STD
-    return (0.5,) * in_channels, (0.5,) * in_channels
+    raise ValueError(
+        f"A model with in_channels={in_channels} needs its input statistics: pass mean= and std= (e.g. "
+        "info = dg.dataset_info(name); dg.get_model(..., mean=info['mean'], std=info['std'])). Only "
+        "3-channel models default to the CIFAR-10 (or, for imagenet_*, ImageNet) statistics."
+    )
 
 
 def _to_floats(values: float | Iterable[float]) -> tuple[float, ...]:
@@ -168,30 +189,20 @@ def make_normalize(
         in_channels: number of input channels of the model.
         mean: per-channel means, a scalar, or None for the default.
         std: per-channel stds, a scalar, or None for the default.
-        imagenet: whether the defaults are ImageNet's (else the paper's CIFAR-10 / Fashion-MNIST ones).
+        imagenet: whether the defaults are ImageNet's (else the paper's CIFAR-10 ones).
 
     Returns:
         The ``Normalize`` module.
+
+    Raises:
+        ValueError: ``mean`` or ``std`` left out for a model that does not have 3 channels
+            (see :func:`default_stats`), or statistics of the wrong length.
     """
-    default_mean, default_std = default_stats(in_channels, imagenet=imagenet)
-    mean_t = _as_stats(default_mean if mean is None else mean, in_channels, "mean")
-    std_t = _as_stats(default_std if std is None else std, in_channels, "std")
-    return Normalize(mean_t, std_t)
-
-
-def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` if it is an int >= 1, else raise a ValueError naming ``name``.
-
-    Args:
-        name: argument name for the error message.
-        value: the value to check (bools are rejected even though they are ints).
-
-    Returns:
-        ``value`` as an int.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+    if mean is None or std is None:
+        default_mean, default_std = default_stats(in_channels, imagenet=imagenet)
+        mean = default_mean if mean is None else mean
+        std = default_std if std is None else std
+    return Normalize(_as_stats(mean, in_channels, "mean"), _as_stats(std, in_channels, "std"))
 
 
 def check_block_counts(blocks: Sequence[int], n_stages: int, model: str) -> list[int]:
@@ -204,37 +215,146 @@ def check_block_counts(blocks: Sequence[int], n_stages: int, model: str) -> list
 
     Returns:
         The counts as a list of ints.
+
+    Raises:
+        TypeError: not a sequence of integers.
+        ValueError: not one count >= 1 per stage.
     """
-    if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Sequence) or len(blocks) != n_stages:
+    if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Sequence):
+        raise TypeError(f"{model}: blocks must be a sequence of {n_stages} ints >= 1, got {blocks!r}")
+    if len(blocks) != n_stages:
         raise ValueError(f"{model}: blocks must be a sequence of {n_stages} ints >= 1, got {blocks!r}")
     return [check_positive_int(f"{model}: blocks[{i}]", b) for i, b in enumerate(blocks)]
 
 
-def conv_probe_names(features: nn.Module, prefix: str = "features") -> list[str]:
-    """Dotted names of every ``Conv2d`` inside ``features`` (the VGG probe layers, pre-BN outputs).
+# --------------------------------------------------------------------------------------------------
+# Per-layer info
+# --------------------------------------------------------------------------------------------------
 
-    Args:
-        features: the module to search (usually ``model.features``).
-        prefix: the attribute name of ``features`` in the model.
 
-    Returns:
-        Names such as ``["features.0", "features.3", ...]`` in forward order.
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the zoo declares about one probe layer, read with :func:`dynamic_graphs.models.layer_info`.
+
+    Attributes:
+        name: the probe layer's dotted module name; its output is the layer's features.
+        stage: 0 for the stem, else the 1-based stage (a ResNet stage, or a VGG group between pools).
+        channels: channels of the probe layer's output.
+        reduction: how many times smaller than the input each spatial side of the output is.
+        removable: whether pruning may remove the layer's unit (its input and output shapes match).
+        unit: the module names removed with the layer: one residual block, or a VGG conv with the
+            BN and ReLU that follow it.
+        reason: why the unit cannot be removed ("" when it can).
     """
-    return [f"{prefix}.{name}" for name, m in features.named_modules() if isinstance(m, nn.Conv2d)]
+
+    name: str
+    stage: int
+    channels: int
+    reduction: int
+    removable: bool
+    unit: tuple[str, ...]
+    reason: str = ""
+
+    def with_prefix(self, prefix: str) -> "LayerInfo":
+        """The same record with ``prefix`` before every module name (e.g. ``module.`` of a wrapper)."""
+        return LayerInfo(prefix + self.name, self.stage, self.channels, self.reduction, self.removable,
+                         tuple(prefix + m for m in self.unit), self.reason)
 
 
-def resnet_probe_names(model: nn.Module, n_stages: int) -> list[str]:
-    """The paper's ResNet probe layers: the stem ``conv1`` plus the output of every residual block.
+def _stride(module: nn.Module) -> int:
+    stride = getattr(module, "stride", 1)
+    return int(stride[0] if isinstance(stride, (tuple, list)) else stride)
+
+
+def resnet_layer_info(model: nn.Module, n_stages: int) -> list[LayerInfo]:
+    """The ResNet probe layers (the stem ``conv1``, then every residual block) as :class:`LayerInfo`.
+
+    A block is a removable unit when it keeps the shape (as many output as input channels, stride
+    1: an identity shortcut), so that its output can stand in for its input; the stem never is.
 
     Args:
-        model: a ResNet with attributes ``conv1`` and ``layer1`` ... ``layer{n_stages}``.
+        model: a ResNet with ``conv1`` and ``layer1`` ... ``layer{n_stages}`` of blocks with
+            ``conv1``, ``conv2`` (and, for bottlenecks, ``conv3``).
         n_stages: number of stages.
 
-    Returns:
-        ``["conv1", "layer1.0", ..., "layer{n_stages}.{last}"]``, read from the actual stage lengths.
+    A ``maxpool`` attribute (torchvision's stem) counts in the blocks' reduction.
     """
-    names = ["conv1"]
+    reduction = _stride(model.conv1)
+    infos = [LayerInfo("conv1", 0, model.conv1.out_channels, reduction, False, ("conv1", "bn1"),
+                       "it is the stem convolution")]
+    if isinstance(getattr(model, "maxpool", None), nn.MaxPool2d):
+        reduction *= _stride(model.maxpool)
     for stage in range(1, n_stages + 1):
-        layer = getattr(model, f"layer{stage}")
-        names.extend(f"layer{stage}.{i}" for i in range(len(layer)))
-    return names
+        for index, block in enumerate(getattr(model, f"layer{stage}")):
+            last = block.conv3 if hasattr(block, "conv3") else block.conv2
+            stride = max(_stride(block.conv1), _stride(block.conv2))
+            reduction *= stride
+            keeps_shape = block.conv1.in_channels == last.out_channels and stride == 1
+            reason = "" if keeps_shape else (
+                f"it changes the shape ({block.conv1.in_channels} -> {last.out_channels} channels, "
+                f"stride {stride}), so its output cannot stand in for its input")
+            name = f"layer{stage}.{index}"
+            infos.append(LayerInfo(name, stage, last.out_channels, reduction, keeps_shape, (name,), reason))
+    return infos
+
+
+def vgg_layer_info(features: nn.Sequential, prefix: str = "features") -> list[LayerInfo]:
+    """The VGG probe layers (every ``Conv2d`` of ``features``, before BN and ReLU) as :class:`LayerInfo`.
+
+    A conv's unit is the conv and the modules after it up to the next conv or pool (its BN and
+    ReLU); it is removable when it keeps the channel count. Stages are the groups between pools.
+    """
+    children = list(features.named_children())
+    infos, stage, reduction = [], 1, 1
+    for position, (name, module) in enumerate(children):
+        if isinstance(module, nn.MaxPool2d):
+            stage += 1
+            reduction *= _stride(module)
+        elif isinstance(module, nn.Conv2d):
+            unit = [name]
+            for follower, after in children[position + 1:]:
+                if isinstance(after, (nn.Conv2d, nn.MaxPool2d)):
+                    break
+                unit.append(follower)
+            keeps_shape = module.in_channels == module.out_channels and _stride(module) == 1
+            reason = "" if keeps_shape else (
+                f"it changes the channel count ({module.in_channels} -> {module.out_channels}), "
+                "so the next layer could not take its input")
+            infos.append(LayerInfo(f"{prefix}.{name}", stage, module.out_channels, reduction, keeps_shape,
+                                   tuple(f"{prefix}.{m}" for m in unit), reason))
+    return infos
+
+
+def blocks_without(infos: Sequence[LayerInfo], layers: Collection[str]) -> dict[str, list[int]]:
+    """The ``blocks=`` override of a ResNet without the blocks of ``layers``: kept blocks per stage."""
+    stages = sorted({info.stage for info in infos if info.stage > 0})
+    return {"blocks": [sum(info.stage == stage and info.name not in layers for info in infos) for stage in stages]}
+
+
+def cfg_without(cfg: Sequence[int | str], infos: Sequence[LayerInfo], layers: Collection[str]) -> dict[str, list]:
+    """The ``cfg=`` override of a VGG without the convs of ``layers`` (its probe layers, in cfg order)."""
+    convs = iter(infos)
+    return {"cfg": [item for item in cfg if item == "M" or next(convs).name not in layers]}
+
+
+class ZooModel:
+    """What every family of the zoo declares, mixed into its ``nn.Module`` class.
+
+    A family implements :meth:`layer_info` and :meth:`architecture_without`, and sets
+    :attr:`min_stage_units`; :meth:`probe_layers` follows from the first.
+    """
+
+    #: how many units each stage must keep (a ResNet stage needs a block; a VGG stage may be only its pool)
+    min_stage_units: int = 0
+
+    def layer_info(self) -> list[LayerInfo]:
+        """One :class:`LayerInfo` per probe layer, in forward order."""
+        raise NotImplementedError
+
+    def probe_layers(self) -> list[str]:
+        """The paper's probe layers (Lu et al. 2022; the layers its code hooks), in forward order."""
+        return [info.name for info in self.layer_info()]
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """The builder override (``blocks=`` or ``cfg=``) that rebuilds this model without ``layers``' units."""
+        raise NotImplementedError

@@ -7,7 +7,7 @@ buffers, so it adds nothing to the state_dict.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Collection, Sequence
 
 import torch
 from torch import nn
@@ -15,7 +15,8 @@ from torchvision import models as tvm
 from torchvision.models import resnet as tv_resnet
 from torchvision.models import vgg as tv_vgg
 
-from .common import check_block_counts, conv_probe_names, make_normalize, register_model, resnet_probe_names
+from .common import (LayerInfo, ZooModel, blocks_without, cfg_without, check_block_counts, make_normalize, register_model,
+                     resnet_layer_info, vgg_layer_info)
 from .vgg_cifar import check_vgg_cfg
 
 __all__ = ["ImageNetResNet", "ImageNetVGG", "load_torchvision_weights"]
@@ -43,8 +44,8 @@ def load_torchvision_weights(
 
     Tensors that do not fit (a classifier with ``num_classes != 1000``, a first conv with
     ``in_channels != 3``, stages that were made shorter) are skipped with a warning, which is the
-    usual fine-tuning set-up (the paper's ImageNet50 models were probably fine-tuned from 1000-class
-    weights, PAPER.md 2.2).
+    usual fine-tuning set-up (the paper's code suggests its ImageNet50 models were fine-tuned from
+    1000-class weights).
 
     Args:
         model: a model with torchvision parameter names.
@@ -74,7 +75,7 @@ def load_torchvision_weights(
     return not_loaded
 
 
-class ImageNetResNet(tv_resnet.ResNet):
+class ImageNetResNet(ZooModel, tv_resnet.ResNet):
     """torchvision ResNet (7x7/2 stem, max-pool, 4 stages, ``fc``) with normalisation inside.
 
     Args:
@@ -82,8 +83,9 @@ class ImageNetResNet(tv_resnet.ResNet):
         blocks: number of blocks per stage (4 values).
         num_classes: number of output logits.
         in_channels: input image channels (the stem conv is replaced when != 3).
-        mean: per-channel normalisation mean (None: ImageNet stats for 3 channels).
-        std: per-channel normalisation std (None: defaults).
+        mean: per-channel normalisation mean (None: ImageNet's statistics; required unless
+            ``in_channels`` is 3).
+        std: per-channel normalisation std (None: as for ``mean``).
     """
 
     def __init__(
@@ -112,24 +114,32 @@ class ImageNetResNet(tv_resnet.ResNet):
         """
         return self._forward_impl(self.normalize(x))
 
-    def probe_layers(self) -> list[str]:
-        """The paper's probe layers: ``conv1`` (before BN and max-pool) and every block output.
+    min_stage_units = 1
+
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, ``conv1`` (before BN and max-pool) and every block output, with info.
 
         Returns:
-            Module names, e.g. 9 for ResNet18 and 51 for ResNet152.
+            E.g. 9 records for ResNet18 and 51 for ResNet152; a block is a unit, removable when
+            it has no downsampling shortcut.
         """
-        return resnet_probe_names(self, 4)
+        return resnet_layer_info(self, 4)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
+        return blocks_without(self.layer_info(), layers)
 
 
-class ImageNetVGG(tv_vgg.VGG):
+class ImageNetVGG(ZooModel, tv_vgg.VGG):
     """torchvision VGG-BN (``features``, AdaptiveAvgPool(7, 7), 4096-4096 classifier), normalising inside.
 
     Args:
         cfg: conv widths and ``"M"`` pools (torchvision cfgs "A", "B", "D", "E" by default).
         num_classes: number of output logits.
         in_channels: input image channels (the first conv is replaced when != 3).
-        mean: per-channel normalisation mean (None: ImageNet stats for 3 channels).
-        std: per-channel normalisation std (None: defaults).
+        mean: per-channel normalisation mean (None: ImageNet's statistics; required unless
+            ``in_channels`` is 3).
+        std: per-channel normalisation std (None: as for ``mean``).
         dropout: classifier dropout probability.
     """
 
@@ -144,6 +154,7 @@ class ImageNetVGG(tv_vgg.VGG):
     ) -> None:
         cfg = check_vgg_cfg(cfg, type(self).__name__)
         super().__init__(tv_vgg.make_layers(cfg, batch_norm=True), num_classes=num_classes, dropout=dropout)
+        self.cfg = cfg
         self.normalize = make_normalize(in_channels, mean, std, imagenet=True)
         widths = [v for v in cfg if isinstance(v, int)]
         # make_layers hard-codes 3 input channels and the classifier hard-codes 512 * 7 * 7 inputs;
@@ -168,13 +179,17 @@ class ImageNetVGG(tv_vgg.VGG):
         """
         return super().forward(self.normalize(x))
 
-    def probe_layers(self) -> list[str]:
-        """The paper's probe layers: every ``Conv2d`` in ``features`` (before BN and ReLU).
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, every ``Conv2d`` in ``features`` (before BN and ReLU), with info.
 
         Returns:
-            Module names, the same indices as the CIFAR VGGs (e.g. 13 for VGG16).
+            The same indices as the CIFAR VGGs (e.g. 13 records for VGG16).
         """
-        return conv_probe_names(self.features)
+        return vgg_layer_info(self.features)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"cfg": [...]}``: this model's cfg without the convs of ``layers``."""
+        return cfg_without(self.cfg, self.layer_info(), layers)
 
 
 def _register_resnet(

@@ -9,13 +9,13 @@ max-pool, and a 1x1 convolution as the classifier.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import check_block_counts, make_normalize, register_model, resnet_probe_names
+from .common import LayerInfo, ZooModel, blocks_without, check_block_counts, make_normalize, register_model, resnet_layer_info
 
 __all__ = [
     "PadShortcut",
@@ -84,15 +84,16 @@ class PadShortcut(nn.Module):
         return f"stride={self.stride}, pad=({self.pad_front}, {self.pad_back})"
 
 
-class CifarResNetSmall(nn.Module):
+class CifarResNetSmall(ZooModel, nn.Module):
     """3-stage CIFAR ResNet (16/32/64 channels) with option-A shortcuts, as in akamaster's code.
 
     Args:
         blocks: number of blocks in each of the 3 stages, e.g. ``(9, 9, 9)`` for ResNet56.
         num_classes: number of output logits.
         in_channels: input image channels.
-        mean: per-channel normalisation mean (None: CIFAR-10 / Fashion-MNIST defaults).
-        std: per-channel normalisation std (None: defaults).
+        mean: per-channel normalisation mean (None: the paper's CIFAR-10 statistics; required
+            unless ``in_channels`` is 3).
+        std: per-channel normalisation std (None: as for ``mean``).
     """
 
     def __init__(
@@ -140,13 +141,20 @@ class CifarResNetSmall(nn.Module):
         out = torch.flatten(self.avgpool(out), 1)
         return self.linear(out)
 
-    def probe_layers(self) -> list[str]:
-        """The paper's probe layers: ``conv1`` (pre-BN) and every block output.
+    min_stage_units = 1
+
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, ``conv1`` (pre-BN) and every block output, with their info.
 
         Returns:
-            Module names, e.g. 28 of them for ResNet56.
+            e.g. 28 records for ResNet56. Each block is a unit, removable when its
+            shortcut is the identity.
         """
-        return resnet_probe_names(self, 3)
+        return resnet_layer_info(self, 3)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
+        return blocks_without(self.layer_info(), layers)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,7 +247,7 @@ class Bottleneck(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(ZooModel, nn.Module):
     """The paper's "cResNet": ImageNet-style 4-stage ResNet adapted to 32x32 inputs.
 
     Stem: 3x3 stride-1 conv (64 channels), BN, ReLU, no max-pool. Stages of 64/128/256/512 planes;
@@ -250,8 +258,9 @@ class CifarResNet(nn.Module):
         blocks: number of blocks per stage (4 values).
         num_classes: number of output logits.
         in_channels: input image channels.
-        mean: per-channel normalisation mean (None: CIFAR-10 / Fashion-MNIST defaults).
-        std: per-channel normalisation std (None: defaults).
+        mean: per-channel normalisation mean (None: the paper's CIFAR-10 statistics; required
+            unless ``in_channels`` is 3).
+        std: per-channel normalisation std (None: as for ``mean``).
     """
 
     def __init__(
@@ -306,13 +315,20 @@ class CifarResNet(nn.Module):
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return torch.flatten(self.fc(self.avgpool(out)), 1)
 
-    def probe_layers(self) -> list[str]:
-        """The paper's probe layers: ``conv1`` (pre-BN) and every block output.
+    min_stage_units = 1
+
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, ``conv1`` (pre-BN) and every block output, with their info.
 
         Returns:
-            Module names, e.g. 9 for ResNet18 and 51 for ResNet152.
+            e.g. 9 records for ResNet18 and 51 for ResNet152. Each block is a unit, removable when its
+            shortcut is the identity.
         """
-        return resnet_probe_names(self, 4)
+        return resnet_layer_info(self, 4)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
+        return blocks_without(self.layer_info(), layers)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ variants of Figs. 8-9 and Table 1, e.g. ``get_model("vgg19", cfg=[64, "M", 128, 
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import Collection, Sequence, Union
 
 import torch
 from torch import nn
 
-from .common import conv_probe_names, make_normalize, register_model
+from .common import LayerInfo, ZooModel, cfg_without, make_normalize, register_model, vgg_layer_info
 
 __all__ = ["VGG_CFGS", "CifarVGG", "make_vgg_features", "check_vgg_cfg"]
 
@@ -37,9 +37,13 @@ def check_vgg_cfg(cfg: Sequence[CfgItem], model: str = "VGG") -> list[CfgItem]:
 
     Returns:
         The cfg as a new list.
+
+    Raises:
+        TypeError: ``cfg`` is not a list.
+        ValueError: an entry that is neither an int >= 1 nor ``"M"``, or no conv at all.
     """
     if isinstance(cfg, (str, bytes)) or not isinstance(cfg, Sequence):
-        raise ValueError(f"{model}: cfg must be a list of ints and 'M', got {cfg!r}")
+        raise TypeError(f"{model}: cfg must be a list of ints and 'M', got {cfg!r}")
     out: list[CfgItem] = []
     for item in cfg:
         if item == "M":
@@ -75,7 +79,7 @@ def make_vgg_features(cfg: Sequence[CfgItem], in_channels: int = 3) -> nn.Sequen
     return nn.Sequential(*layers)
 
 
-class CifarVGG(nn.Module):
+class CifarVGG(ZooModel, nn.Module):
     """VGG-BN for 32x32 inputs: ``features`` -> flatten -> 3-layer ``classifier``.
 
     The classifier is Dropout -> Linear(C, 512) -> ReLU -> Dropout -> Linear(512, 512) -> ReLU ->
@@ -86,8 +90,9 @@ class CifarVGG(nn.Module):
         cfg: conv widths and ``"M"`` pools.
         num_classes: number of output logits.
         in_channels: input image channels.
-        mean: per-channel normalisation mean (None: CIFAR-10 / Fashion-MNIST defaults).
-        std: per-channel normalisation std (None: defaults).
+        mean: per-channel normalisation mean (None: the paper's CIFAR-10 statistics; required
+            unless ``in_channels`` is 3).
+        std: per-channel normalisation std (None: as for ``mean``).
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class CifarVGG(nn.Module):
         super().__init__()
         cfg = check_vgg_cfg(cfg, type(self).__name__)
         last_width = [v for v in cfg if isinstance(v, int)][-1]
+        self.cfg = cfg
         self.normalize = make_normalize(in_channels, mean, std)
         self.features = make_vgg_features(cfg, in_channels)
         self.classifier = nn.Sequential(
@@ -131,13 +137,18 @@ class CifarVGG(nn.Module):
         out = self.features(self.normalize(x))
         return self.classifier(torch.flatten(out, 1))
 
-    def probe_layers(self) -> list[str]:
-        """The paper's probe layers: every ``Conv2d`` in ``features`` (outputs before BN and ReLU).
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, every ``Conv2d`` in ``features`` (outputs before BN and ReLU), with info.
 
         Returns:
-            Module names, e.g. ``features.0, features.4, ...`` (8 of them) for VGG11.
+            E.g. ``features.0, features.4, ...`` (8 records) for VGG11. Each conv with its BN and
+            ReLU is a unit, removable when it keeps the channel count.
         """
-        return conv_probe_names(self.features)
+        return vgg_layer_info(self.features)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"cfg": [...]}``: this model's cfg without the convs of ``layers``."""
+        return cfg_without(self.cfg, self.layer_info(), layers)
 
 
 def _register(name: str, default_cfg: list[CfgItem]) -> None:

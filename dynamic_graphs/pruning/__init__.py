@@ -1,5 +1,19 @@
-"""Pruning with the curve: model surgery and cost, the rules that choose what to remove, recovery training."""
+"""Pruning with the curve: model surgery and cost, the rules that choose what to remove, recovery training.
+
+The pipeline, one function per stage (Lu et al. 2022, Figs. 8-9 and Table 1)::
+
+    curve = dg.modularity_curve(model, test_set)
+    layers = dg.redundant_layers(curve, model)         # where the curve is flat or falls
+    smaller = dg.prune(model, layers)                  # a new model without them, weights inherited
+    smaller = dg.recover(smaller, "fashion-mnist")      # fine-tune (or from_scratch=True), cached
+    dg.model_cost(model), dg.model_cost(smaller)        # parameters, FLOPs and MACs
+
+:mod:`.surgery` removes units (read from the zoo's :func:`dynamic_graphs.models.layer_info`),
+:mod:`.selection` holds the rules, :mod:`.recovery` the training; the experiments built on them are
+in :mod:`dynamic_graphs.figures.pruning`.
+"""
 from .recovery import FINETUNE_DEFAULTS, recover
-from .selection import (contrast_variants, layer_gains, linear_probe_accuracy, paper_variants, plateau_variants,
-                        probe_criterion_layers, random_layers, redundant_layers, rising_layers, tail_layers)
+from .selection import (DEFAULT_THRESHOLD, PAPER_VARIANTS, contrast_variants, layer_gains, linear_probe_accuracy,
+                        paper_variants, plateau_variants, probe_criterion_layers, random_layers, redundant_layers,
+                        rising_layers, tail_layers)
 from .surgery import model_cost, prune, removable_layers

@@ -1,0 +1,170 @@
+"""Feature extraction by module name: hooks and FX, the memory budget, the restored model state."""
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from torch import nn
+
+from dynamic_graphs import extract_features, get_model, iter_layer_features, list_models, probe_layers
+from dynamic_graphs.utils import UnknownNameError, isolated_rng
+
+
+def tiny_net(seed: int = 0, in_channels: int = 3) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+
+
+LAYERS = ["0", "2", "4", "6"]
+BACKENDS = ["hooks", "fx"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_extraction_captures_the_same_tensors_as_running_the_layers_by_hand(backend):
+    net, images = tiny_net().eval(), torch.rand(6, 3, 8, 8)
+    features = extract_features(net, images, LAYERS, batch_size=4, device="cpu", backend=backend)
+    with torch.no_grad():
+        expected, x = {}, images
+        for index, module in enumerate(net):
+            x = module(x)
+            expected[str(index)] = x.reshape(6, -1)
+    for name in LAYERS:
+        assert features[name].dtype == torch.float32 and features[name].shape == expected[name].shape
+        assert torch.allclose(features[name], expected[name], atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_extraction_restores_train_mode_and_removes_hooks(backend):
+    net = tiny_net().train()
+    running_mean = net[1].running_mean.clone()
+    extract_features(net, torch.rand(4, 3, 8, 8), LAYERS, device="cpu", backend=backend)
+    assert net.training and all(m.training for m in net.modules())
+    assert torch.equal(net[1].running_mean, running_mean)  # ran in eval mode: BN statistics untouched
+    assert all(not m._forward_hooks for m in net.modules())
+    net.eval()
+    extract_features(net, torch.rand(4, 3, 8, 8), LAYERS, device="cpu", backend=backend)
+    assert not net.training
+
+
+def test_hooks_are_removed_when_the_forward_pass_fails():
+    net = tiny_net()
+    with pytest.raises(RuntimeError):
+        extract_features(net, torch.rand(4, 5, 8, 8), LAYERS, device="cpu")  # wrong channel count
+    assert all(not m._forward_hooks for m in net.modules())
+    assert net.training
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_memory_budget_gives_identical_features_in_more_passes(backend):
+    net, images = tiny_net(), torch.rand(10, 3, 8, 8)
+    calls = []
+    net[0].register_forward_hook(lambda *_: calls.append(1))
+    one_pass = dict(iter_layer_features(net, images, LAYERS, batch_size=5, device="cpu", max_bytes=2**30,
+                                        backend=backend))
+    assert len(calls) == 1 + 2  # a one-image pass that measures the layers, then 2 batches
+    budget = dict(iter_layer_features(net, images, LAYERS, batch_size=5, device="cpu", max_bytes=1,
+                                      backend=backend))
+    assert len(calls) - 3 == 1 + 4 * 2  # now one group per layer, each running the 2 batches
+    for name in LAYERS:
+        assert torch.equal(one_pass[name], budget[name])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_layers_come_back_in_the_order_they_run(backend):
+    net = tiny_net()
+    names = [name for name, _ in iter_layer_features(net, torch.rand(3, 3, 8, 8), ["4", "0"], device="cpu",
+                                                     backend=backend)]
+    assert names == ["0", "4"]
+
+
+def test_unknown_layer_lists_close_names():
+    net = nn.Sequential()
+    net.add_module("features", nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()))
+    with pytest.raises(UnknownNameError, match="Close names:.*features.0"):
+        extract_features(net, torch.rand(2, 3, 4, 4), ["features.O"], device="cpu")
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(UnknownNameError, match="backend 'jit'.*hooks, fx"):
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), ["0"], device="cpu", backend="jit")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_module_that_runs_twice_is_refused(backend):
+    relu = nn.ReLU()
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), relu, nn.Conv2d(3, 3, 1), relu)
+    with pytest.raises(ValueError, match="ran 2 times"):
+        extract_features(net, torch.rand(2, 3, 4, 4), ["1"], device="cpu", backend=backend)
+
+
+class _Pair(nn.Module):
+    def forward(self, x):
+        return x, x
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_layer_whose_output_is_not_a_tensor_is_named(backend):
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), _Pair())
+    with pytest.raises(TypeError, match="Layer '1' returned tuple, not a tensor"):
+        extract_features(net, torch.rand(2, 3, 4, 4), ["1"], device="cpu", backend=backend)
+
+
+def test_layers_given_as_a_string_is_refused():
+    with pytest.raises(TypeError, match=r"use \['0'\]"):
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), "0", device="cpu")
+
+
+@pytest.mark.parametrize("images, error", [([[0.0]], TypeError), (torch.rand(0, 3, 8, 8), ValueError)])
+def test_bad_images_are_refused(images, error):
+    with pytest.raises(error, match="images"):
+        extract_features(tiny_net(), images, ["0"], device="cpu")
+
+
+@pytest.mark.parametrize("batch_size, error", [(0, ValueError), (2.0, TypeError)])
+def test_bad_batch_size_is_refused(batch_size, error):
+    with pytest.raises(error, match="batch_size"):
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), ["0"], device="cpu", batch_size=batch_size)
+
+
+def test_gradients_stay_on_between_layers_and_after_an_early_stop():
+    net = tiny_net()
+    layers = iter_layer_features(net, torch.rand(3, 3, 8, 8), LAYERS, device="cpu")
+    next(layers)
+    assert torch.is_grad_enabled()  # the caller's code between layers keeps autograd
+    del layers
+    assert torch.is_grad_enabled()
+
+
+# --- hooks and FX agree on every registered model ------------------------------------------------
+
+# Models whose construction or 50-odd probe layers take seconds on a small CPU: in the slow tier.
+_BIG = {"imagenet_resnet34", "imagenet_resnet50", "imagenet_resnet101", "imagenet_resnet152", "imagenet_vgg11",
+        "imagenet_vgg13", "imagenet_vgg16", "imagenet_vgg19", "resnet34", "resnet50", "resnet101", "resnet110",
+        "resnet152"}
+
+
+@functools.lru_cache(maxsize=None)
+def _built(name: str) -> nn.Module:
+    """Each registry model once, with seeded weights (the global random state is left alone)."""
+    with isolated_rng(0):
+        return get_model(name)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in _BIG else name
+                                  for name in list_models()])
+def test_hooks_and_fx_give_identical_features_for_every_registered_model(name, device):
+    model = _built(name)
+    was_training = model.training
+    images = torch.rand(2, model.config["in_channels"], 32, 32, generator=torch.Generator().manual_seed(0))
+    layers = probe_layers(model)
+    hooks = extract_features(model, images, layers, device=device, backend="hooks")
+    fx = extract_features(model, images, layers, device=device, backend="fx")
+    assert list(hooks) == list(fx) == layers
+    for layer in layers:
+        assert hooks[layer].dtype == torch.float32 and hooks[layer].shape[0] == 2
+        assert torch.equal(hooks[layer], fx[layer]), layer
+    assert model.training == was_training
+    assert next(model.parameters()).device.type == "cpu"  # moved back where it was
