@@ -34,12 +34,16 @@ demo: dataset
 reports: dataset
 	$(BIN)/python -m dynamic_graphs.reports --all
 
-# Unit tests and every notebook at the CI preset (notebooks/ci-parameters.yml).
+# Everything: the unit tier, then the slow tier (tests that train, every notebook at the CI preset,
+# notebooks/ci-parameters.yml). Tests write only to temporary directories, never to data/.
+# DG_TEST_DEVICE=cuda make test runs them on a GPU.
 test: dataset
-	$(BIN)/python -m pytest
-
-test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m slow
+
+# The unit tier alone: under a minute on a 2-core CPU; the slowest tests are listed at the end.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" --durations=10
 
 bench: dataset
 	$(BIN)/python benchmarks/bench_curve.py

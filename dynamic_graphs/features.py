@@ -117,9 +117,14 @@ def _fx_extractor(model: nn.Module, layers: list[str]) -> nn.Module:
     """A graph module returning ``{layer: output}``; nodes after the last layer are dropped."""
     from torchvision.models.feature_extraction import create_feature_extractor
 
-    return create_feature_extractor(model, return_nodes={name: name for name in layers},
-                                    tracer_kwargs={"leaf_modules": list(FX_LEAF_MODULES)},
-                                    suppress_diff_warning=True)
+    try:  # this only traces: any error here means the model cannot be traced symbolically
+        return create_feature_extractor(model, return_nodes={name: name for name in layers},
+                                        tracer_kwargs={"leaf_modules": list(FX_LEAF_MODULES)},
+                                        suppress_diff_warning=True)
+    except Exception as err:
+        raise TypeError(f"The FX backend cannot trace {type(model).__name__} ({type(err).__name__}: {err}); "
+                        "use backend='hooks', or add the untraceable module's class to "
+                        "dynamic_graphs.features.FX_LEAF_MODULES.") from err
 
 
 def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers: dict[str, torch.Tensor],
@@ -172,7 +177,8 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence
             first orders the layers and checks that each runs exactly once.
 
     Raises:
-        TypeError: ``images`` is not a tensor, or a layer's output is not a tensor.
+        TypeError: ``images`` is not a tensor, a layer's output is not a tensor, or (``"fx"``) the
+            model cannot be traced.
         ValueError: ``images`` is not (N, ...) with N >= 1, a bad ``batch_size``, or a layer that
             runs more than once.
         UnknownNameError: an unknown layer or backend.

@@ -5,7 +5,9 @@ No test writes into the repository's ``data/``: for the whole session ``settings
 directory; :func:`data_dir` gives one test an empty directory of its own.
 
 ``DG_TEST_DEVICE`` selects the device tests run on (default ``"cpu"``), e.g.
-``DG_TEST_DEVICE=cuda pytest -m "not slow"``.
+``DG_TEST_DEVICE=cuda pytest -m "not slow"``. ``DG_TEST_THREADS`` sets torch's CPU threads
+(default 1: the tests' tensors are tiny, and on a busy machine several threads spinning for
+them cost several times more wall time than one).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dynamic_graphs import get_dataset, get_model, settings
 from dynamic_graphs.utils import isolated_rng, resolve_device
 
 TEST_DEVICE = os.environ.get("DG_TEST_DEVICE", "cpu")
+torch.set_num_threads(int(os.environ.get("DG_TEST_THREADS", "1")))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,6 +50,17 @@ def device() -> torch.device:
 def tiny_synthetic(split: str = "train", n: int = 96):
     """Four well-separated classes of 3x8x8 images (seeded, in memory)."""
     return get_dataset("synthetic", split, n=n, num_classes=4, shape=(3, 8, 8), separation=3.0)
+
+
+def tiny_net(seed: int = 0, in_channels: int = 3) -> torch.nn.Sequential:
+    """A five-layer CNN for 8x8 images (modules "0"..."6": conv, BN, ReLU, conv, ReLU, flatten,
+    linear), in train mode; its weights come from ``seed`` (the caller's global random state is left alone)."""
+    from torch import nn
+
+    with isolated_rng(seed):
+        return nn.Sequential(
+            nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+            nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
 
 
 def tiny_resnet(seed: int = 0) -> torch.nn.Module:

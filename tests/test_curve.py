@@ -5,17 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_net
 from torch import nn
 
 from dynamic_graphs import extract_features, get_dataset, knn_graph, modularity, modularity_curve, summarize_curve
 from dynamic_graphs.curve import sample_indices
-
-
-def tiny_net(seed: int = 0, in_channels: int = 3) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
 
 
 LAYERS = ["0", "2", "4", "6"]

@@ -5,17 +5,11 @@ import functools
 
 import pytest
 import torch
+from conftest import tiny_net
 from torch import nn
 
 from dynamic_graphs import extract_features, get_model, iter_layer_features, list_models, probe_layers
 from dynamic_graphs.utils import UnknownNameError, isolated_rng
-
-
-def tiny_net(seed: int = 0, in_channels: int = 3) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
 
 
 LAYERS = ["0", "2", "4", "6"]
@@ -110,6 +104,20 @@ def test_a_layer_whose_output_is_not_a_tensor_is_named(backend):
     net = nn.Sequential(nn.Conv2d(3, 3, 1), _Pair())
     with pytest.raises(TypeError, match="Layer '1' returned tuple, not a tensor"):
         extract_features(net, torch.rand(2, 3, 4, 4), ["1"], device="cpu", backend=backend)
+
+
+class _DataDependent(nn.Module):
+    def forward(self, x):
+        return x if x.sum() > 0 else -x  # control flow on values: symbolic tracing cannot follow it
+
+
+def test_a_model_fx_cannot_trace_is_reported_with_the_way_out():
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), _DataDependent()).train()
+    images = torch.rand(2, 3, 4, 4)
+    with pytest.raises(TypeError, match="FX backend cannot trace Sequential.*backend='hooks'"):
+        extract_features(net, images, ["1"], device="cpu", backend="fx")
+    assert net.training
+    assert extract_features(net, images, ["1"], device="cpu")["1"].shape == (2, 48)
 
 
 def test_layers_given_as_a_string_is_refused():

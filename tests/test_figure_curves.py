@@ -17,6 +17,7 @@ def data_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_model_curves_with_untrained_baseline_and_grid(data_dir):
     curves = model_curves("resnet20", "synthetic", untrained_baseline=True, n=20, repeats=2, device="cpu",
                           epochs=1)

@@ -374,3 +374,20 @@ def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
                                         test_set=dg.get_dataset("synthetic", "test"), with_curves=False,
                                         device="cpu", epochs=1, batch_size=50)
     np.testing.assert_allclose(by_object.top1, table.top1.iloc[:2])
+
+
+def test_pruning_plots_draw_their_tables_and_refuse_other_frames():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = pd.DataFrame({"variant": ["unpruned", "a", "b"], "removed": [0, 1, 2], "delta_q": [0.0, 0.01, 0.1],
+                          "delta_acc": [0.0, 0.2, 1.5]})
+    ax = dg.plot_removal_effects(table, title="t")
+    assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_xticklabels()][0] == "a\n(1 removed)"
+    comparison = pd.DataFrame({"method": ["unpruned", "tail"], "params_reduction": [0.0, 0.3], "top1": [90.0, 89.0]})
+    assert dg.plot_pruning_comparison(comparison).get_xlabel() == "parameters removed"
+    with pytest.raises(KeyError, match="delta_q.*evaluate_variants"):
+        dg.plot_removal_effects(table.drop(columns="delta_q"))
+    plt.close("all")

@@ -113,11 +113,20 @@ def get_model(
     return model
 
 
-def _unwrap(model: Any) -> tuple[nn.Module, str]:
-    """``model`` without ``nn.DataParallel`` / DDP wrappers, and the prefix they add to module names."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"Expected a model name or an nn.Module, got {type(model).__name__}")
-    prefix = ""
+def _structure(name_or_model: Any, overrides: dict, caller: str) -> tuple[nn.Module, str]:
+    """The model to read layers from, and the prefix its wrappers add to module names.
+
+    A name is built on the meta device, which gives the structure without allocating or
+    initialising any weights; ``nn.DataParallel`` / DDP wrappers are looked through.
+    """
+    if isinstance(name_or_model, str):
+        with torch.device("meta"):
+            return get_model(name_or_model, **overrides), ""
+    if not isinstance(name_or_model, nn.Module):
+        raise TypeError(f"Expected a model name or an nn.Module, got {type(name_or_model).__name__}")
+    if overrides:
+        raise TypeError(f"{caller}(model) takes no overrides, got {sorted(overrides)}")
+    model, prefix = name_or_model, ""
     while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
         model, prefix = model.module, prefix + "module."
     return model, prefix
@@ -139,14 +148,7 @@ def probe_layers(name_or_model: str | nn.Module, **kwargs: Any) -> list[str]:
         ValueError: for a module that has no ``probe_layers()`` method.
         KeyError: for an unknown name.
     """
-    if isinstance(name_or_model, str):
-        # The meta device gives the structure without allocating or initialising any weights.
-        with torch.device("meta"):
-            model = get_model(name_or_model, **kwargs)
-        return model.probe_layers()
-    if kwargs:
-        raise TypeError(f"probe_layers(model) takes no overrides, got {sorted(kwargs)}")
-    model, prefix = _unwrap(name_or_model)
+    model, prefix = _structure(name_or_model, kwargs, "probe_layers")
     method = getattr(model, "probe_layers", None)
     if not callable(method):
         raise ValueError(
@@ -178,13 +180,7 @@ def layer_info(name_or_model: str | nn.Module, **kwargs: Any) -> list[LayerInfo]
         >>> layer_info("vgg11")[3].unit
         ('features.11', 'features.12', 'features.13')
     """
-    if isinstance(name_or_model, str):
-        with torch.device("meta"):
-            model = get_model(name_or_model, **kwargs)
-        return model.layer_info()
-    if kwargs:
-        raise TypeError(f"layer_info(model) takes no overrides, got {sorted(kwargs)}")
-    model, prefix = _unwrap(name_or_model)
+    model, prefix = _structure(name_or_model, kwargs, "layer_info")
     method = getattr(model, "layer_info", None)
     if not callable(method):
         raise ValueError(f"Model {type(model).__name__} is not in the registry, so it declares no layer info; "

@@ -9,6 +9,7 @@ max-pool, and a 1x1 convolution as the classifier.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Collection, Sequence
 
 import torch
@@ -84,6 +85,12 @@ class PadShortcut(nn.Module):
         return f"stride={self.stride}, pad=({self.pad_front}, {self.pad_back})"
 
 
+def _make_stage(block, in_planes: int, planes: int, n_blocks: int, stride: int, expansion: int = 1) -> nn.Sequential:
+    """``n_blocks`` blocks, the first with ``stride``; each after the first takes the previous one's width."""
+    widths = [in_planes] + [planes * expansion] * (n_blocks - 1)
+    return nn.Sequential(*(block(width, planes, s) for width, s in zip(widths, [stride] + [1] * (n_blocks - 1))))
+
+
 class CifarResNetSmall(ZooModel, nn.Module):
     """3-stage CIFAR ResNet (16/32/64 channels) with option-A shortcuts, as in akamaster's code.
 
@@ -121,21 +128,12 @@ class CifarResNetSmall(ZooModel, nn.Module):
                 nn.init.kaiming_normal_(m.weight)
 
     def _make_layer(self, planes: int, n_blocks: int, stride: int) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (n_blocks - 1):
-            layers.append(BasicBlock(self.in_planes, planes, s, shortcut=PadShortcut))
-            self.in_planes = planes
-        return nn.Sequential(*layers)
+        stage = _make_stage(partial(BasicBlock, shortcut=PadShortcut), self.in_planes, planes, n_blocks, stride)
+        self.in_planes = planes
+        return stage
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify a batch.
-
-        Args:
-            x: images in [0, 1], shape (N, in_channels, H, W).
-
-        Returns:
-            Logits of shape (N, num_classes).
-        """
+        """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, H, W)."""
         out = F.relu(self.bn1(self.conv1(self.normalize(x))))
         out = self.layer3(self.layer2(self.layer1(out)))
         out = torch.flatten(self.avgpool(out), 1)
@@ -296,21 +294,12 @@ class CifarResNet(ZooModel, nn.Module):
     def _make_layer(
         self, block: type[BasicBlock] | type[Bottleneck], planes: int, n_blocks: int, stride: int
     ) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (n_blocks - 1):
-            layers.append(block(self.in_planes, planes, s))
-            self.in_planes = planes * block.expansion
-        return nn.Sequential(*layers)
+        stage = _make_stage(block, self.in_planes, planes, n_blocks, stride, expansion=block.expansion)
+        self.in_planes = planes * block.expansion
+        return stage
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify a batch.
-
-        Args:
-            x: images in [0, 1], shape (N, in_channels, H, W).
-
-        Returns:
-            Logits of shape (N, num_classes).
-        """
+        """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, H, W)."""
         out = F.relu(self.bn1(self.conv1(self.normalize(x))))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return torch.flatten(self.fc(self.avgpool(out)), 1)

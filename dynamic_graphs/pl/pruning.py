@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ._axes import new_axes, require_columns
+
 if TYPE_CHECKING:
     import matplotlib.axes
 
@@ -12,14 +14,14 @@ if TYPE_CHECKING:
 def plot_removal_effects(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None,
                          title: str | None = None) -> matplotlib.axes.Axes:
     """Fig. 9's bars: per variant, ΔQ of the last layer upwards and the accuracy lost (ΔAcc, points)
-    downwards, each printed on its bar. ``table`` is :func:`evaluate_variants`' (its ``unpruned``
-    row is left out)."""
-    import matplotlib.pyplot as plt
+    downwards, each printed on its bar. ``table`` is :func:`dynamic_graphs.evaluate_variants`' (its
+    ``unpruned`` row is left out)."""
     import numpy as np
 
+    require_columns(table, ["variant", "removed", "delta_q", "delta_acc"], source="evaluate_variants()",
+                    caller="plot_removal_effects")
     rows = table[table["variant"] != "unpruned"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.3 * len(rows) + 2.5, 3.8))
+    _, ax = new_axes(ax, (1.3 * len(rows) + 2.5, 3.8))
     x = np.arange(len(rows))
     q_bars = ax.bar(x - 0.2, rows["delta_q"], 0.4, label="ΔQ (last layer)", color="tab:blue")
     acc_bars = ax.bar(x + 0.2, -rows["delta_acc"], 0.4, label="ΔAcc (points, drawn downwards)", color="tab:orange")
@@ -37,12 +39,13 @@ def plot_removal_effects(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None
 def plot_pruning_comparison(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None,
                             title: str | None = None) -> matplotlib.axes.Axes:
     """Table 1 as a scatter: top-1 against the fraction of parameters removed, one marker per run,
-    coloured by method (from :func:`compare_pruning`)."""
+    coloured by method (from :func:`dynamic_graphs.compare_pruning`)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    require_columns(table, ["method", "params_reduction", "top1"], source="compare_pruning()",
+                    caller="plot_pruning_comparison")
+    _, ax = new_axes(ax, (6, 4))
     sns.scatterplot(data=table, x="params_reduction", y="top1", hue="method", style="method", s=70, ax=ax)
     ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
     ax.set_xlabel("parameters removed")

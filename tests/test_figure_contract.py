@@ -1,0 +1,117 @@
+"""Every figure function's stacked frame keeps its curves apart in every reader, or is refused.
+
+For each figure function that stacks curves, on tiny inputs: ``summarize_curve`` gives one row per
+(curve, layer), ``plot_curve`` one line per curve, ``layer_gains`` one gain per (curve, unit) or an
+error, and ``redundant_layers``, which reads one curve, refuses the stack naming its label columns
+and accepts one curve selected from it.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+import dynamic_graphs as dg  # noqa: E402
+from dynamic_graphs.frames import curve_labels, iter_curves  # noqa: E402
+
+from conftest import tiny_resnet, tiny_synthetic  # noqa: E402
+
+SMALL = dict(n=12, repeats=2, k=3, seed=0, device="cpu")
+
+
+def model_curves_frame():
+    frame = dg.model_curves(["resnet20"], "synthetic", trained=False, **SMALL)
+    other = dg.model_curves(["resnet20"], "synthetic", trained=False, **{**SMALL, "seed": 1})
+    return dg.get_model("resnet20", num_classes=4, in_channels=3), dg.stack_curves({0: frame, 1: other}, name="seed")
+
+
+def ablation_frame():
+    model = tiny_resnet()
+    return model, dg.ablation_curves(model, tiny_synthetic("test"), ks=[3, 5], ns=[12, 24], k_default=3, n_default=12,
+                                     repeats=2, device="cpu")
+
+
+def adversarial_frame():
+    pytest.importorskip("torchattacks")
+    import torch
+
+    model = tiny_resnet()  # a few full-batch steps: accurate enough for attacks to have something to flip
+    images, labels = tiny_synthetic("train").batch(slice(None))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(15):
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model, dg.adversarial_curves(model, tiny_synthetic("test", n=200), ["fgsm"], n=8, repeats=1, k=3,
+                                        device="cpu", cache=False, eps=0.5)
+
+
+def dynamics_frame():
+    frame = dg.training_dynamics("resnet20", "synthetic", probe=[1, 2, 3, 4], n=12, repeats=1, device="cpu", epochs=2,
+                                 model_kwargs={"blocks": [1, 1, 1]}, batch_size=32)
+    return tiny_resnet(), frame
+
+
+def variants_frame():
+    parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
+    _, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"]}, "synthetic", n=12, repeats=2, device="cpu",
+                                     epochs=1, batch_size=50)
+    return parent, curves
+
+
+FIGURES = [
+    pytest.param(model_curves_frame, id="model_curves"),
+    pytest.param(ablation_frame, id="ablation_curves"),
+    pytest.param(adversarial_frame, id="adversarial_curves"),
+    pytest.param(dynamics_frame, id="training_dynamics", marks=pytest.mark.slow),
+    pytest.param(variants_frame, id="evaluate_variants", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("make", FIGURES)
+def test_readers_keep_every_figures_curves_apart(make, data_dir):
+    model, frame = make()
+    labels = curve_labels(frame)
+    curves = list(iter_curves(frame))
+    assert labels and len(curves) > 1, "the figure function should stack several labelled curves"
+    n_rows = sum(curve.layer.nunique() for _, curve in curves)
+
+    summary = dg.summarize_curve(frame)
+    assert len(summary) == n_rows
+    assert set(labels) <= set(summary.columns)
+    for key, curve in curves:  # each curve's own mean, not a mixture
+        selected = summary.loc[(summary[list(key)] == list(key.values())).all(axis=1)]
+        means = curve.groupby("layer", sort=False)["modularity"].mean()
+        assert selected.set_index("layer")["mean"].loc[means.index].tolist() == pytest.approx(means.tolist())
+
+    ax = dg.plot_curve(frame)
+    assert len(ax.lines) == len(curves)
+    plt.close("all")
+
+    with pytest.raises(ValueError, match="told apart by"):
+        dg.redundant_layers(frame, model)
+    try:
+        gains = dg.layer_gains(frame, model)
+    except ValueError:
+        pass  # a refusal (the variants of a pruned model are not this model's curves) is within the contract
+    else:
+        assert set(labels) <= set(gains.columns)
+        assert gains.groupby(labels, dropna=False).ngroups == len(curves)
+
+
+@pytest.mark.parametrize("make", FIGURES[:3])
+def test_curves_concatenated_without_their_labels_are_refused_everywhere(make, data_dir):
+    import pandas as pd
+
+    model, frame = make()
+    unlabelled = pd.DataFrame(frame.drop(columns=curve_labels(frame)))
+    for reader in (dg.summarize_curve, dg.plot_curve, lambda f: dg.layer_gains(f, model),
+                   lambda f: dg.redundant_layers(f, model), dg.modularity_difference):
+        with pytest.raises(ValueError, match="stack_curves"):
+            reader(unlabelled)
+    plt.close("all")
