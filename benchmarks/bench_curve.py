@@ -82,7 +82,7 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
         q = {}
         for repeat, indices in enumerate(dg.sample_indices(len(data), n=n, repeats=repeats, seed=seed)):
             images = load_images(data, indices)
-            for layer, features in dg.iter_layer_features(model, images, layers, device="cpu"):
+            for layer, features in dg.iter_layer_features(model, images, layers=layers, device="cpu"):
                 q[repeat, layer] = score(features, labels[indices])
                 del features
         return q

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import as_dataset, labels_of, load_images
-from .features import DEFAULT_FEATURE_BYTES, check_layers, iter_layer_features
+from .features import DEFAULT_FEATURE_BYTES, iter_layer_features, resolve_layers
 from .graphs import knn_graph, leiden, modularity, partition_agreement
 from .frames import summarize_by_curve
 from .models import probe_layers
@@ -55,16 +55,6 @@ def draw_samples(dataset: Dataset | str, *, n: int, seed: int = 0,
     dataset = as_dataset(dataset)
     indices = sample_indices(len(dataset), n=n, repeats=1, seed=seed, sampling=sampling)[0]
     return load_images(dataset, indices), labels_of(dataset)[indices]
-
-
-def resolve_layers(model: nn.Module, layers: Sequence[str] | None, caller: str = "modularity_curve") -> list[str]:
-    """``layers`` checked against ``model``, or the model's registered probe layers when None."""
-    if layers is None:
-        try:
-            layers = probe_layers(model)
-        except ValueError as err:
-            raise ValueError(f"{err} ({caller}(..., layers=[...]))") from None
-    return check_layers(model, layers)
 
 
 def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
@@ -128,7 +118,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
         if np.unique(labels).size < 2:
             raise ValueError(f"Repeat {repeat} drew only one class; modularity needs at least 2 (use a larger n).")
         images = load_images(dataset, indices)
-        for layer, features in iter_layer_features(model, images, layers, batch_size=batch_size,
+        for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size,
                                                    device=device, max_bytes=max_bytes):
             scores = layer_scores(features, labels, k=k, layer=layer, with_leiden=with_leiden, seed=seed + repeat)
             del features  # free this layer before the next one is taken

@@ -12,6 +12,7 @@ from typing import Iterator, Literal, Sequence
 import torch
 from torch import nn
 
+from .models import probe_layers
 from .models.common import Normalize
 from .utils import UnknownNameError, check_positive_int, evaluating, lookup, progress, resolve_device
 
@@ -51,6 +52,16 @@ def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
     if repeated:
         raise ValueError(f"layers lists {repeated} more than once; give each module name once.")
     return layers
+
+
+def resolve_layers(model: nn.Module, layers: Sequence[str] | None, caller: str = "modularity_curve") -> list[str]:
+    """``layers`` checked against ``model``, or the model's registered probe layers when None."""
+    if layers is None:
+        try:
+            layers = probe_layers(model)
+        except ValueError as err:
+            raise ValueError(f"{err} ({caller}(..., layers=[...]))") from None
+    return check_layers(model, layers)
 
 
 @contextmanager
@@ -151,7 +162,7 @@ def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers
             store(name, outputs[name])
 
 
-def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence[str], *,
+def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,
                         batch_size: int = 250, device: str | torch.device = "auto",
                         max_bytes: int = DEFAULT_FEATURE_BYTES,
                         backend: Literal["hooks", "fx"] = "hooks") -> Iterator[tuple[str, torch.Tensor]]:
@@ -166,7 +177,8 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence
     Args:
         model: any ``nn.Module`` taking ``images``.
         images: (N, C, H, W) tensor.
-        layers: module names, as in ``model.named_modules()``.
+        layers: module names, as in ``model.named_modules()``; ``None`` takes a registry model's
+            probe layers.
         batch_size: images per forward pass.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         max_bytes: memory budget for the features held at once.
@@ -183,7 +195,7 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence
             runs more than once.
         UnknownNameError: an unknown layer or backend.
     """
-    layers = check_layers(model, layers)
+    layers = resolve_layers(model, layers, "iter_layer_features")
     backend = lookup(backend, BACKENDS, what="extraction backend")
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a tensor of shape (N, C, H, W), got {type(images).__name__}.")
@@ -201,7 +213,7 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, layers: Sequence
                 yield name, buffers.pop(name)
 
 
-def extract_features(model: nn.Module, images: torch.Tensor, layers: Sequence[str], *,
+def extract_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,
                      batch_size: int = 250, device: str | torch.device = "auto",
                      backend: Literal["hooks", "fx"] = "hooks") -> dict[str, torch.Tensor]:
     """All requested layers' flattened outputs at once, as a dict ``layer -> (N, M) CPU tensor``.
@@ -211,9 +223,9 @@ def extract_features(model: nn.Module, images: torch.Tensor, layers: Sequence[st
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())
-        >>> {k: tuple(v.shape) for k, v in extract_features(net, torch.rand(5, 1, 2, 2), ["1", "2"]).items()}
+        >>> {k: tuple(v.shape) for k, v in extract_features(net, torch.rand(5, 1, 2, 2), layers=["1", "2"]).items()}
         {'1': (5, 3), '2': (5, 3)}
     """
     return {name: features.cpu() for name, features in
-            iter_layer_features(model, images, layers, batch_size=batch_size, device=device, max_bytes=2**62,
+            iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device, max_bytes=2**62,
                                 backend=backend)}

@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .curve import resolve_layers, summarize_curve
-from .features import DEFAULT_FEATURE_BYTES, iter_layer_features
+from .curve import summarize_curve
+from .features import DEFAULT_FEATURE_BYTES, iter_layer_features, resolve_layers
 from .frames import single_curve
 from .graphs import _EPS, _membership, as_feature_matrix, edge_list, edge_weights, modularity
 from .utils import as_labels
@@ -136,7 +136,7 @@ def cka_matrix(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] 
     position = {name: index for index, name in enumerate(layers)}
     n_samples = len(images)
     units = torch.empty(len(layers), n_samples * n_samples, dtype=torch.float64)
-    for name, features in iter_layer_features(model, images, layers, batch_size=batch_size, device=device,
+    for name, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device,
                                               max_bytes=max_bytes):
         units[position[name]] = _unit_gram(features, name).reshape(-1).cpu()
         del features  # only the Gram matrix is needed from here on

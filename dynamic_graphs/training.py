@@ -71,15 +71,6 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return hparams
 
 
-def _say(message: str) -> None:
-    """A progress line: shown at ``settings.verbosity >= 1`` (through tqdm, so bars stay intact), logged always."""
-    logger.debug(message)
-    if settings.verbosity >= 1:
-        from tqdm import tqdm
-
-        tqdm.write(message)
-
-
 def _subset(size: int, keep: int | None, seed: int) -> np.ndarray:
     """Indices of a seeded random subset of ``keep`` of ``size`` items (all of them, in order, for ``None``).
 
@@ -276,8 +267,8 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
                         "train_acc": correct / len(order), "test_acc": test_acc,
                         "seconds": time.perf_counter() - started})
         row = history[-1]
-        _say(f"epoch {epoch:3d}  lr {lr:.4g}  loss {row['train_loss']:.4f}  train {row['train_acc']:.4f}  "
-             f"test {test_acc if test_acc is None else f'{test_acc:.4f}'}  {row['seconds']:.0f}s")
+        logger.info("epoch %3d  lr %.4g  loss %.4f  train %.4f  test %s  %.0fs", epoch, lr, row["train_loss"],
+                    row["train_acc"], "None" if test_acc is None else f"{test_acc:.4f}", row["seconds"])
         if path is not None:
             state = {"config": getattr(model, "config", None), "dataset": dataset_name, "hparams": hparams,
                      "seed": seed, "epoch": epoch, "complete": epoch == hparams["epochs"],
@@ -338,7 +329,7 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     with isolated_rng(seed, resolve_device(device)):  # the initial weights are part of what the seed fixes
         model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
                           mean=info["mean"], std=info["std"], **model_kwargs)
-    _say(f"Training {name} on {dataset} ({hparams['epochs']} epochs) -> {path}")
+    logger.info("Training %s on %s (%d epochs) -> %s", name, dataset, hparams["epochs"], path)
     train(model, get_dataset(dataset, "train"), get_dataset(dataset, "test"), checkpoint=path, device=device,
           seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, **overrides)
     return load_checkpoint(path, device=device)

@@ -81,7 +81,7 @@ def test_cka_matrix_is_symmetric_with_unit_diagonal_and_matches_pairwise_cka():
     matrix = cka_matrix(net, images, layers=LAYERS, device="cpu", batch_size=5)
     assert matrix.shape == (4, 4)
     assert np.array_equal(matrix, matrix.T) and np.array_equal(np.diag(matrix), np.ones(4))
-    features = extract_features(net, images, LAYERS, device="cpu")
+    features = extract_features(net, images, layers=LAYERS, device="cpu")
     for i, a in enumerate(LAYERS):
         for j, b in enumerate(LAYERS):
             assert matrix[i, j] == pytest.approx(linear_cka(features[a], features[b]), abs=1e-6)

@@ -30,7 +30,7 @@ def test_curve_is_tidy_and_equals_the_stage_functions(data):
     # Recompute repeat 1, layer "2" by hand through the public stage functions.
     indices = sample_indices(len(data), n=30, repeats=3, seed=5)[1]
     images, labels = data.batch(indices)
-    features = extract_features(net, images, ["2"], device="cpu")["2"]
+    features = extract_features(net, images, layers=["2"], device="cpu")["2"]
     expected = modularity(knn_graph(features, k=3), labels)
     row = curve[(curve.repeat == 1) & (curve.layer == "2")]
     assert row.modularity.item() == pytest.approx(expected, abs=1e-12)
@@ -70,7 +70,7 @@ def test_leiden_columns(data):
     from dynamic_graphs import draw_samples, leiden
 
     images, labels = draw_samples(data, n=30, seed=0)
-    features = extract_features(tiny_net(), images, ["6"], device="cpu")["6"]
+    features = extract_features(tiny_net(), images, layers=["6"], device="cpu")["6"]
     graph = knn_graph(features, k=3)
     found = leiden(graph, seed=0)
     row = curve[curve.layer == "6"].iloc[0]

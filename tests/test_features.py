@@ -19,7 +19,7 @@ BACKENDS = ["hooks", "fx"]
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_extraction_captures_the_same_tensors_as_running_the_layers_by_hand(backend):
     net, images = tiny_net().eval(), torch.rand(6, 3, 8, 8)
-    features = extract_features(net, images, LAYERS, batch_size=4, device="cpu", backend=backend)
+    features = extract_features(net, images, layers=LAYERS, batch_size=4, device="cpu", backend=backend)
     with torch.no_grad():
         expected, x = {}, images
         for index, module in enumerate(net):
@@ -34,19 +34,19 @@ def test_extraction_captures_the_same_tensors_as_running_the_layers_by_hand(back
 def test_extraction_restores_train_mode_and_removes_hooks(backend):
     net = tiny_net().train()
     running_mean = net[1].running_mean.clone()
-    extract_features(net, torch.rand(4, 3, 8, 8), LAYERS, device="cpu", backend=backend)
+    extract_features(net, torch.rand(4, 3, 8, 8), layers=LAYERS, device="cpu", backend=backend)
     assert net.training and all(m.training for m in net.modules())
     assert torch.equal(net[1].running_mean, running_mean)  # ran in eval mode: BN statistics untouched
     assert all(not m._forward_hooks for m in net.modules())
     net.eval()
-    extract_features(net, torch.rand(4, 3, 8, 8), LAYERS, device="cpu", backend=backend)
+    extract_features(net, torch.rand(4, 3, 8, 8), layers=LAYERS, device="cpu", backend=backend)
     assert not net.training
 
 
 def test_hooks_are_removed_when_the_forward_pass_fails():
     net = tiny_net()
     with pytest.raises(RuntimeError):
-        extract_features(net, torch.rand(4, 5, 8, 8), LAYERS, device="cpu")  # wrong channel count
+        extract_features(net, torch.rand(4, 5, 8, 8), layers=LAYERS, device="cpu")  # wrong channel count
     assert all(not m._forward_hooks for m in net.modules())
     assert net.training
 
@@ -56,10 +56,10 @@ def test_small_memory_budget_gives_identical_features_in_more_passes(backend):
     net, images = tiny_net(), torch.rand(10, 3, 8, 8)
     calls = []
     net[0].register_forward_hook(lambda *_: calls.append(1))
-    one_pass = dict(iter_layer_features(net, images, LAYERS, batch_size=5, device="cpu", max_bytes=2**30,
+    one_pass = dict(iter_layer_features(net, images, layers=LAYERS, batch_size=5, device="cpu", max_bytes=2**30,
                                         backend=backend))
     assert len(calls) == 1 + 2  # a one-image pass that measures the layers, then 2 batches
-    budget = dict(iter_layer_features(net, images, LAYERS, batch_size=5, device="cpu", max_bytes=1,
+    budget = dict(iter_layer_features(net, images, layers=LAYERS, batch_size=5, device="cpu", max_bytes=1,
                                       backend=backend))
     assert len(calls) - 3 == 1 + 4 * 2  # now one group per layer, each running the 2 batches
     for name in LAYERS:
@@ -69,7 +69,7 @@ def test_small_memory_budget_gives_identical_features_in_more_passes(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_layers_come_back_in_the_order_they_run(backend):
     net = tiny_net()
-    names = [name for name, _ in iter_layer_features(net, torch.rand(3, 3, 8, 8), ["4", "0"], device="cpu",
+    names = [name for name, _ in iter_layer_features(net, torch.rand(3, 3, 8, 8), layers=["4", "0"], device="cpu",
                                                      backend=backend)]
     assert names == ["0", "4"]
 
@@ -78,12 +78,12 @@ def test_unknown_layer_lists_close_names():
     net = nn.Sequential()
     net.add_module("features", nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()))
     with pytest.raises(UnknownNameError, match="Close names:.*features.0"):
-        extract_features(net, torch.rand(2, 3, 4, 4), ["features.O"], device="cpu")
+        extract_features(net, torch.rand(2, 3, 4, 4), layers=["features.O"], device="cpu")
 
 
 def test_unknown_backend_is_refused():
     with pytest.raises(UnknownNameError, match="backend 'jit'.*hooks, fx"):
-        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), ["0"], device="cpu", backend="jit")
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), layers=["0"], device="cpu", backend="jit")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -91,7 +91,7 @@ def test_a_module_that_runs_twice_is_refused(backend):
     relu = nn.ReLU()
     net = nn.Sequential(nn.Conv2d(3, 3, 1), relu, nn.Conv2d(3, 3, 1), relu)
     with pytest.raises(ValueError, match="ran 2 times"):
-        extract_features(net, torch.rand(2, 3, 4, 4), ["1"], device="cpu", backend=backend)
+        extract_features(net, torch.rand(2, 3, 4, 4), layers=["1"], device="cpu", backend=backend)
 
 
 class _Pair(nn.Module):
@@ -103,7 +103,7 @@ class _Pair(nn.Module):
 def test_a_layer_whose_output_is_not_a_tensor_is_named(backend):
     net = nn.Sequential(nn.Conv2d(3, 3, 1), _Pair())
     with pytest.raises(TypeError, match="Layer '1' returned tuple, not a tensor"):
-        extract_features(net, torch.rand(2, 3, 4, 4), ["1"], device="cpu", backend=backend)
+        extract_features(net, torch.rand(2, 3, 4, 4), layers=["1"], device="cpu", backend=backend)
 
 
 class _DataDependent(nn.Module):
@@ -115,31 +115,31 @@ def test_a_model_fx_cannot_trace_is_reported_with_the_way_out():
     net = nn.Sequential(nn.Conv2d(3, 3, 1), _DataDependent()).train()
     images = torch.rand(2, 3, 4, 4)
     with pytest.raises(TypeError, match="FX backend cannot trace Sequential.*backend='hooks'"):
-        extract_features(net, images, ["1"], device="cpu", backend="fx")
+        extract_features(net, images, layers=["1"], device="cpu", backend="fx")
     assert net.training
-    assert extract_features(net, images, ["1"], device="cpu")["1"].shape == (2, 48)
+    assert extract_features(net, images, layers=["1"], device="cpu")["1"].shape == (2, 48)
 
 
 def test_layers_given_as_a_string_is_refused():
     with pytest.raises(TypeError, match=r"use \['0'\]"):
-        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), "0", device="cpu")
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), layers="0", device="cpu")
 
 
 @pytest.mark.parametrize("images, error", [([[0.0]], TypeError), (torch.rand(0, 3, 8, 8), ValueError)])
 def test_bad_images_are_refused(images, error):
     with pytest.raises(error, match="images"):
-        extract_features(tiny_net(), images, ["0"], device="cpu")
+        extract_features(tiny_net(), images, layers=["0"], device="cpu")
 
 
 @pytest.mark.parametrize("batch_size, error", [(0, ValueError), (2.0, TypeError)])
 def test_bad_batch_size_is_refused(batch_size, error):
     with pytest.raises(error, match="batch_size"):
-        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), ["0"], device="cpu", batch_size=batch_size)
+        extract_features(tiny_net(), torch.rand(2, 3, 8, 8), layers=["0"], device="cpu", batch_size=batch_size)
 
 
 def test_gradients_stay_on_between_layers_and_after_an_early_stop():
     net = tiny_net()
-    layers = iter_layer_features(net, torch.rand(3, 3, 8, 8), LAYERS, device="cpu")
+    layers = iter_layer_features(net, torch.rand(3, 3, 8, 8), layers=LAYERS, device="cpu")
     next(layers)
     assert torch.is_grad_enabled()  # the caller's code between layers keeps autograd
     del layers
@@ -168,8 +168,8 @@ def test_hooks_and_fx_give_identical_features_for_every_registered_model(name, d
     was_training = model.training
     images = torch.rand(2, model.config["in_channels"], 32, 32, generator=torch.Generator().manual_seed(0))
     layers = probe_layers(model)
-    hooks = extract_features(model, images, layers, device=device, backend="hooks")
-    fx = extract_features(model, images, layers, device=device, backend="fx")
+    hooks = extract_features(model, images, layers=layers, device=device, backend="hooks")
+    fx = extract_features(model, images, layers=layers, device=device, backend="fx")
     assert list(hooks) == list(fx) == layers
     for layer in layers:
         assert hooks[layer].dtype == torch.float32 and hooks[layer].shape[0] == 2

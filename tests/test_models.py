@@ -127,9 +127,69 @@ def test_bad_int_arguments_raise(arg, bad, error):
         get_model("resnet20", **{arg: bad})
 
 
-def test_unknown_override_names_the_model():
-    with pytest.raises(TypeError, match="resnet56"):
-        get_model("resnet56", cfg=[64, "M"])
+@pytest.mark.parametrize("name, wrong", [("resnet56", "cfg"), ("resnet18", "dropout"), ("vgg11", "blocks"),
+                                         ("imagenet_resnet18", "cfg"), ("imagenet_vgg11", "blocks")])
+def test_unknown_override_names_the_model(name, wrong):
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument '{wrong}'$"):
+        _meta_model(name, **{wrong: None})
+
+
+@pytest.mark.parametrize("cls_name, args", [("CifarResNetSmall", ()), ("CifarVGG", ([8, "M"],))])
+def test_model_class_names_an_unknown_keyword(cls_name, args):
+    from dynamic_graphs.models import resnet_cifar, vgg_cifar
+
+    cls = getattr(resnet_cifar, cls_name, None) or getattr(vgg_cifar, cls_name)
+    with pytest.raises(TypeError, match=rf"^{cls_name}\(\) got an unexpected keyword argument 'in_chanels'$"):
+        with torch.device("meta"):
+            cls(*args, in_chanels=1)
+
+
+@pytest.mark.parametrize("name, architecture", [
+    ("resnet56", {"blocks": (9, 9, 9)}),
+    ("resnet50", {"blocks": (3, 4, 6, 3)}),
+    ("vgg16", {"cfg": None}),
+    ("imagenet_resnet34", {"blocks": (3, 4, 6, 3), "weights": None}),
+    ("imagenet_vgg19", {"cfg": None, "dropout": 0.5, "weights": None}),
+])
+def test_builder_signature_shows_shared_options_and_architecture(name, architecture):
+    import inspect
+
+    params = inspect.signature(MODELS[name]).parameters
+    shared = {"num_classes": 10, "in_channels": 3, "mean": None, "std": None}
+    assert {k: p.default for k, p in params.items()} == {**shared, **architecture}
+    assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in architecture)
+    assert MODELS[name].__qualname__ == name
+
+
+def test_register_builder_records_config_and_refuses_other_keywords():
+    from dynamic_graphs.models.common import ZooModel, register_builder
+
+    class Tiny(ZooModel, nn.Module):
+        def __init__(self, width, num_classes=10, **inputs):
+            super().__init__()
+            self.conv = nn.Conv2d(self._add_normalize(**inputs), width, 1)
+            self.fc = nn.Linear(width, num_classes)
+
+    register_builder("_test_tiny_builder", Tiny, "A tiny test model.", width=4)
+    try:
+        model = get_model("_test_tiny_builder", num_classes=3, width=6)
+        assert (model.conv.out_channels, model.fc.out_features) == (6, 3)
+        assert model.config == {"name": "_test_tiny_builder", "num_classes": 3, "in_channels": 3,
+                                "mean": list(CIFAR10_MEAN), "std": list(CIFAR10_STD), "width": 6}
+        assert get_model(**model.config).conv.out_channels == 6
+        assert get_model("_test_tiny_builder").conv.out_channels == 4  # the declared default
+        with pytest.raises(TypeError, match=r"^_test_tiny_builder\(\) got an unexpected keyword argument 'depth'$"):
+            get_model("_test_tiny_builder", depth=2)
+        with pytest.raises(ValueError, match="already registered"):
+            register_builder("_test_tiny_builder", Tiny, "again", width=4)
+    finally:
+        MODELS.pop("_test_tiny_builder")
+
+
+def test_explicit_none_cfg_is_the_default():
+    # get_model records overrides as passed, so a stored ``cfg: None`` must keep rebuilding the default.
+    assert probe_layers("vgg11", cfg=None) == probe_layers("vgg11")
+    assert probe_layers("imagenet_vgg11", cfg=None) == probe_layers("imagenet_vgg11")
 
 
 @pytest.mark.parametrize("blocks, error", [((9, 9), ValueError), ((9, 0, 9), ValueError), ("999", TypeError)])
@@ -157,7 +217,7 @@ def test_forward_shape(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in list_models()])
 def test_structure_on_meta(name):
     model = _meta_model(name)
     # Shape propagation only: checks every layer fits together, for the big models too.
@@ -230,7 +290,7 @@ def _probe_shapes(model: nn.Module, names: list[str], size: int) -> dict[str, tu
     return shapes
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in list_models()])
 def test_layer_info_describes_every_probe_layer(name):
     model = _meta_model(name)
     infos = layer_info(model)
@@ -400,7 +460,7 @@ def test_normalisation_is_inside_the_model(name):
     torch.testing.assert_close(out, expected)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in list_models()])
 def test_normalize_buffers_not_in_state_dict(name):
     model = _meta_model(name)
     assert isinstance(model.normalize, Normalize)
@@ -427,7 +487,7 @@ def test_bad_stats_raise(kwargs):
 # ------------------------------------------------------------------------------------- config rebuild
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in list_models()])
 def test_config_rebuilds_on_meta(name):
     model = _meta_model(name)
     assert model.config["name"] == name

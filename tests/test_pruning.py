@@ -299,7 +299,7 @@ def test_probe_features_are_the_layer_outputs_reshaped_by_the_declared_info(name
         model(images)
     for handle in handles:
         handle.remove()
-    features = dg.extract_features(model, images, list(infos), device="cpu")
+    features = dg.extract_features(model, images, layers=list(infos), device="cpu")
     for layer, info in infos.items():
         torch.testing.assert_close(_feature_maps(features[layer], info, (32, 32)), outputs[layer], rtol=0, atol=0)
 

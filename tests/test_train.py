@@ -123,6 +123,17 @@ class _Linear(torch.nn.Module):
 
 
 @pytest.mark.slow
+def test_the_epoch_line_shows_at_verbosity_one_and_not_at_zero(monkeypatch, capsys):
+    monkeypatch.setattr(settings, "verbosity", 1)
+    train(_Linear(), synthetic("train"), synthetic("test"), device="cpu", **{**OPTIONS, "epochs": 2})
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2 and lines[0].split()[:4] == ["epoch", "1", "lr", "0.05"] and "test 0." in lines[0]
+    monkeypatch.setattr(settings, "verbosity", 0)
+    train(_Linear(), synthetic("train"), None, device="cpu", **{**OPTIONS, "epochs": 1})
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.slow
 def test_test_images_do_not_depend_on_the_training_subset(monkeypatch):
     seen = []
     real_evaluate, real_batches = train_module.evaluate, train_module._batches

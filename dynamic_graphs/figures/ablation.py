@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..curve import layer_scores, modularity_curve, resolve_layers, sample_indices
+from ..curve import layer_scores, modularity_curve, sample_indices
 from ..data import as_dataset, labels_of, load_images
-from ..features import iter_layer_features
+from ..features import iter_layer_features, resolve_layers
 from ..frames import stack_curves
 from ..graphs import knn_graph
 from ..metrics import edge_statistics, one_nn_error
@@ -40,7 +40,7 @@ def _k_sweep(model: nn.Module, dataset: Dataset, *, layers: list[str], ks: list[
         labels = all_labels[indices]
         if np.unique(labels).size < 2:
             raise ValueError(f"Repeat {repeat} of the k sweep drew only one class; raise n_default.")
-        for layer, features in iter_layer_features(model, load_images(dataset, indices), layers,
+        for layer, features in iter_layer_features(model, load_images(dataset, indices), layers=layers,
                                                    batch_size=batch_size, device=device):
             for k in ks:
                 scores = layer_scores(features, labels, k=k, layer=layer)

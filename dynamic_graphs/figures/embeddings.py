@@ -8,8 +8,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..curve import resolve_layers
-from ..features import iter_layer_features
+from ..features import iter_layer_features, resolve_layers
 from ..utils import as_labels
 
 
@@ -62,7 +61,7 @@ def layer_embeddings(model: nn.Module, images: torch.Tensor, labels: Any, *, lay
                          "lower the perplexity or draw more images.")
     depth = {name: position for position, name in enumerate(layers, start=1)}
     frames = []
-    for name, features in iter_layer_features(model, images, layers, batch_size=batch_size, device=device):
+    for name, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device):
         tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", metric=metric, random_state=seed)
         with threadpool_limits(limits=threads):
             points = tsne.fit_transform(features.cpu().numpy())

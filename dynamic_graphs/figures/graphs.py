@@ -10,8 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..curve import resolve_layers
-from ..features import iter_layer_features
+from ..features import iter_layer_features, resolve_layers
 from ..graphs import knn_graph, modularity
 from ..utils import as_labels
 
@@ -55,7 +54,7 @@ def layer_graphs(model: nn.Module, images: torch.Tensor, labels: Any, *, layers:
     labels = as_labels(labels, len(images))
     layers = resolve_layers(model, layers, "layer_graphs")
     graphs = []
-    for layer, features in iter_layer_features(model, images, layers, batch_size=batch_size, device=device):
+    for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device):
         graph = knn_graph(features, k=k, name=layer)
         del features
         graph["layer"] = layer

@@ -8,11 +8,17 @@ Every family also declares, per probe layer, a :class:`LayerInfo` record (in the
 ``feature_info``): its module, stage, channels, reduction, and the unit that pruning may remove
 with it. Code that needs to know where features live or which block may go reads these records
 instead of testing classes.
+
+The options every model shares have one home each: :func:`register_builder` gives every registry
+entry the signature ``(num_classes=10, in_channels=3, mean=None, std=None, *, <architecture>)``,
+and :class:`ZooModel` reads ``in_channels``/``mean``/``std`` and builds the ``Normalize``;
+:class:`ResNetFamily` and :class:`VGGFamily` declare the two families' layer info.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -22,6 +28,7 @@ from ..utils import check_positive_int
 __all__ = [
     "MODELS",
     "register_model",
+    "register_builder",
     "Normalize",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
@@ -38,6 +45,8 @@ __all__ = [
     "blocks_without",
     "cfg_without",
     "ZooModel",
+    "ResNetFamily",
+    "VGGFamily",
 ]
 
 # The paper's CIFAR-10 statistics (its code uses them for CIFAR-100 too: Lu et al. 2022, official
@@ -50,7 +59,7 @@ FASHION_MNIST_STD = (0.3318,)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# name -> builder(num_classes=, in_channels=, mean=, std=, **kwargs) -> nn.Module.
+# name -> builder(num_classes=, in_channels=, mean=, std=, **kwargs) -> nn.Module (see register_builder).
 # It lives here rather than in __init__ so that the architecture modules can register themselves
 # without a circular import; ``dynamic_graphs.models`` re-exports both names.
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -83,6 +92,50 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
         return builder
 
     return decorator
+
+
+def register_builder(
+    name: str, make: Callable[..., nn.Module], doc: str, **architecture: Any
+) -> Callable[..., nn.Module]:
+    """Register ``name`` as a builder that takes the zoo's shared options and ``architecture``'s keywords.
+
+    The builder has the signature ``(num_classes=10, in_channels=3, mean=None, std=None, *,
+    **architecture)`` and returns ``make(**architecture, num_classes=..., in_channels=..., mean=...,
+    std=...)``, with the caller's overrides of ``architecture``'s keywords in place of their defaults.
+
+    Args:
+        name: registry key, e.g. ``"resnet56"``.
+        make: builds the model from those keywords (a family's class, or a function around it).
+        doc: the builder's docstring.
+        **architecture: the keywords a caller may pass besides the shared options, with their
+            defaults, e.g. ``blocks=(9, 9, 9)``.
+
+    Returns:
+        The registered builder. Any other keyword raises ``TypeError: <name>() got an unexpected
+        keyword argument ...``.
+
+    Raises:
+        ValueError: as :func:`register_model`.
+    """
+
+    def build(num_classes: int = 10, in_channels: int = 3, mean: float | Sequence[float] | None = None,
+              std: float | Sequence[float] | None = None, **overrides: Any) -> nn.Module:
+        unknown = [key for key in overrides if key not in architecture]
+        if unknown:
+            raise TypeError(f"{name}() got an unexpected keyword argument {unknown[0]!r}")
+        options = {**architecture, **overrides}
+        return make(**options, num_classes=num_classes, in_channels=in_channels, mean=mean, std=std)
+
+    # What help() and inspect show: the shared options, then the architecture keywords with their defaults.
+    shared = inspect.signature(build).parameters
+    build.__signature__ = inspect.Signature(
+        [p for p in shared.values() if p.kind is not p.VAR_KEYWORD]
+        + [inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=value)
+           for key, value in architecture.items()],
+        return_annotation="nn.Module",
+    )
+    build.__doc__ = doc
+    return register_model(name)(build)
 
 
 def default_stats(in_channels: int, imagenet: bool = False) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -341,11 +394,35 @@ class ZooModel:
     """What every family of the zoo declares, mixed into its ``nn.Module`` class.
 
     A family implements :meth:`layer_info` and :meth:`architecture_without`, and sets
-    :attr:`min_stage_units`; :meth:`probe_layers` follows from the first.
+    :attr:`min_stage_units`; :meth:`probe_layers` follows from the first. Its constructor takes the
+    input options shared by the whole zoo as keywords (``**inputs``) and hands them to
+    :meth:`_add_normalize`, the one place that reads them:
+
+    Args:
+        in_channels: input image channels (default 3).
+        mean: per-channel normalisation mean, a scalar or one value per channel. None: the family
+            default, which only 3-channel models have (the paper's CIFAR-10 statistics, or
+            ImageNet's for a family with :attr:`imagenet_stats`; see :func:`default_stats`).
+        std: per-channel normalisation std (None: as for ``mean``).
     """
 
     #: how many units each stage must keep (a ResNet stage needs a block; a VGG stage may be only its pool)
     min_stage_units: int = 0
+    #: whether the default input statistics are ImageNet's rather than the paper's CIFAR-10 ones
+    imagenet_stats: bool = False
+
+    def _add_normalize(self, in_channels: int = 3, mean: float | Sequence[float] | None = None,
+                       std: float | Sequence[float] | None = None, **unknown: object) -> int:
+        """Add the ``normalize`` module (see :func:`make_normalize`) and return ``in_channels``.
+
+        Raises:
+            TypeError: a keyword other than ``in_channels``, ``mean`` and ``std``, named with the class.
+            ValueError: as :func:`make_normalize`.
+        """
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {next(iter(unknown))!r}")
+        self.normalize = make_normalize(in_channels, mean, std, imagenet=self.imagenet_stats)
+        return in_channels
 
     def layer_info(self) -> list[LayerInfo]:
         """One :class:`LayerInfo` per probe layer, in forward order."""
@@ -358,3 +435,42 @@ class ZooModel:
     def architecture_without(self, layers: Collection[str]) -> dict:
         """The builder override (``blocks=`` or ``cfg=``) that rebuilds this model without ``layers``' units."""
         raise NotImplementedError
+
+
+class ResNetFamily(ZooModel):
+    """A ResNet: the stem ``conv1``, then stages ``layer1`` ... ``layer{n_stages}`` of residual blocks."""
+
+    #: number of stages
+    n_stages: int = 4
+    min_stage_units = 1
+
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, ``conv1`` (pre-BN) and every block output, with their info.
+
+        Returns:
+            E.g. 28 records for ResNet56, 9 for ResNet18 and 51 for ResNet152 (see
+            :func:`resnet_layer_info`). Each block is a unit, removable when its shortcut is the identity.
+        """
+        return resnet_layer_info(self, self.n_stages)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
+        return blocks_without(self.layer_info(), layers)
+
+
+class VGGFamily(ZooModel):
+    """A VGG built from a cfg list (kept as ``self.cfg``) into ``features``."""
+
+    def layer_info(self) -> list[LayerInfo]:
+        """The paper's probe layers, every ``Conv2d`` in ``features`` (outputs before BN and ReLU), with info.
+
+        Returns:
+            E.g. ``features.0, features.4, ...`` (8 records) for VGG11, 13 for VGG16 (see
+            :func:`vgg_layer_info`). Each conv with its BN and ReLU is a unit, removable when it keeps
+            the channel count.
+        """
+        return vgg_layer_info(self.features)
+
+    def architecture_without(self, layers: Collection[str]) -> dict:
+        """``{"cfg": [...]}``: this model's cfg without the convs of ``layers``."""
+        return cfg_without(self.cfg, self.layer_info(), layers)

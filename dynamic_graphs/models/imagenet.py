@@ -7,7 +7,8 @@ buffers, so it adds nothing to the state_dict.
 from __future__ import annotations
 
 import warnings
-from typing import Collection, Sequence
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -15,9 +16,8 @@ from torchvision import models as tvm
 from torchvision.models import resnet as tv_resnet
 from torchvision.models import vgg as tv_vgg
 
-from .common import (LayerInfo, ZooModel, blocks_without, cfg_without, check_block_counts, make_normalize, register_model,
-                     resnet_layer_info, vgg_layer_info)
-from .vgg_cifar import check_vgg_cfg
+from .common import ResNetFamily, VGGFamily, check_block_counts, register_builder
+from .vgg_cifar import check_vgg_cfg, with_default_cfg
 
 __all__ = ["ImageNetResNet", "ImageNetVGG", "load_torchvision_weights"]
 
@@ -75,87 +75,67 @@ def load_torchvision_weights(
     return not_loaded
 
 
-class ImageNetResNet(ZooModel, tv_resnet.ResNet):
+def _with_weights(make: Callable[..., nn.Module], weights_enum: type[tvm.WeightsEnum]) -> Callable[..., nn.Module]:
+    """``make`` with a ``weights=`` keyword: the ``weights_enum`` weights to load (None: fresh initialisation)."""
+
+    def build(weights: str | tvm.WeightsEnum | None = None, **options: Any) -> nn.Module:
+        model = make(**options)
+        if weights is not None:
+            load_torchvision_weights(model, weights_enum, weights)
+        return model
+
+    return build
+
+
+class ImageNetResNet(ResNetFamily, tv_resnet.ResNet):
     """torchvision ResNet (7x7/2 stem, max-pool, 4 stages, ``fc``) with normalisation inside.
 
     Args:
         block: torchvision ``BasicBlock`` or ``Bottleneck``.
         blocks: number of blocks per stage (4 values).
         num_classes: number of output logits.
-        in_channels: input image channels (the stem conv is replaced when != 3).
-        mean: per-channel normalisation mean (None: ImageNet's statistics; required unless
-            ``in_channels`` is 3).
-        std: per-channel normalisation std (None: as for ``mean``).
+        **inputs: ``in_channels`` (the stem conv is replaced when != 3), ``mean``, ``std`` (None:
+            ImageNet's statistics; see :class:`~dynamic_graphs.models.common.ZooModel`).
     """
+
+    imagenet_stats = True
 
     def __init__(
         self,
         block: type[tv_resnet.BasicBlock] | type[tv_resnet.Bottleneck],
         blocks: Sequence[int],
         num_classes: int = 1000,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
+        **inputs: Any,
     ) -> None:
         super().__init__(block, check_block_counts(blocks, 4, type(self).__name__), num_classes=num_classes)
-        self.normalize = make_normalize(in_channels, mean, std, imagenet=True)
+        in_channels = self._add_normalize(**inputs)
         if in_channels != 3:
             self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify a batch.
-
-        Args:
-            x: images in [0, 1], shape (N, in_channels, H, W).
-
-        Returns:
-            Logits of shape (N, num_classes).
-        """
+        """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, H, W)."""
         return self._forward_impl(self.normalize(x))
 
-    min_stage_units = 1
 
-    def layer_info(self) -> list[LayerInfo]:
-        """The paper's probe layers, ``conv1`` (before BN and max-pool) and every block output, with info.
-
-        Returns:
-            E.g. 9 records for ResNet18 and 51 for ResNet152; a block is a unit, removable when
-            it has no downsampling shortcut.
-        """
-        return resnet_layer_info(self, 4)
-
-    def architecture_without(self, layers: Collection[str]) -> dict:
-        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
-        return blocks_without(self.layer_info(), layers)
-
-
-class ImageNetVGG(ZooModel, tv_vgg.VGG):
+class ImageNetVGG(VGGFamily, tv_vgg.VGG):
     """torchvision VGG-BN (``features``, AdaptiveAvgPool(7, 7), 4096-4096 classifier), normalising inside.
 
     Args:
         cfg: conv widths and ``"M"`` pools (torchvision cfgs "A", "B", "D", "E" by default).
         num_classes: number of output logits.
-        in_channels: input image channels (the first conv is replaced when != 3).
-        mean: per-channel normalisation mean (None: ImageNet's statistics; required unless
-            ``in_channels`` is 3).
-        std: per-channel normalisation std (None: as for ``mean``).
         dropout: classifier dropout probability.
+        **inputs: ``in_channels`` (the first conv is replaced when != 3), ``mean``, ``std`` (None:
+            ImageNet's statistics; see :class:`~dynamic_graphs.models.common.ZooModel`).
     """
 
-    def __init__(
-        self,
-        cfg: Sequence[int | str],
-        num_classes: int = 1000,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        dropout: float = 0.5,
-    ) -> None:
+    imagenet_stats = True
+
+    def __init__(self, cfg: Sequence[int | str], num_classes: int = 1000, dropout: float = 0.5, **inputs: Any) -> None:
         cfg = check_vgg_cfg(cfg, type(self).__name__)
         super().__init__(tv_vgg.make_layers(cfg, batch_norm=True), num_classes=num_classes, dropout=dropout)
         self.cfg = cfg
-        self.normalize = make_normalize(in_channels, mean, std, imagenet=True)
+        in_channels = self._add_normalize(**inputs)
         widths = [v for v in cfg if isinstance(v, int)]
         # make_layers hard-codes 3 input channels and the classifier hard-codes 512 * 7 * 7 inputs;
         # patch both for other inputs / pruned cfgs, initialised the way torchvision initialises them.
@@ -169,83 +149,20 @@ class ImageNetVGG(ZooModel, tv_vgg.VGG):
             nn.init.zeros_(self.classifier[0].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify a batch.
-
-        Args:
-            x: images in [0, 1], shape (N, in_channels, H, W).
-
-        Returns:
-            Logits of shape (N, num_classes).
-        """
+        """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, H, W)."""
         return super().forward(self.normalize(x))
 
-    def layer_info(self) -> list[LayerInfo]:
-        """The paper's probe layers, every ``Conv2d`` in ``features`` (before BN and ReLU), with info.
 
-        Returns:
-            The same indices as the CIFAR VGGs (e.g. 13 records for VGG16).
-        """
-        return vgg_layer_info(self.features)
-
-    def architecture_without(self, layers: Collection[str]) -> dict:
-        """``{"cfg": [...]}``: this model's cfg without the convs of ``layers``."""
-        return cfg_without(self.cfg, self.layer_info(), layers)
-
-
-def _register_resnet(
-    name: str, block: type, default_blocks: tuple[int, ...], weights_enum: type[tvm.WeightsEnum]
-) -> None:
-    @register_model(name)
-    def build(
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        blocks: Sequence[int] = default_blocks,
-        weights: str | tvm.WeightsEnum | None = None,
-    ) -> ImageNetResNet:
-        model = ImageNetResNet(block, blocks, num_classes=num_classes, in_channels=in_channels, mean=mean, std=std)
-        if weights is not None:
-            load_torchvision_weights(model, weights_enum, weights)
-        return model
-
-    build.__doc__ = (
-        f"torchvision ImageNet ResNet ``{name}`` (default blocks {default_blocks}); "
-        f"``weights=`` names {weights_enum.__name__} weights to download and load."
-    )
-
-
-def _register_vgg(name: str, cfg_key: str, weights_enum: type[tvm.WeightsEnum]) -> None:
-    @register_model(name)
-    def build(
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        cfg: Sequence[int | str] | None = None,
-        dropout: float = 0.5,
-        weights: str | tvm.WeightsEnum | None = None,
-    ) -> ImageNetVGG:
-        model = ImageNetVGG(
-            list(tv_vgg.cfgs[cfg_key]) if cfg is None else cfg,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            mean=mean,
-            std=std,
-            dropout=dropout,
-        )
-        if weights is not None:
-            load_torchvision_weights(model, weights_enum, weights)
-        return model
-
-    build.__doc__ = (
-        f"torchvision ImageNet VGG-BN ``{name}`` (cfg {cfg_key!r}); "
-        f"``weights=`` names {weights_enum.__name__} weights to download and load."
-    )
+def _weights_doc(weights_enum: type[tvm.WeightsEnum]) -> str:
+    return f"``weights=`` names {weights_enum.__name__} weights to download and load."
 
 
 for _name, (_block, _blocks, _enum) in _RESNETS.items():
-    _register_resnet(_name, _block, _blocks, _enum)
+    register_builder(_name, _with_weights(partial(ImageNetResNet, _block), _enum),
+                     f"torchvision ImageNet ResNet ``{_name}`` (default blocks {_blocks}); {_weights_doc(_enum)}",
+                     blocks=_blocks, weights=None)
 for _name, (_key, _enum) in _VGGS.items():
-    _register_vgg(_name, _key, _enum)
+    register_builder(_name, _with_weights(with_default_cfg(ImageNetVGG, tv_vgg.cfgs[_key]), _enum),
+                     f"torchvision ImageNet VGG-BN ``{_name}`` (cfg {_key!r}); {_weights_doc(_enum)}",
+                     cfg=None, dropout=0.5, weights=None)
 del _name, _block, _blocks, _key, _enum

@@ -10,13 +10,13 @@ max-pool, and a 1x1 convolution as the classifier.
 from __future__ import annotations
 
 from functools import partial
-from typing import Collection, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import LayerInfo, ZooModel, blocks_without, check_block_counts, make_normalize, register_model, resnet_layer_info
+from .common import ResNetFamily, check_block_counts, register_builder
 
 __all__ = [
     "PadShortcut",
@@ -91,68 +91,62 @@ def _make_stage(block, in_planes: int, planes: int, n_blocks: int, stride: int, 
     return nn.Sequential(*(block(width, planes, s) for width, s in zip(widths, [stride] + [1] * (n_blocks - 1))))
 
 
-class CifarResNetSmall(ZooModel, nn.Module):
+class _CifarTrunk(ResNetFamily, nn.Module):
+    """What both CIFAR ResNet families share: the input options, a 3x3 stride-1 conv + BN + ReLU stem
+    (``conv1``, ``bn1``; no max-pool), stages ``layer1`` ... of ``widths`` planes (stride 1, then 2)
+    and global average pooling; the subclass adds its classifier and initialisation.
+
+    Args:
+        block: builds a block from ``(in_planes, planes, stride)``.
+        widths: planes per stage; their number is ``n_stages``.
+        blocks: the (unchecked) block counts per stage.
+        expansion: output channels of a block per plane.
+        inputs: ``in_channels``, ``mean``, ``std`` (see :class:`~dynamic_graphs.models.common.ZooModel`).
+    """
+
+    def __init__(self, block, widths: Sequence[int], blocks: Sequence[int], expansion: int, inputs: dict) -> None:
+        super().__init__()
+        blocks = check_block_counts(blocks, len(widths), type(self).__name__)
+        in_channels = self._add_normalize(**inputs)
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.in_planes = widths[0]
+        for stage, (planes, n_blocks) in enumerate(zip(widths, blocks), start=1):
+            layer = _make_stage(block, self.in_planes, planes, n_blocks, 1 if stage == 1 else 2, expansion)
+            setattr(self, f"layer{stage}", layer)
+            self.in_planes = planes * expansion
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled last-stage features (N, C, 1, 1) of images in [0, 1], shape (N, in_channels, H, W)."""
+        out = F.relu(self.bn1(self.conv1(self.normalize(x))))
+        for stage in range(1, self.n_stages + 1):
+            out = getattr(self, f"layer{stage}")(out)
+        return self.avgpool(out)
+
+
+class CifarResNetSmall(_CifarTrunk):
     """3-stage CIFAR ResNet (16/32/64 channels) with option-A shortcuts, as in akamaster's code.
 
     Args:
         blocks: number of blocks in each of the 3 stages, e.g. ``(9, 9, 9)`` for ResNet56.
         num_classes: number of output logits.
-        in_channels: input image channels.
-        mean: per-channel normalisation mean (None: the paper's CIFAR-10 statistics; required
-            unless ``in_channels`` is 3).
-        std: per-channel normalisation std (None: as for ``mean``).
+        **inputs: ``in_channels``, ``mean``, ``std`` (see :class:`~dynamic_graphs.models.common.ZooModel`).
     """
 
-    def __init__(
-        self,
-        blocks: Sequence[int] = (9, 9, 9),
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-    ) -> None:
-        super().__init__()
-        blocks = check_block_counts(blocks, 3, type(self).__name__)
-        self.normalize = make_normalize(in_channels, mean, std)
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.in_planes = 16
-        self.layer1 = self._make_layer(16, blocks[0], stride=1)
-        self.layer2 = self._make_layer(32, blocks[1], stride=2)
-        self.layer3 = self._make_layer(64, blocks[2], stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+    n_stages = 3
+
+    def __init__(self, blocks: Sequence[int] = (9, 9, 9), num_classes: int = 10, **inputs: Any) -> None:
+        super().__init__(partial(BasicBlock, shortcut=PadShortcut), (16, 32, 64), blocks, 1, inputs)
         self.linear = nn.Linear(64, num_classes)
         # akamaster's init: Kaiming-normal (fan_in) on conv and linear weights, defaults elsewhere.
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
 
-    def _make_layer(self, planes: int, n_blocks: int, stride: int) -> nn.Sequential:
-        stage = _make_stage(partial(BasicBlock, shortcut=PadShortcut), self.in_planes, planes, n_blocks, stride)
-        self.in_planes = planes
-        return stage
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, H, W)."""
-        out = F.relu(self.bn1(self.conv1(self.normalize(x))))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = torch.flatten(self.avgpool(out), 1)
-        return self.linear(out)
-
-    min_stage_units = 1
-
-    def layer_info(self) -> list[LayerInfo]:
-        """The paper's probe layers, ``conv1`` (pre-BN) and every block output, with their info.
-
-        Returns:
-            e.g. 28 records for ResNet56. Each block is a unit, removable when its
-            shortcut is the identity.
-        """
-        return resnet_layer_info(self, 3)
-
-    def architecture_without(self, layers: Collection[str]) -> dict:
-        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
-        return blocks_without(self.layer_info(), layers)
+        return self.linear(torch.flatten(self._trunk(x), 1))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,7 +239,7 @@ class Bottleneck(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(ZooModel, nn.Module):
+class CifarResNet(_CifarTrunk):
     """The paper's "cResNet": ImageNet-style 4-stage ResNet adapted to 32x32 inputs.
 
     Stem: 3x3 stride-1 conv (64 channels), BN, ReLU, no max-pool. Stages of 64/128/256/512 planes;
@@ -255,32 +249,13 @@ class CifarResNet(ZooModel, nn.Module):
         block: ``BasicBlock`` or ``Bottleneck``.
         blocks: number of blocks per stage (4 values).
         num_classes: number of output logits.
-        in_channels: input image channels.
-        mean: per-channel normalisation mean (None: the paper's CIFAR-10 statistics; required
-            unless ``in_channels`` is 3).
-        std: per-channel normalisation std (None: as for ``mean``).
+        **inputs: ``in_channels``, ``mean``, ``std`` (see :class:`~dynamic_graphs.models.common.ZooModel`).
     """
 
     def __init__(
-        self,
-        block: type[BasicBlock] | type[Bottleneck],
-        blocks: Sequence[int],
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
+        self, block: type[BasicBlock] | type[Bottleneck], blocks: Sequence[int], num_classes: int = 10, **inputs: Any
     ) -> None:
-        super().__init__()
-        blocks = check_block_counts(blocks, 4, type(self).__name__)
-        self.normalize = make_normalize(in_channels, mean, std)
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.in_planes = 64
-        self.layer1 = self._make_layer(block, 64, blocks[0], stride=1)
-        self.layer2 = self._make_layer(block, 128, blocks[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, blocks[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, blocks[3], stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        super().__init__(block, (64, 128, 256, 512), blocks, block.expansion, inputs)
         self.fc = nn.Conv2d(512 * block.expansion, num_classes, 1)
         for m in self.modules():
             # The classifier keeps PyTorch's default init: fan-out Kaiming on 10 outputs would give
@@ -291,33 +266,9 @@ class CifarResNet(ZooModel, nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _make_layer(
-        self, block: type[BasicBlock] | type[Bottleneck], planes: int, n_blocks: int, stride: int
-    ) -> nn.Sequential:
-        stage = _make_stage(block, self.in_planes, planes, n_blocks, stride, expansion=block.expansion)
-        self.in_planes = planes * block.expansion
-        return stage
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, H, W)."""
-        out = F.relu(self.bn1(self.conv1(self.normalize(x))))
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return torch.flatten(self.fc(self.avgpool(out)), 1)
-
-    min_stage_units = 1
-
-    def layer_info(self) -> list[LayerInfo]:
-        """The paper's probe layers, ``conv1`` (pre-BN) and every block output, with their info.
-
-        Returns:
-            e.g. 9 records for ResNet18 and 51 for ResNet152. Each block is a unit, removable when its
-            shortcut is the identity.
-        """
-        return resnet_layer_info(self, 4)
-
-    def architecture_without(self, layers: Collection[str]) -> dict:
-        """``{"blocks": [...]}``: the blocks kept per stage once ``layers`` are removed."""
-        return blocks_without(self.layer_info(), layers)
+        return torch.flatten(self.fc(self._trunk(x)), 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,36 +276,12 @@ class CifarResNet(ZooModel, nn.Module):
 # --------------------------------------------------------------------------------------------------
 
 
-def _register_small(name: str, default_blocks: tuple[int, int, int]) -> None:
-    @register_model(name)
-    def build(
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        blocks: Sequence[int] = default_blocks,
-    ) -> CifarResNetSmall:
-        return CifarResNetSmall(blocks, num_classes=num_classes, in_channels=in_channels, mean=mean, std=std)
-
-    build.__doc__ = f"Small CIFAR ResNet ``{name}`` (akamaster, option A); default blocks {default_blocks}."
-
-
-def _register_cifar(name: str, block: type[BasicBlock] | type[Bottleneck], default_blocks: tuple[int, ...]) -> None:
-    @register_model(name)
-    def build(
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        blocks: Sequence[int] = default_blocks,
-    ) -> CifarResNet:
-        return CifarResNet(block, blocks, num_classes=num_classes, in_channels=in_channels, mean=mean, std=std)
-
-    build.__doc__ = f"CIFAR ResNet ``{name}`` (the paper's cResNet, {block.__name__}); default blocks {default_blocks}."
-
-
 for _name, _blocks in SMALL_RESNET_BLOCKS.items():
-    _register_small(_name, _blocks)
+    register_builder(_name, CifarResNetSmall,
+                     f"Small CIFAR ResNet ``{_name}`` (akamaster, option A); default blocks {_blocks}.", blocks=_blocks)
 for _name, _blocks in CIFAR_RESNET_BLOCKS.items():
-    _register_cifar(_name, BasicBlock if _name in ("resnet18", "resnet34") else Bottleneck, _blocks)
-del _name, _blocks
+    _block = BasicBlock if _name in ("resnet18", "resnet34") else Bottleneck
+    register_builder(_name, partial(CifarResNet, _block),
+                     f"CIFAR ResNet ``{_name}`` (the paper's cResNet, {_block.__name__}); default blocks {_blocks}.",
+                     blocks=_blocks)
+del _name, _blocks, _block

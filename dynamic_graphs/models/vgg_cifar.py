@@ -8,14 +8,14 @@ variants of Figs. 8-9 and Table 1, e.g. ``get_model("vgg19", cfg=[64, "M", 128, 
 from __future__ import annotations
 
 import math
-from typing import Collection, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 import torch
 from torch import nn
 
-from .common import LayerInfo, ZooModel, cfg_without, make_normalize, register_model, vgg_layer_info
+from .common import VGGFamily, register_builder
 
-__all__ = ["VGG_CFGS", "CifarVGG", "make_vgg_features", "check_vgg_cfg"]
+__all__ = ["VGG_CFGS", "CifarVGG", "make_vgg_features", "check_vgg_cfg", "with_default_cfg"]
 
 CfgItem = Union[int, str]
 
@@ -79,7 +79,16 @@ def make_vgg_features(cfg: Sequence[CfgItem], in_channels: int = 3) -> nn.Sequen
     return nn.Sequential(*layers)
 
 
-class CifarVGG(ZooModel, nn.Module):
+def with_default_cfg(cls: Callable[..., nn.Module], default_cfg: Sequence[CfgItem]) -> Callable[..., nn.Module]:
+    """A maker of ``cls(cfg, **options)`` in which ``cfg=None`` (or no ``cfg``) stands for a copy of ``default_cfg``."""
+
+    def make(cfg: Sequence[CfgItem] | None = None, **options: Any) -> nn.Module:
+        return cls(list(default_cfg) if cfg is None else cfg, **options)
+
+    return make
+
+
+class CifarVGG(VGGFamily, nn.Module):
     """VGG-BN for 32x32 inputs: ``features`` -> flatten -> 3-layer ``classifier``.
 
     The classifier is Dropout -> Linear(C, 512) -> ReLU -> Dropout -> Linear(512, 512) -> ReLU ->
@@ -89,25 +98,15 @@ class CifarVGG(ZooModel, nn.Module):
     Args:
         cfg: conv widths and ``"M"`` pools.
         num_classes: number of output logits.
-        in_channels: input image channels.
-        mean: per-channel normalisation mean (None: the paper's CIFAR-10 statistics; required
-            unless ``in_channels`` is 3).
-        std: per-channel normalisation std (None: as for ``mean``).
+        **inputs: ``in_channels``, ``mean``, ``std`` (see :class:`~dynamic_graphs.models.common.ZooModel`).
     """
 
-    def __init__(
-        self,
-        cfg: Sequence[CfgItem],
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, cfg: Sequence[CfgItem], num_classes: int = 10, **inputs: Any) -> None:
         super().__init__()
         cfg = check_vgg_cfg(cfg, type(self).__name__)
         last_width = [v for v in cfg if isinstance(v, int)][-1]
         self.cfg = cfg
-        self.normalize = make_normalize(in_channels, mean, std)
+        in_channels = self._add_normalize(**inputs)
         self.features = make_vgg_features(cfg, in_channels)
         self.classifier = nn.Sequential(
             nn.Dropout(),
@@ -126,51 +125,12 @@ class CifarVGG(ZooModel, nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify a batch.
-
-        Args:
-            x: images in [0, 1], shape (N, in_channels, 32, 32).
-
-        Returns:
-            Logits of shape (N, num_classes).
-        """
+        """Logits (N, num_classes) of images in [0, 1], shape (N, in_channels, 32, 32)."""
         out = self.features(self.normalize(x))
         return self.classifier(torch.flatten(out, 1))
 
-    def layer_info(self) -> list[LayerInfo]:
-        """The paper's probe layers, every ``Conv2d`` in ``features`` (outputs before BN and ReLU), with info.
-
-        Returns:
-            E.g. ``features.0, features.4, ...`` (8 records) for VGG11. Each conv with its BN and
-            ReLU is a unit, removable when it keeps the channel count.
-        """
-        return vgg_layer_info(self.features)
-
-    def architecture_without(self, layers: Collection[str]) -> dict:
-        """``{"cfg": [...]}``: this model's cfg without the convs of ``layers``."""
-        return cfg_without(self.cfg, self.layer_info(), layers)
-
-
-def _register(name: str, default_cfg: list[CfgItem]) -> None:
-    @register_model(name)
-    def build(
-        num_classes: int = 10,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        cfg: Sequence[CfgItem] | None = None,
-    ) -> CifarVGG:
-        return CifarVGG(
-            list(default_cfg) if cfg is None else cfg,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            mean=mean,
-            std=std,
-        )
-
-    build.__doc__ = f"CIFAR VGG-BN ``{name}``; ``cfg=`` overrides the default {default_cfg}."
-
 
 for _name, _cfg in VGG_CFGS.items():
-    _register(_name, _cfg)
+    register_builder(_name, with_default_cfg(CifarVGG, _cfg),
+                     f"CIFAR VGG-BN ``{_name}``; ``cfg=`` overrides the default {_cfg}.", cfg=None)
 del _name, _cfg

@@ -241,7 +241,7 @@ def linear_probe_accuracy(model: nn.Module, dataset: Any, *, layers: Sequence[st
                          f"{missing} have none. Pass pool=None to fit on the flattened features.")
     images, labels = draw_samples(dataset, n=n_train + n_test, seed=seed)
     pooled: dict[str, np.ndarray] = {}
-    for layer, features in iter_layer_features(model, images, layers, batch_size=batch_size, device=device):
+    for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device):
         if pool is not None:
             maps = _feature_maps(features, infos[layer], images.shape[-2:])
             features = nn.functional.adaptive_avg_pool2d(maps, pool).flatten(1)
