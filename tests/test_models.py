@@ -139,7 +139,7 @@ def test_model_class_names_an_unknown_keyword(cls_name, args):
     from dynamic_graphs.models import resnet_cifar, vgg_cifar
 
     cls = getattr(resnet_cifar, cls_name, None) or getattr(vgg_cifar, cls_name)
-    with pytest.raises(TypeError, match=rf"^{cls_name}\(\) got an unexpected keyword argument 'in_chanels'$"):
+    with pytest.raises(TypeError, match=rf"^{cls_name}\b.*unexpected keyword argument 'in_chanels'$"):
         with torch.device("meta"):
             cls(*args, in_chanels=1)
 
