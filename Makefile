@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist
 DEMO_MODEL ?= resnet20
+DEMO_DIR ?= out/demo
+DEMO_ARGS ?=
+LAB_PORT ?= 8888
 
-.PHONY: setup dataset demo reports test test-fast bench clean
+.PHONY: setup dataset demo reports lab test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	@# torchattacks 3.5.1 pins requests~=2.25.1, which JupyterLab 4 cannot share; it never imports requests.
+	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 	touch $@
 
 # Fashion-MNIST from Debian's package when it can be installed; otherwise get_dataset downloads it.
@@ -26,13 +31,22 @@ dataset: setup
 	else echo "dataset-fashion-mnist cannot be installed here; torchvision will download Fashion-MNIST"; fi
 	$(BIN)/python -c "import dynamic_graphs as dg; [dg.get_dataset('fashion-mnist', s) for s in ('train', 'test')]"
 
-# The main job: Fig. 3 for a model trained on Fashion-MNIST, rendered as an HTML report.
+# The main job: Fig. 3 for a model trained on Fashion-MNIST, rendered as an HTML report into
+# $(DEMO_DIR)/fig3.html (gitignored: the committed reports/ stay as they are). The notebook's progress
+# (epoch lines, feature passes) streams to the terminal while it runs. DEMO_ARGS adds parameters,
+# e.g. DEMO_ARGS="-p epochs 1 -p train_size 2048" for a quick look.
 demo: dataset
-	$(BIN)/python -m dynamic_graphs.reports fig3 -p model $(DEMO_MODEL)
+	$(BIN)/python -m dynamic_graphs.reports fig3 -p model $(DEMO_MODEL) $(DEMO_ARGS) --out-dir $(DEMO_DIR)
+	@echo "The demo's report: $(DEMO_DIR)/fig3.html"
 
-# Every notebook at full settings (reports/parameters.yml), rendered into reports/*.html.
+# Every notebook at full settings (reports/parameters.yml), rendered into the committed reports/*.html.
 reports: dataset
 	$(BIN)/python -m dynamic_graphs.reports --all
+
+# JupyterLab 4 on the project's environment (the venv's python3 kernel, ipywidgets progress bars).
+# Stop it with Ctrl-C. LAB_PORT picks the port; as root (containers) it needs --allow-root.
+lab: setup
+	$(BIN)/jupyter lab --port $(LAB_PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Everything: the unit tier, then the slow tier (tests that train, every notebook at the CI preset,
 # notebooks/ci-parameters.yml). Tests write only to temporary directories, never to data/.

@@ -27,6 +27,7 @@ from .frames import check_curves, curve_labels, iter_curves, stack_curves
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
 from .metrics import cka_matrix, edge_statistics, linear_cka, matrix_rank_correlation, modularity_difference, one_nn_error
 from .models import LayerInfo, get_model, layer_info, list_models, probe_layers
+from .parameters import check_parameters
 from .pl import (draw_graph, embed_gif, graph_animation, plot_ablation, plot_adversarial_curves, plot_asymptotics,
                  plot_convergence, plot_curve, plot_curve_grid, plot_decomposition, plot_embedding, plot_embeddings,
                  plot_layer_graphs, plot_layer_matrix, plot_pruning_comparison, plot_removal_effects,

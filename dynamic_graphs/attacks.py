@@ -257,8 +257,8 @@ def _build(method: str, model: nn.Module, params: dict[str, Any], num_classes: i
     try:
         import torchattacks
     except ImportError as err:
-        raise ImportError("Adversarial attacks need torchattacks: pip install torchattacks==3.5.1 "
-                          "(in the package's 'notebooks' extra).") from err
+        raise ImportError("Adversarial attacks need torchattacks: pip install --no-deps torchattacks==3.5.1 "
+                          "(as `make setup` does; its requests pin conflicts with JupyterLab 4).") from err
     atk = getattr(torchattacks, _CLASSES[method])(model, **params)
     if method == "jsma":
         # torchattacks' untargeted JSMA aims at (label + 1) % 10, wrong for other class counts; aim at the

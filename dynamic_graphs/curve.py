@@ -1,6 +1,7 @@
 """The modularity curve: Q of every probe layer's k-NN graph, over repeated disjoint samples."""
 from __future__ import annotations
 
+import warnings
 from typing import Literal, Sequence
 
 import numpy as np
@@ -10,8 +11,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import as_dataset, labels_of, load_images
-from .features import DEFAULT_FEATURE_BYTES, iter_layer_features, resolve_layers
-from .graphs import knn_graph, leiden, modularity, partition_agreement
+from .features import DEFAULT_FEATURE_BYTES, check_input_channels, iter_layer_features, resolve_layers
+from .graphs import edge_weights, knn_graph, leiden, modularity, partition_agreement
 from .frames import summarize_by_curve
 from .models import probe_layers
 from .utils import check_positive_int
@@ -57,10 +58,42 @@ def draw_samples(dataset: Dataset | str, *, n: int, seed: int = 0,
     return load_images(dataset, indices), labels_of(dataset)[indices]
 
 
+class UndefinedModularityWarning(RuntimeWarning):
+    """A probe layer whose k-NN graph has no modularity (all-zero or constant outputs): its Q is NaN."""
+
+
+def _undefined_reason(features: torch.Tensor, graph) -> str | None:
+    """Why Q of this layer's graph is undefined, or None when it is defined."""
+    matrix = features.reshape(len(features), -1)
+    if torch.equal(matrix, matrix[:1].expand_as(matrix)):
+        zero = not bool(matrix[0].any())
+        return ("every sample's output is all zero, so cosine similarity is 0 everywhere and its k-NN graph "
+                "has no edges" if zero else "every sample has the same output, so its k-NN graph only reflects "
+                "how ties are broken")
+    total = float(edge_weights(graph).sum())
+    if total <= 0:
+        return f"its k-NN graph has total edge weight {total:g} ({graph.ecount()} edges)"
+    return None
+
+
 def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
                  with_leiden: bool = False, seed: int = 0) -> dict[str, float]:
-    """Scores of one layer's graph: Q against the classes, and optionally the Leiden view."""
+    """Scores of one layer's graph: Q against the classes, and optionally the Leiden view.
+
+    Q is NaN, with an :class:`UndefinedModularityWarning` naming the layer, when it is undefined:
+    all-zero or constant outputs (torchvision's ViT ``heads`` at initialisation), or a graph
+    without positive total edge weight.
+    """
     graph = knn_graph(features, k=k, name=layer)
+    reason = _undefined_reason(features, graph)
+    if reason is not None:
+        warnings.warn(f"Layer {layer!r}: {reason}; its modularity is undefined and set to NaN "
+                      "(the rest of the curve is kept).", UndefinedModularityWarning, stacklevel=3)
+        scores = {"modularity": float("nan"), "edges": graph.ecount()}
+        if with_leiden:
+            scores.update({key: float("nan") for key in ("leiden_modularity", "leiden_communities",
+                                                         "leiden_nmi", "leiden_ari")})
+        return scores
     scores = {"modularity": modularity(graph, labels), "edges": graph.ecount()}
     if with_leiden:
         found = leiden(graph, seed=seed)
@@ -77,7 +110,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
                      max_bytes: int = DEFAULT_FEATURE_BYTES) -> pd.DataFrame:
     """Modularity of every probe layer's k-NN graph, for ``repeats`` disjoint samples of ``n`` images.
 
-    This is the paper's measure (Lu et al. 2022, Sec. 3; README, "The measure"): for each sample, each layer's flattened outputs
+    This is the paper's measure (Lu et al. 2022, Sec. 3; docs/method.md, "The measure"): for each sample, each layer's flattened outputs
     give a cosine k-NN graph (:func:`knn_graph`), scored by :func:`modularity` with the true
     classes as communities.
 
@@ -96,9 +129,20 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
             (``leiden_modularity``), count and agreement with the classes (``leiden_nmi``, ``leiden_ari``).
         max_bytes: memory budget for the features held at once.
 
+    A layer whose Q is undefined does not stop the curve: when every sample's output is the same
+    (all zero, as torchvision's ViT ``heads`` at initialisation, or constant), cosine similarity
+    is 0 (or 1) everywhere and the k-NN graph has no edges (or only ties), so that layer's
+    ``modularity`` is NaN, with an :class:`UndefinedModularityWarning` naming it, and
+    :func:`summarize_curve` shows NaN for it.
+
     Returns:
         Tidy DataFrame, one row per (repeat, layer): ``layer``, ``depth`` (1-based position in
         ``layers``), ``repeat``, ``modularity``, ``edges``, ``n``, ``k`` (+ Leiden columns).
+
+    Raises:
+        ValueError: images with another number of channels than the model takes (naming both),
+            too few images for ``n`` × ``repeats``, a sample with one class, or labels that are not
+            class indices (:func:`~dynamic_graphs.data.labels_of`).
 
     Example:
         >>> from dynamic_graphs import get_dataset
@@ -112,6 +156,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
     dataset = as_dataset(dataset)
     samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
     all_labels = labels_of(dataset)
+    check_input_channels(model, load_images(dataset, samples[0][:1]), what="the dataset's images")
     rows = []
     for repeat, indices in enumerate(samples):
         labels = all_labels[indices]

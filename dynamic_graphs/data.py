@@ -15,10 +15,15 @@ CIFAR architectures with five 2x poolings (32 -> 1) apply unchanged.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
+import pickle
+import shutil
 import struct
+import tarfile
 import warnings
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,18 +36,23 @@ from .models.common import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHIO
 from .utils import UnknownNameError, atomic_torch_save, cache_key, check_int, check_positive_int, lookup
 
 __all__ = [
+    "DatasetNotFoundError",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_IDX_DIR",
     "ImageTensorDataset",
+    "class_indices",
     "dataset_info",
     "get_dataset",
     "labels_of",
     "load_batch",
     "load_images",
+    "read_cifar",
     "read_idx",
     "read_fashion_mnist_idx",
     "synthetic_dataset",
 ]
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
 KNOWN_DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic")
@@ -67,16 +77,22 @@ _SYNTHETIC_DEFAULTS: dict[str, Any] = dict(n=200, num_classes=4, shape=(3, 8, 8)
 _INFO = {
     # Statistics of the padded 32x32 training images, i.e. of what the models see.
     "fashion-mnist": dict(num_classes=10, in_channels=1, image_size=_PADDED_SIZE,
-                          mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD),
-    "cifar10": dict(num_classes=10, in_channels=3, image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD),
+                          mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, split_sizes=(60000, 10000)),
+    "cifar10": dict(num_classes=10, in_channels=3, image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD,
+                    split_sizes=(50000, 10000)),
     # The paper normalises CIFAR-100 with the CIFAR-10 statistics; keep them for fidelity.
-    "cifar100": dict(num_classes=100, in_channels=3, image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD),
+    "cifar100": dict(num_classes=100, in_channels=3, image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD,
+                     split_sizes=(50000, 10000)),
 }
 _IMAGENET_MEAN, _IMAGENET_STD = IMAGENET_MEAN, IMAGENET_STD
 
 
 class UnknownDatasetError(UnknownNameError):
     """KeyError for a dataset name that is not known."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset that is neither on disk nor downloadable; the message says where a local copy goes."""
 
 
 # --------------------------------------------------------------------------- in-memory dataset
@@ -253,22 +269,180 @@ def _load_fashion_mnist(root: Path, split: str, idx_dir: str | os.PathLike | Non
         images, labels = read_fashion_mnist_idx(idx_dir, split)
     elif explicit:
         missing = ", ".join(str(p) for p in paths if not p.is_file())
-        raise FileNotFoundError(f"Fashion-MNIST IDX files missing: {missing}")
+        raise DatasetNotFoundError(f"Fashion-MNIST IDX files missing: {missing}")
     else:
         import torchvision
 
-        ds = torchvision.datasets.FashionMNIST(root / "fashion-mnist", train=split == "train", download=True)
+        home = root / "fashion-mnist" / "FashionMNIST"  # torchvision's own layout under our folder
+        try:
+            with _leave_nothing_on_failure(home):
+                ds = torchvision.datasets.FashionMNIST(home.parent, train=split == "train", download=True)
+        except (OSError, RuntimeError) as err:  # each mirror's URLError ends as one RuntimeError
+            raise _download_failed("fashion-mnist", root, err) from None
         images, labels = _pad_to_32(ds.data.unsqueeze(1).to(torch.uint8)), torch.as_tensor(ds.targets).long()
     return dict(images=images, labels=labels, classes=list(FASHION_MNIST_CLASSES))
 
 
-def _load_cifar(name: str, root: Path, split: str) -> dict:
-    import torchvision
+# --------------------------------------------------------------------------- CIFAR (python pickles)
 
-    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
-    ds = cls(root / name, train=split == "train", download=True)
-    images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
-    return dict(images=images, labels=torch.as_tensor(ds.targets, dtype=torch.long), classes=list(ds.classes))
+
+_CIFAR = {
+    # torchvision's on-disk layout (the extracted archives of https://www.cs.toronto.edu/~kriz/cifar.html).
+    "cifar10": dict(title="CIFAR-10", folder="cifar-10-batches-py", archive="cifar-10-python.tar.gz",
+                    train=[f"data_batch_{i}" for i in range(1, 6)], test=["test_batch"],
+                    meta="batches.meta", names="label_names", labels="labels"),
+    "cifar100": dict(title="CIFAR-100", folder="cifar-100-python", archive="cifar-100-python.tar.gz",
+                     train=["train"], test=["test"], meta="meta", names="fine_label_names", labels="fine_labels"),
+}
+_CIFAR_PIXELS = 3 * 32 * 32
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads the CIFAR pickles (dicts of numpy arrays, lists and strings) and refuses anything else,
+    so that loading a file can never run code from it (as checkpoints are read with ``weights_only``)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("numpy", "ndarray"), ("numpy", "dtype"),
+                ("_codecs", "encode")}  # how Python 3's protocol 2 writes bytes
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
+        with warnings.catch_warnings():  # numpy 2 warns on the numpy.core path that the files name
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return super().find_class(module, name)
+
+
+def _read_cifar_pickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            obj = _CifarUnpickler(fh, encoding="latin1").load()
+    except Exception as err:  # garbled bytes fail in many ways (KeyError, EOFError, UnicodeDecodeError...)
+        raise ValueError(f"Corrupt CIFAR file {path}: cannot unpickle it ({err}); extract the archive again.") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"Corrupt CIFAR file {path}: expected a dict, got {type(obj).__name__}.")
+    return obj
+
+
+def read_cifar(folder: str | os.PathLike, name: str = "cifar10", split: str = "train") -> dict:
+    """Decode one CIFAR split from its extracted python-pickle folder (torchvision's layout).
+
+    The same images, labels and classes as ``torchvision.datasets.CIFAR10``/``CIFAR100`` read, without
+    their md5 check of every file, so that any local copy in the standard layout loads; the files
+    are checked for shape and label range instead.
+
+    Args:
+        folder: the ``cifar-10-batches-py`` (or ``cifar-100-python``) directory.
+        name: ``"cifar10"`` or ``"cifar100"``.
+        split: ``"train"`` (``data_batch_1``..``5``; ``train``) or ``"test"`` (``test_batch``; ``test``).
+
+    Returns:
+        ``dict(images, labels, classes)``: ``uint8`` ``N x 3 x 32 x 32``, ``int64`` ``N``, class names.
+
+    Raises:
+        DatasetNotFoundError: (a ``FileNotFoundError``) a file of the split is missing.
+        ValueError: a file is corrupt (not a CIFAR pickle, wrong sizes, labels out of range).
+    """
+    _check_split(split)
+    spec, folder = _CIFAR[name], Path(folder)
+    missing = [file for file in (*spec[split], spec["meta"]) if not (folder / file).is_file()]
+    if missing:
+        raise DatasetNotFoundError(f"{spec['title']} files missing in {folder}: {', '.join(missing)}.")
+    classes = _read_cifar_pickle(folder / spec["meta"]).get(spec["names"])
+    if not isinstance(classes, list) or not classes:
+        raise ValueError(f"Corrupt CIFAR file {folder / spec['meta']}: no {spec['names']!r} list.")
+    chunks, labels = [], []
+    for file in spec[split]:
+        entry = _read_cifar_pickle(folder / file)
+        images, targets = entry.get("data"), entry.get("labels", entry.get("fine_labels"))
+        if (not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 2
+                or images.shape[1] != _CIFAR_PIXELS or targets is None or len(targets) != len(images)):
+            raise ValueError(f"Corrupt CIFAR file {folder / file}: expected 'data' as N x {_CIFAR_PIXELS} uint8 "
+                             f"and {spec['labels']!r} with N labels.")
+        chunks.append(images)
+        labels.extend(int(label) for label in targets)
+    labels_t = torch.tensor(labels, dtype=torch.long)
+    if len(labels_t) and (int(labels_t.min()) < 0 or int(labels_t.max()) >= len(classes)):
+        raise ValueError(f"Corrupt CIFAR files in {folder}: labels outside [0, {len(classes)}).")
+    images_t = torch.from_numpy(np.vstack(chunks).reshape(-1, 3, 32, 32))  # rows are channel-major: NCHW
+    return dict(images=images_t, labels=labels_t, classes=[str(c) for c in classes])
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory on the way to ``path`` that does not exist yet (None if it exists)."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return missing
+        missing = candidate
+    return missing
+
+
+@contextmanager
+def _leave_nothing_on_failure(target: Path, *paths: Path):
+    """Remove what a failed download created: the new directories on the way to ``target``, and
+    those of ``paths`` (files or directories) that did not exist before."""
+    fresh = [path for path in (_first_missing(target), *paths) if path is not None and not path.exists()]
+    try:
+        yield
+    except BaseException:
+        for path in fresh:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _provide_locally(name: str, root: Path) -> str:
+    """How to put a copy of the named dataset where :func:`get_dataset` finds it."""
+    if name == "fashion-mnist":
+        files = ", ".join(path.name for split in SPLITS for path in _fashion_paths(Path("."), split))
+        return (f"Put the four IDX files ({files}) in {FASHION_MNIST_IDX_DIR} (Debian: apt install "
+                "dataset-fashion-mnist) or in any directory DIR and call get_dataset('fashion-mnist', idx_dir=DIR).")
+    spec = _CIFAR[name]
+    return (f"Download {spec['archive']} from https://www.cs.toronto.edu/~kriz/cifar.html and extract it so that "
+            f"{root / name / spec['folder']}/ holds {_file_list(spec)} "
+            f"(or put the archive itself in {root / name}/); or call get_dataset({name!r}, root=DIR) with the "
+            f"folder at DIR/{name}/{spec['folder']}/. The data directory is settings.data_dir ($DG_DATA_DIR).")
+
+
+def _file_list(spec: dict) -> str:
+    train = spec["train"][0] if len(spec["train"]) == 1 else f"{spec['train'][0]}..{spec['train'][-1][-1]}"
+    return f"{train}, {', '.join(spec['test'])} and {spec['meta']}"
+
+
+def _download_failed(name: str, root: Path, err: BaseException) -> DatasetNotFoundError:
+    title = _CIFAR[name]["title"] if name in _CIFAR else "Fashion-MNIST"
+    reason = getattr(err, "reason", None) or err
+    detail = " ".join(str(reason).split())[:200]
+    return DatasetNotFoundError(f"{title} is not on this machine and could not be downloaded "
+                                f"({type(err).__name__}: {detail}). {_provide_locally(name, root)}")
+
+
+def _load_cifar(name: str, root: Path, split: str) -> dict:
+    spec = _CIFAR[name]
+    home = root / name
+    folder = home / spec["folder"]
+
+    def complete(candidate: Path) -> bool:
+        return all((candidate / file).is_file() for file in (*spec["train"], *spec["test"], spec["meta"]))
+
+    if not complete(folder) and complete(root / spec["folder"]):  # the archive extracted straight into root
+        folder = root / spec["folder"]
+    if not complete(folder):
+        from torchvision.datasets import CIFAR10, CIFAR100
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        source = CIFAR10 if name == "cifar10" else CIFAR100
+        logger.info("%s not found in %s: downloading %s", spec["title"], folder, source.url)
+        try:
+            with _leave_nothing_on_failure(home, home / spec["archive"], folder):
+                download_and_extract_archive(source.url, str(home), filename=spec["archive"], md5=source.tgz_md5)
+        except (OSError, RuntimeError, tarfile.TarError) as err:  # URLError is an OSError
+            raise _download_failed(name, root, err) from None
+    return read_cifar(folder, name, split)
 
 
 # --------------------------------------------------------------------------- cache
@@ -399,7 +573,9 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
             existing directory of an ImageNet-style class-per-subfolder layout. Known names take
             precedence over a same-named directory; pass a ``Path`` to force a folder.
         split: ``"train"`` or ``"test"``.
-        root: cache/download root; defaults to ``settings.data_dir``.
+        root: cache/download root; defaults to ``settings.data_dir``. CIFAR is read from the
+            extracted archive, ``root/cifar10/cifar-10-batches-py/`` (``root/cifar100/cifar-100-python/``;
+            the folder straight under ``root`` also works), and downloaded there when it is missing.
         **kwargs: per dataset:
             ``synthetic``: ``n``, ``num_classes``, ``shape``, ``separation``, ``seed``
             (see :func:`synthetic_dataset`).
@@ -416,8 +592,11 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
         otherwise the folder itself is used for either split.
 
     Raises:
-        ValueError: bad ``split``.
+        ValueError: bad ``split``, or corrupt files.
         UnknownDatasetError: (a ``KeyError``) unknown name; the message suggests close known ones.
+        DatasetNotFoundError: (a ``FileNotFoundError``) the files are missing and cannot be
+            downloaded; the message says where a local copy goes. A failed download leaves nothing
+            behind.
         TypeError: keyword arguments the dataset does not take.
     """
     _check_split(split)
@@ -460,17 +639,18 @@ def dataset_info(name: str | os.PathLike, **kwargs: Any) -> dict:
             in :func:`synthetic_dataset`).
 
     Returns:
-        ``dict(num_classes, in_channels, image_size, mean, std)``; ``mean``/``std`` are
-        per-channel tuples for normalising ``[0, 1]`` images. For ``"synthetic"`` they are the
+        ``dict(num_classes, in_channels, image_size, mean, std, split_sizes)``; ``mean``/``std``
+        are per-channel tuples for normalising ``[0, 1]`` images. For ``"synthetic"`` they are the
         exact pixel-marginal moments of the mixture; for an image folder, ImageNet's values
-        and the number of class subfolders.
+        and the number of class subfolders. ``split_sizes`` maps ``"train"`` and ``"test"`` to
+        their number of images (synthetic: ``n`` each; an image folder: ``None``, not counted).
     """
     resolved = _resolve(name)
     if isinstance(resolved, Path):
         folder = _folder_split_dir(resolved, "train")
         num_classes = sum(1 for p in folder.iterdir() if p.is_dir())
         return dict(num_classes=num_classes, in_channels=3, image_size=224,
-                    mean=_IMAGENET_MEAN, std=_IMAGENET_STD)
+                    mean=_IMAGENET_MEAN, std=_IMAGENET_STD, split_sizes=None)
     if resolved == "synthetic":
         extra = sorted(set(kwargs) - set(_SYNTHETIC_DEFAULTS))
         if extra:
@@ -479,48 +659,137 @@ def dataset_info(name: str | os.PathLike, **kwargs: Any) -> dict:
         c, h, _ = (int(s) for s in cfg["shape"])  # image_size is the height (square by default)
         mean, std = _synthetic_stats(float(cfg["separation"]))
         return dict(num_classes=int(cfg["num_classes"]), in_channels=c, image_size=h,
-                    mean=(mean,) * c, std=(std,) * c)
+                    mean=(mean,) * c, std=(std,) * c, split_sizes={split: int(cfg["n"]) for split in SPLITS})
     if kwargs:
         raise TypeError(f"dataset_info({resolved!r}) takes no keyword arguments")
     info = _INFO[resolved]
-    return {**info, "mean": tuple(info["mean"]), "std": tuple(info["std"])}
+    return {**info, "mean": tuple(info["mean"]), "std": tuple(info["std"]),
+            "split_sizes": dict(zip(SPLITS, info["split_sizes"]))}
+
+
+_NO_LABEL = ("the dataset's items have no label: {found}, but dynamic_graphs needs (image, label) items; "
+             "build the dataset as TensorDataset(images, labels) or ImageTensorDataset(images, labels).")
+
+
+def class_indices(labels: Any, *, what: str = "the dataset's labels") -> np.ndarray:
+    """Labels as an ``int64`` vector of class indices; one-hot rows and whole-number floats are converted.
+
+    Args:
+        labels: (N,) integer or whole-number float labels, or (N, C) one-hot rows (a tensor or array).
+        what: how messages name the labels.
+
+    Returns:
+        ``int64`` array of length N (one-hot rows give the index of their 1).
+
+    Raises:
+        ValueError: (N, C) rows that are not one-hot (soft or multi-label targets), floats that are
+            not whole numbers, or another shape.
+        TypeError: labels that are not numbers.
+
+    Example:
+        >>> class_indices(torch.tensor([[0, 1, 0], [1, 0, 0]])).tolist()
+        [1, 0]
+    """
+    array = labels.detach().cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
+    if array.ndim == 2:
+        if ((array == 0) | (array == 1)).all() and (array.sum(axis=1) == 1).all():
+            return array.argmax(axis=1).astype(np.int64)
+        raise ValueError(f"{what} have shape {array.shape} but their rows are not one-hot (soft or multi-label "
+                         "targets?); pass one class index per item, or one-hot rows.")
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be one class index per item (shape (N,)) or one-hot rows (N, C), "
+                         f"got shape {array.shape}.")
+    if array.dtype.kind == "f":
+        whole = np.isfinite(array) & (array == np.round(array))
+        if not whole.all():
+            bad = float(array[~whole][0])
+            raise ValueError(f"{what} are floats and {bad!r} is not a whole number; pass integer class indices.")
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iub":
+        raise TypeError(f"{what} must be integer class indices, got dtype {array.dtype}.")
+    return array.astype(np.int64, copy=False)
+
+
+def _labelled_tensors(dataset: torch.utils.data.TensorDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    if len(dataset.tensors) < 2:
+        raise ValueError(_NO_LABEL.format(found=f"the TensorDataset holds {len(dataset.tensors)} tensor"))
+    return dataset.tensors[0], dataset.tensors[1]
+
+
+def _item(dataset: Dataset, index: int) -> tuple[Any, Any]:
+    item = dataset[int(index)]
+    if not isinstance(item, (tuple, list)) or len(item) < 2:
+        found = (f"item {index} is a {len(item)}-tuple" if isinstance(item, (tuple, list))
+                 else f"item {index} is a {type(item).__name__}")
+        raise ValueError(_NO_LABEL.format(found=found))
+    return item[0], item[1]
+
+
+def _as_unit_float(images: torch.Tensor) -> torch.Tensor:
+    """Float images; ``uint8`` ones scaled from 0..255 to [0, 1], as the package's datasets store them."""
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
 
 
 def labels_of(dataset: Dataset) -> np.ndarray:
     """All labels of a dataset as an ``int64`` array, without loading images when possible.
 
-    Uses ``.targets`` (ours, torchvision's, ``ImageFolder``'s) and looks through
-    ``torch.utils.data.Subset``; otherwise iterates the dataset.
+    Uses ``.targets`` (ours, torchvision's, ``ImageFolder``'s), a ``TensorDataset``'s second tensor,
+    and looks through ``torch.utils.data.Subset``; otherwise iterates the dataset. One-hot rows and
+    whole-number float labels become class indices (:func:`class_indices`).
 
     Args:
         dataset: any map-style dataset of ``(x, label)`` items.
 
     Returns:
         ``int64`` array of length ``len(dataset)``.
+
+    Raises:
+        ValueError: items without a label, labels that are not one-hot rows, or non-integral floats.
     """
     if isinstance(dataset, torch.utils.data.Subset):
         return labels_of(dataset.dataset)[np.asarray(dataset.indices, dtype=np.int64)]
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        return class_indices(_labelled_tensors(dataset)[1])
     targets = getattr(dataset, "targets", None)
     if targets is not None:
-        if torch.is_tensor(targets):
-            return targets.detach().cpu().numpy().astype(np.int64, copy=False)
-        return np.asarray(targets, dtype=np.int64)
-    return np.fromiter((int(dataset[i][1]) for i in range(len(dataset))), dtype=np.int64, count=len(dataset))
+        return class_indices(targets)
+    if len(dataset) == 0:
+        return np.zeros(0, dtype=np.int64)
+    labels = [_item(dataset, i)[1] for i in range(len(dataset))]
+    try:
+        stacked = np.stack([np.asarray(label.detach().cpu() if torch.is_tensor(label) else label) for label in labels])
+    except ValueError:  # labels of different shapes
+        raise ValueError("the dataset's labels differ in shape from item to item; "
+                         "give every item one class index.") from None
+    return class_indices(stacked)
 
 
 def load_batch(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """The items at ``indices`` as a (len(indices), C, H, W) float tensor and an int64 label tensor."""
+    """The items at ``indices`` as a (len(indices), C, H, W) float tensor and an int64 label tensor.
+
+    ``uint8`` images (for example in a ``TensorDataset``) are scaled to [0, 1], as the package's own
+    datasets are; labels are converted as by :func:`labels_of`.
+
+    Raises:
+        ValueError: items without a label, or labels that are not class indices (see :func:`class_indices`).
+    """
     indices = np.asarray(indices)
     if hasattr(dataset, "batch"):  # in-memory datasets: one indexing operation
         images, labels = dataset.batch(indices)
         return images.float(), torch.as_tensor(labels).long()
-    items = [dataset[int(i)] for i in indices]
-    return (torch.stack([torch.as_tensor(image) for image, _ in items]).float(),
-            torch.tensor([int(label) for _, label in items], dtype=torch.long))
+    if isinstance(dataset, torch.utils.data.TensorDataset):  # one indexing operation too
+        images, labels = _labelled_tensors(dataset)
+        picked = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        return _as_unit_float(images[picked]), torch.from_numpy(class_indices(labels[picked]))
+    items = [_item(dataset, i) for i in indices]
+    labels = [label.detach().cpu() if torch.is_tensor(label) else label for _, label in items]
+    return (_as_unit_float(torch.stack([torch.as_tensor(image) for image, _ in items])),
+            torch.from_numpy(class_indices(np.stack([np.asarray(label) for label in labels]) if labels
+                                           else np.zeros(0, dtype=np.int64))))
 
 
 def load_images(dataset: Dataset, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
-    """The images at ``indices`` as one (len(indices), C, H, W) float tensor."""
+    """The images at ``indices`` as one (len(indices), C, H, W) float tensor (``uint8`` scaled to [0, 1])."""
     return load_batch(dataset, indices)[0]
 
 

@@ -64,6 +64,43 @@ def resolve_layers(model: nn.Module, layers: Sequence[str] | None, caller: str =
     return check_layers(model, layers)
 
 
+def input_channels(model: nn.Module) -> int | None:
+    """The number of image channels ``model`` declares: a registry model's ``config["in_channels"]``,
+    else the channels of its input ``Normalize``; ``None`` when it declares neither."""
+    config = getattr(model, "config", None)
+    if isinstance(config, dict) and isinstance(config.get("in_channels"), int):
+        return config["in_channels"]
+    return next((len(module.mean_values) for module in model.modules() if isinstance(module, Normalize)), None)
+
+
+def _stem_channels(model: nn.Module) -> int | None:
+    """The input channels of the first ``Conv2d`` defined: the stem in torchvision's CNNs and ViTs.
+    Only used to explain a forward pass that failed, since definition order need not be run order."""
+    return next((module.in_channels for module in model.modules() if isinstance(module, nn.Conv2d)), None)
+
+
+def _channel_mismatch(model: nn.Module, expected: int, images: torch.Tensor, what: str) -> ValueError:
+    config = getattr(model, "config", None)
+    name = config.get("name") if isinstance(config, dict) else None
+    got = images.shape[1]
+    return ValueError(
+        f"The model ({name or type(model).__name__}) takes {expected}-channel images but {what} are {got}-channel "
+        f"(image shape {tuple(images.shape[1:])}); use a dataset with {expected}-channel images, or a model built for "
+        f"{got} (get_model(..., in_channels={got}) with the dataset's mean and std from dataset_info).")
+
+
+def check_input_channels(model: nn.Module, images: torch.Tensor, *, what: str = "the images") -> None:
+    """Refuse (N, C, H, W) images whose C is not the number of channels ``model`` declares
+    (:func:`input_channels`), before any forward pass.
+
+    Raises:
+        ValueError: naming both channel counts and the two ways out.
+    """
+    expected = input_channels(model)
+    if expected is not None and images.ndim == 4 and images.shape[1] != expected:
+        raise _channel_mismatch(model, expected, images, what)
+
+
 @contextmanager
 def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str | None = None):
     """Call ``on_output(name, tensor)`` for each named module's output; hooks are removed on exit."""
@@ -191,8 +228,9 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
     Raises:
         TypeError: ``images`` is not a tensor, a layer's output is not a tensor, or (``"fx"``) the
             model cannot be traced.
-        ValueError: ``images`` is not (N, ...) with N >= 1, a bad ``batch_size``, or a layer that
-            runs more than once.
+        ValueError: ``images`` is not (N, ...) with N >= 1, has another number of channels than the
+            model takes (:func:`check_input_channels`), a bad ``batch_size``, or a layer that runs
+            more than once.
         UnknownNameError: an unknown layer or backend.
     """
     layers = resolve_layers(model, layers, "iter_layer_features")
@@ -201,11 +239,18 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
         raise TypeError(f"images must be a tensor of shape (N, C, H, W), got {type(images).__name__}.")
     if images.ndim < 2 or len(images) < 1:
         raise ValueError(f"images must be a tensor of shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}.")
+    check_input_channels(model, images)
     batch_size = check_positive_int("batch_size", batch_size)
     device = resolve_device(device)
     n_samples = len(images)
     with evaluating(model, device):
-        sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers)
+        try:
+            sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers)
+        except RuntimeError as err:  # e.g. a conv's "expected input ... to have 3 channels"
+            stem = _stem_channels(model)
+            if stem is not None and images.ndim == 4 and images.shape[1] != stem:
+                raise _channel_mismatch(model, stem, images, "the images") from err
+            raise
         for group in _plan_passes(sizes, n_samples, max_bytes):
             buffers = {name: torch.empty(n_samples, sizes[name], device=device) for name in group}
             _run_group(model, images, group, buffers, batch_size, device, backend)

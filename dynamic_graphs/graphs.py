@@ -139,7 +139,7 @@ def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarr
 
 
 def knn_graph(features: Any, k: int = 3, *, name: str | None = None) -> igraph.Graph:
-    """The paper's k-NN graph of one layer's representation (Lu et al. 2022; see the README's "The measure").
+    """The paper's k-NN graph of one layer's representation (Lu et al. 2022; docs/method.md, "The measure").
 
     Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
     neighbours are chosen (a node whose k-th best similarity is negative keeps a zero-weight self

@@ -4,7 +4,7 @@
   :func:`linear_cka` and :func:`cka_matrix`, and :func:`matrix_rank_correlation` between the two;
 - asymptotics: :func:`edge_statistics` (the terms of Q = W_in/W − Σ_c (S_c/2W)²) and
   :func:`one_nn_error` (the 1-NN error that Q approaches through 1 − R_1NN − Σ_c π_c²), the
-  project's own derivation behind the ``asymptotics`` notebook (README, "Notebooks").
+  project's own derivation behind the ``asymptotics`` notebook (docs/method.md, "Asymptotics").
 """
 from __future__ import annotations
 
@@ -224,8 +224,8 @@ def edge_statistics(graph: Any, labels: Any) -> dict[str, float]:
 
     With W the total edge weight, W_in the weight of intra-class edges and S_c the summed
     strength of class c, the decomposition is exact; for a symmetrised k-NN graph, strengths are
-    nearly uniform and Q ≈ p_in − Σ_c π_c² (the project's derivation, README "Notebooks":
-    ``asymptotics.ipynb``).
+    nearly uniform and Q ≈ p_in − Σ_c π_c² (the project's derivation, docs/method.md
+    "Asymptotics", D1).
 
     Args:
         graph: undirected weighted ``igraph.Graph`` without self-loops, e.g. from :func:`knn_graph`.

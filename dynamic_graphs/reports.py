@@ -5,6 +5,7 @@ Command line::
     python -m dynamic_graphs.reports fig3 -p model resnet56      # one notebook, with overrides
     python -m dynamic_graphs.reports fig3 --tag deep -p model "[resnet110, vgg16]"   # reports/fig3-deep.html
     python -m dynamic_graphs.reports --all                          # every notebook, reports/parameters.yml
+    python -m dynamic_graphs.reports fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
 
 In ``reports/parameters.yml`` a notebook maps to its parameters, or to a list of runs, each with an
 optional ``tag`` naming its report.
@@ -95,34 +96,65 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
     With a ``tag`` the outputs are ``<name>-<tag>.ipynb`` and ``.html``, so that one notebook can
     have several reports (fig3 for two sets of models, say).
 
-    Figures are saved under ``<out_dir>/figures`` (``<out_dir>/figures/<name>-<tag>`` for a tagged
-    run) unless ``parameters`` sets ``fig_dir``; notebooks that write tables take ``report_dir``
-    (``out_dir``). The HTML leaves out the code cells; the notebook's ``run_info`` table states parameters and commit.
+    The kernel runs in ``out_dir``. Figures are saved under ``figures/`` there (``figures/<name>-<tag>``
+    for a tagged run) unless ``parameters`` sets ``fig_dir``; notebooks that write tables take
+    ``report_dir`` (``.``, i.e. ``out_dir``). Both are passed relative to ``out_dir``, so the report
+    holds no absolute path of this machine. The notebook executes into a temporary file and is moved
+    into place when it succeeds: a failed run leaves the previous report alone (its partial notebook
+    stays in the temporary folder, which the error message names). The HTML leaves out the code
+    cells; the notebook's ``run_info`` table states parameters and commit.
 
     Returns:
         The HTML file.
     """
+    import shutil
+    import tempfile
+
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
+
+    from .utils import atomic_path
 
     name = lookup(name, notebook_names(), what="notebook")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{tag}" if tag else name
     # A tagged run keeps its figure files apart: the same model's untagged run would overwrite them.
-    fig_dir = out_dir / "figures" / stem if tag else out_dir / "figures"
-    defaults = {"fig_dir": str(fig_dir), "report_dir": str(out_dir)}
-    declared = papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    fig_dir = Path("figures", stem) if tag else Path("figures")
+    defaults = {"fig_dir": fig_dir.as_posix(), "report_dir": "."}
+    source = NOTEBOOK_DIR / f"{name}.ipynb"
+    declared = papermill.inspect_notebook(str(source))
     parameters = {**{key: value for key, value in defaults.items() if key in declared}, **(parameters or {})}
+    scratch = Path(tempfile.mkdtemp(prefix=f"dg-render-{stem}-"))
+    running = scratch / f"{stem}.ipynb"
+    try:
+        papermill.execute_notebook(str(source), str(running), parameters=parameters, cwd=str(out_dir),
+                                   kernel_name="python3", log_output=True)
+    except BaseException:
+        logger.error("%s failed; the executed notebook, up to the failing cell, is %s", stem, running)
+        raise
+    notebook = nbformat.read(running, as_version=4)
     executed = out_dir / f"{stem}.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(executed), parameters=parameters,
-                               cwd=str(NOTEBOOK_DIR), kernel_name="python3", log_output=True)
+    # papermill records where it read and wrote: the repository's names, not this machine's paths.
+    notebook.metadata.get("papermill", {}).update(input_path=_shown(source), output_path=_shown(executed))
+    with atomic_path(executed) as tmp:
+        nbformat.write(notebook, tmp)
+    shutil.rmtree(scratch, ignore_errors=True)
     html, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(
-        nbformat.read(executed, as_version=4))
+        notebook)
     path = out_dir / f"{stem}.html"
-    path.write_text(html, encoding="utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     return path
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it, else its file name."""
+    try:
+        return path.resolve().relative_to(_REPO).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _parse_value(text: str) -> Any:
@@ -151,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a parameter (YAML value), for every notebook rendered")
     parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports)")
-    parser.add_argument("--out-dir", default=str(REPORT_DIR))
+    parser.add_argument("--out-dir", default=str(REPORT_DIR),
+                        help="where the reports go (default: the committed reports/; make demo uses out/demo)")
     args = parser.parse_args(argv)
     # papermill logs the notebook's own output (epoch lines, progress) through its logger: show it here.
     logging.basicConfig(level=logging.INFO, format="%(message)s")

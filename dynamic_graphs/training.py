@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from ._settings import settings
 from .data import as_dataset, dataset_info, get_dataset
 from .models import get_model
 from .utils import (atomic_torch_save, cache_key, check_positive_int, evaluating, git_commit, isolated_rng, progress,
-                    resolve_device)
+                    resolve_device, shown_path)
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,32 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
             check_positive_int(key, hparams[key])
     hparams["milestones"] = [int(m) for m in hparams["milestones"]]
     return hparams
+
+
+def check_subset_sizes(options: Mapping[str, Any], split_sizes: Mapping[str, int | None] | None) -> None:
+    """Refuse a ``train_size``/``test_size`` that is not a whole number from 1 to its split's size.
+
+    Args:
+        options: training options (``None`` or a missing key: the whole split).
+        split_sizes: images per split, ``{"train": ..., "test": ...}`` (``None`` where unknown), as
+            :func:`~dynamic_graphs.data.dataset_info` gives them.
+
+    Raises:
+        TypeError: not an integer (``0.5``, ``"100"``), naming the option and the split's size.
+        ValueError: below 1 or above the split's size, naming both.
+    """
+    for option, split in (("train_size", "train"), ("test_size", "test")):
+        value = options.get(option)
+        if value is None:
+            continue
+        size = (split_sizes or {}).get(split)
+        has = f"the {split} split has {size} images" if size else f"the {split} split's size is not known yet"
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{option} must be a whole number of images, got {value!r} ({type(value).__name__}); "
+                            f"{has}, and None uses all of them.")
+        if value < 1 or (size and value > size):
+            allowed = f"from 1 to {size}" if size else ">= 1"
+            raise ValueError(f"{option} must be {allowed} ({has}), got {value!r}; None uses all of them.")
 
 
 def _subset(size: int, keep: int | None, seed: int) -> np.ndarray:
@@ -204,10 +230,13 @@ def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | 
         History with one row per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_acc``,
         ``test_acc``, ``seconds``.
     """
-    hparams = _merge(train_defaults(dataset_name), overrides)
-    device = resolve_device(device)
     train_set = as_dataset(train_set, "train")
     test_set = as_dataset(test_set, "test") if test_set is not None else None
+    sizes = {"train": len(train_set), "test": len(test_set) if test_set is not None else None}
+    check_subset_sizes(overrides, sizes)  # before _merge, so that the message names the split's size
+    hparams = _merge(train_defaults(dataset_name), overrides)
+    check_subset_sizes(hparams, sizes)
+    device = resolve_device(device)
     with isolated_rng(seed, device):
         history = _train(model, train_set, test_set, hparams, checkpoint=checkpoint, device=device, seed=seed,
                          keep_epochs=keep_epochs, dataset_name=dataset_name)
@@ -236,6 +265,9 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         history = state["history"]
+        if len(history) < hparams["epochs"]:
+            logger.info("Resuming %s: epochs 1-%d done, continuing at epoch %d of %d", shown_path(path), len(history),
+                        len(history) + 1, hparams["epochs"])
     train_indices = _subset(len(train_set), hparams["train_size"], seed)
     test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
     for epoch in range(len(history) + 1, hparams["epochs"] + 1):
@@ -321,6 +353,7 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
             (so notebook parameters can be passed through as they are).
     """
     info = dataset_info(dataset)
+    check_subset_sizes(overrides, info.get("split_sizes"))  # before any download or training
     model_kwargs = dict(model_kwargs or {})
     hparams = _merge(train_defaults(dataset), overrides)
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
@@ -329,7 +362,7 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     with isolated_rng(seed, resolve_device(device)):  # the initial weights are part of what the seed fixes
         model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
                           mean=info["mean"], std=info["std"], **model_kwargs)
-    logger.info("Training %s on %s (%d epochs) -> %s", name, dataset, hparams["epochs"], path)
+    logger.info("Training %s on %s (%d epochs) -> %s", name, dataset, hparams["epochs"], shown_path(path))
     train(model, get_dataset(dataset, "train"), get_dataset(dataset, "test"), checkpoint=path, device=device,
           seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, **overrides)
     return load_checkpoint(path, device=device)

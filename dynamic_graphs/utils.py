@@ -320,14 +320,54 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
-def git_commit() -> str | None:
-    """The package checkout's commit (short hash, ``+dirty`` when it has uncommitted changes), if any."""
+# Outputs, not code: rendering rewrites reports/ (the executed notebook, figures, tables) before the
+# report's run_info cell asks for the commit, so changes there must not mark the code dirty.
+OUTPUT_DIRS = ("reports",)
+
+
+def git_commit(root: str | os.PathLike | None = None) -> str | None:
+    """The checkout's commit (short hash, ``+dirty`` when tracked code has uncommitted changes), if any.
+
+    Changes under the output folders (``reports/``, and the data directory when it lies inside the
+    checkout) do not count: they are what a run writes, so a report rendered from a clean checkout
+    records the clean commit. ``root`` is any folder of the checkout (default: the package's).
+    """
+    cwd = Path(root) if root is not None else Path(__file__).parent
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+
     try:
+        top = git("rev-parse", "--show-toplevel")
         commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        if not top or not commit:
+            return None
+        excluded = list(OUTPUT_DIRS)
+        try:
+            data = Path(settings.data_dir).resolve().relative_to(Path(top).resolve()).as_posix()
+        except ValueError:  # the data directory is outside the checkout
+            data = "."
+        if data != ".":
+            excluded.append(data)
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                    *(f":(top,exclude){path}" for path in excluded))
     except (OSError, subprocess.SubprocessError):
         return None
-    return f"{commit}+dirty" if commit and dirty else commit or None
+    return f"{commit}+dirty" if dirty else commit
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as logs and reports show it, without the machine's absolute prefix where it can.
+
+    Relative to the checkout when inside it (``data/checkpoints/...``), else ``<data_dir>/...`` under
+    ``settings.data_dir`` (``$DG_DATA_DIR``); any other path is shown as given.
+    """
+    path = Path(path)
+    resolved = path.resolve()
+    repo = Path(__file__).resolve().parent.parent
+    for base, prefix in ((repo, ""), (Path(settings.data_dir).resolve(), "<data_dir>/")):
+        try:
+            return prefix + resolved.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import pickle
 import re
 import struct
 from pathlib import Path
@@ -239,3 +240,134 @@ def test_real_fashion_mnist_test_split(tmp_path):
     info = dataset_info("fashion-mnist")
     assert info["mean"][0] == pytest.approx(float(images.mean()), abs=0.005)
     assert info["std"][0] == pytest.approx(float(images.std()), abs=0.005)
+
+
+# --------------------------------------------------------------------------- CIFAR on disk, and no network
+
+
+def write_cifar_pickle(path: Path, obj: dict) -> None:
+    """Pickle like the published CIFAR files: protocol 2, arrays under numpy.core.multiarray."""
+    raw = pickle.dumps(obj, protocol=2).replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    path.write_bytes(raw)
+
+
+def fake_cifar(root: Path, name: str = "cifar10", per_file: int = 3) -> dict:
+    """A tiny CIFAR-10 (or -100) in torchvision's extracted layout under ``root/name``; returns its arrays."""
+    cifar10 = name == "cifar10"
+    folder = root / name / ("cifar-10-batches-py" if cifar10 else "cifar-100-python")
+    folder.mkdir(parents=True)
+    classes = [f"class{k}" for k in range(10 if cifar10 else 100)]
+    write_cifar_pickle(folder / ("batches.meta" if cifar10 else "meta"),
+                       {"label_names" if cifar10 else "fine_label_names": classes})
+    rng = np.random.default_rng(0)
+    arrays = {}
+    files = {"train": [f"data_batch_{i}" for i in range(1, 6)] if cifar10 else ["train"],
+             "test": ["test_batch"] if cifar10 else ["test"]}
+    for split, names in files.items():
+        chunks, labels = [], []
+        for file in names:
+            data_ = rng.integers(0, 256, size=(per_file, 3072), dtype=np.uint8)
+            targets = rng.integers(0, len(classes), size=per_file).tolist()
+            write_cifar_pickle(folder / file, {"batch_label": file, "data": data_,
+                                               "labels" if cifar10 else "fine_labels": targets})
+            chunks.append(data_)
+            labels += targets
+        arrays[split] = (np.vstack(chunks), np.array(labels))
+    return dict(folder=folder, classes=classes, **arrays)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_local_cifar_loads_through_get_dataset(tmp_path, name):
+    fake = fake_cifar(tmp_path, name)
+    for split, count in (("train", 15 if name == "cifar10" else 3), ("test", 3)):
+        ds = get_dataset(name, split, root=tmp_path)
+        images, labels = fake[split]
+        assert len(ds) == count and ds.classes == fake["classes"]
+        assert torch.equal(ds.images, torch.from_numpy(images.reshape(-1, 3, 32, 32)))  # rows are R, G, B planes
+        assert ds.targets.tolist() == labels.tolist()
+        x, y = ds[1]
+        assert x.shape == (3, 32, 32) and torch.equal(x, torch.from_numpy(images[1].reshape(3, 32, 32)).float() / 255)
+        assert (tmp_path / name / f"{split}.pt").is_file()  # cached beside the folder, as before
+
+
+def test_local_cifar_matches_torchvision(tmp_path, monkeypatch):
+    """Same images, labels and classes as torchvision's reader (its md5 check switched off for the fake)."""
+    import torchvision.datasets.cifar as tv_cifar
+
+    fake_cifar(tmp_path)
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *args, **kwargs: True)
+    reference = tv_cifar.CIFAR10(tmp_path / "cifar10", train=True, download=False)
+    ours = data.read_cifar(tmp_path / "cifar10" / "cifar-10-batches-py", "cifar10", "train")
+    assert torch.equal(ours["images"].permute(0, 2, 3, 1), torch.from_numpy(reference.data))
+    assert ours["labels"].tolist() == reference.targets and ours["classes"] == reference.classes
+
+
+def test_cifar_pickle_that_would_run_code_is_refused(tmp_path):
+    fake = fake_cifar(tmp_path)
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    (fake["folder"] / "test_batch").write_bytes(pickle.dumps({"data": Payload(), "labels": []}, protocol=2))
+    with pytest.raises(ValueError, match=r"Corrupt CIFAR file .*test_batch.*unexpected object __builtin__\.print"):
+        get_dataset("cifar10", "test", root=tmp_path)
+
+
+def test_cifar_file_of_wrong_shape(tmp_path):
+    fake = fake_cifar(tmp_path)
+    write_cifar_pickle(fake["folder"] / "test_batch", {"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]})
+    with pytest.raises(ValueError, match="Corrupt CIFAR file .*test_batch.*N x 3072"):
+        get_dataset("cifar10", "test", root=tmp_path)
+
+
+def no_network(monkeypatch):
+    """Every download attempt fails as it does offline."""
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+
+
+@pytest.mark.parametrize("name, folder", [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")])
+def test_cifar_offline_says_where_a_copy_goes_and_leaves_nothing(tmp_path, monkeypatch, name, folder):
+    no_network(monkeypatch)
+    root = tmp_path / "data"
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        get_dataset(name, "test", root=root)
+    message = str(err.value)
+    assert isinstance(err.value, FileNotFoundError) and err.value.__cause__ is None and err.value.__suppress_context__
+    assert "could not be downloaded (URLError" in message and "name resolution" in message
+    assert f"{root / name / folder}/" in message and "root=DIR" in message and "https://www.cs.toronto.edu" in message
+    assert not root.exists()  # not even the data directory was left behind
+
+
+def test_cifar_offline_keeps_an_existing_folder_and_removes_only_what_it_made(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    (tmp_path / "cifar10").mkdir()
+    (tmp_path / "cifar10" / "notes.txt").write_text("mine")
+    with pytest.raises(data.DatasetNotFoundError, match="cifar-10-batches-py"):
+        get_dataset("cifar10", root=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "cifar10").iterdir()) == ["notes.txt"]
+
+
+def test_fashion_mnist_offline_without_debian_files(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    monkeypatch.setattr(data, "FASHION_MNIST_IDX_DIR", tmp_path / "no-debian-package")
+    root = tmp_path / "data"
+    with pytest.raises(data.DatasetNotFoundError) as err:
+        get_dataset("fashion-mnist", "test", root=root)
+    message = str(err.value)
+    assert "Fashion-MNIST is not on this machine and could not be downloaded" in message
+    assert "t10k-images-idx3-ubyte.gz" in message and "idx_dir=DIR" in message and "dataset-fashion-mnist" in message
+    assert err.value.__cause__ is None and not root.exists()
+
+
+def test_cifar_folder_straight_under_root_also_loads(tmp_path):
+    fake = fake_cifar(tmp_path / "elsewhere")
+    fake["folder"].rename(tmp_path / "cifar-10-batches-py")
+    ds = get_dataset("cifar10", "test", root=tmp_path)
+    assert ds.targets.tolist() == fake["test"][1].tolist()

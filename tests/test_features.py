@@ -45,7 +45,7 @@ def test_extraction_restores_train_mode_and_removes_hooks(backend):
 
 def test_hooks_are_removed_when_the_forward_pass_fails():
     net = tiny_net()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="takes 3-channel images but the images are 5-channel"):
         extract_features(net, torch.rand(4, 5, 8, 8), layers=LAYERS, device="cpu")  # wrong channel count
     assert all(not m._forward_hooks for m in net.modules())
     assert net.training

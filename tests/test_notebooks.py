@@ -92,27 +92,18 @@ def test_full_run_parameters_name_real_notebooks_and_parameters():
             assert set(parameters) <= known, f"{name}: unknown parameters {set(parameters) - known}"
 
 
-def test_a_tag_names_the_report(tmp_path, monkeypatch):
-    import dynamic_graphs.reports as reports
-
-    calls = []
-    monkeypatch.setattr(reports, "render", lambda name, parameters, out_dir, tag: calls.append((name, tag, parameters)))
-    reports.main(["fig3", "--tag", "deep", "-p", "model", "[resnet110, vgg16]", "--out-dir", str(tmp_path)])
-    assert calls == [("fig3", "deep", {"model": ["resnet110", "vgg16"]})]
-
-
-def test_a_tagged_render_keeps_its_figures_apart(tmp_path, monkeypatch):
-    import nbformat.v4
-
-    seen = {}
-
-    def fake_execute(source, output, parameters, **kwargs):
-        seen.update(parameters)
-        nbformat.write(nbformat.v4.new_notebook(), output)
-
-    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    html = render("fig3", {"model": "vgg11"}, out_dir=tmp_path, tag="vgg11")
-    assert html == tmp_path / "fig3-vgg11.html" and html.exists()
-    assert seen == {"fig_dir": str(tmp_path / "figures" / "fig3-vgg11"), "model": "vgg11"}
-    render("fig3", {}, out_dir=tmp_path)
-    assert seen["fig_dir"] == str(tmp_path / "figures")
+@pytest.mark.slow
+@pytest.mark.parametrize("name, value, message", [
+    ("n", -5, r"ValueError: n must be an integer >= 1, got -5\."),
+    ("k", "abc", r"TypeError: k must be an integer, got 'abc' \(str\)\."),
+    ("repeats", 0, r"ValueError: repeats must be an integer >= 1, got 0\."),
+])
+def test_a_bad_parameter_fails_before_any_training(name, value, message, tmp_path, monkeypatch):
+    data = tmp_path / "data"  # empty: nothing cached that could hide a training run
+    monkeypatch.setenv("DG_DATA_DIR", str(data))
+    parameters = {**CI_PARAMETERS, "model": "resnet32", name: value}  # papermill -p passes "abc" as a string
+    with pytest.raises(papermill.PapermillExecutionError, match=message) as caught:
+        papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters=parameters, kernel_name="python3", progress_bar=False)
+    assert "dg.check_parameters(" in caught.value.source  # the cell that failed: the check, not a later one
+    assert not list(data.rglob("*.pt")), "the notebook trained or cached something before checking its parameters"

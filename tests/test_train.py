@@ -238,3 +238,18 @@ def test_evaluate_counts_correct_predictions():
             return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 4).float()
 
     assert evaluate(Oracle(), data, device="cpu") == pytest.approx(float((labels == 0).float().mean()))
+
+
+def test_a_resumed_run_says_from_which_epoch(tmp_path, monkeypatch, capsys):
+    options = dict(OPTIONS, epochs=2, milestones=[1])
+    path = tmp_path / "run.pt"
+    data = synthetic("train", n=32)
+    train(tiny_resnet(), data, device="cpu", checkpoint=path, **options)
+    state = torch.load(path, weights_only=True)  # as if killed after epoch 1's checkpoint
+    torch.save({**state, "epoch": 1, "complete": False, "history": state["history"][:1]}, path)
+    monkeypatch.setattr(settings, "verbosity", 1)
+    capsys.readouterr()
+    history = train(tiny_resnet(), data, device="cpu", checkpoint=path, **options)
+    out = capsys.readouterr().out
+    assert f"Resuming {path}: epochs 1-1 done, continuing at epoch 2 of 2" in out, out
+    assert list(history.epoch) == [1, 2] and out.count("epoch   2") == 1 and "epoch   1" not in out

@@ -2,8 +2,8 @@
 
 :func:`ablation_curves` stacks one curve per swept value, told apart by ``sweep`` and ``value``
 (see :mod:`dynamic_graphs.frames`); :func:`asymptotic_sweep` scores Gaussian mixtures of growing
-size with the package's k-NN graph, the project's check of how Q behaves as N grows (README,
-"Notebooks": ``asymptotics.ipynb``).
+size with the package's k-NN graph, the project's check of how Q behaves as N grows (docs/method.md,
+"Asymptotics").
 """
 from __future__ import annotations
 
@@ -129,8 +129,8 @@ def asymptotic_sweep(*, ns: Sequence[int], ks: Sequence[int], separation: float 
     """Q, its decomposition's terms and its large-N limit on Gaussian mixtures of growing size.
 
     The paper proves by an asymptotic analysis that modularity is broadly usable (arXiv 2111.12485,
-    abstract); this sweep checks the project's own derivation of it (README, "Notebooks":
-    ``asymptotics.ipynb``): Q = p_in − Σ_c (S_c/2W)² exactly, Q ≈ p_in − Σ_c π_c², and
+    abstract); this sweep checks the project's own derivation of it (docs/method.md,
+    "Asymptotics"): Q = p_in − Σ_c (S_c/2W)² exactly, Q ≈ p_in − Σ_c π_c², and
     Q → 1 − R_1NN − Σ_c π_c² as N grows, whatever k.
 
     Class means m_c ~ N(0, I_dim) are drawn once from ``seed``. A sample of size n has balanced,

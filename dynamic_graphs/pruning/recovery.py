@@ -14,7 +14,7 @@ from .._settings import settings
 from ..data import dataset_info, get_dataset, labels_of
 from ..models import get_model
 from ..training import _merge, finished, load_checkpoint, train, train_defaults
-from ..utils import cache_key, isolated_rng, resolve_device, state_digest, tensor_digest
+from ..utils import cache_key, isolated_rng, resolve_device, shown_path, state_digest, tensor_digest
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def recover(pruned: nn.Module, dataset: Any = "fashion-mnist", *, test_set: Data
         how = "from scratch" if from_scratch else "fine-tuning"
         if settings.verbosity >= 1:
             logger.info("Recovering %s %s (%s, %d epochs) -> %s", config["name"],
-                        config.get("blocks", config.get("cfg")), how, hparams["epochs"], checkpoint)
+                        config.get("blocks", config.get("cfg")), how, hparams["epochs"], shown_path(checkpoint))
         with isolated_rng(device=resolve_device(device)):  # train reseeds; the caller's streams stay as they were
             train(start, data.train, data.test, checkpoint=checkpoint, device=device, seed=seed,
                   dataset_name=data.name, **hparams)
