@@ -14,7 +14,6 @@ from .data import as_dataset, labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, check_input_channels, iter_layer_features, resolve_layers
 from .graphs import edge_weights, knn_graph, leiden, modularity, partition_agreement
 from .frames import summarize_by_curve
-from .models import probe_layers
 from .utils import check_positive_int
 
 
