@@ -35,6 +35,7 @@ from .pl import (draw_graph, embed_gif, graph_animation, plot_ablation, plot_adv
 from .pruning import (FINETUNE_DEFAULTS, contrast_variants, layer_gains, linear_probe_accuracy, model_cost,
                       paper_variants, plateau_variants, probe_criterion_layers, prune, random_layers, recover,
                       redundant_layers, removable_layers, rising_layers, tail_layers)
+from .pruning import block_influence, block_influence_layers, cka_layers, cka_scores, random_matched_layers
 from .outputs import figure_name, run_info, save_figure, save_table
 from .training import TRAIN_DEFAULTS, evaluate, load_checkpoint, pretrained, train
 from .utils import UnknownNameError, resolve_device, seed_everything

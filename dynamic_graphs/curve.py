@@ -174,14 +174,21 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
 
 
 def summarize_curve(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
-    """Per-layer mean and standard deviation over repeats, for each curve the frame holds.
+    """Per-layer mean, standard deviation and 95 % interval over repeats, for each curve the frame holds.
 
     Curves stacked by a figure function or :func:`stack_curves` stay apart: the summary has one
     row per (label columns..., layer), in the sense of :func:`dynamic_graphs.frames.curve_labels`.
     A frame that stacks curves no column tells apart is refused rather than averaged.
 
+    The interval is over repeats: they are disjoint samples of images, so each layer's ``r``
+    values of Q are independent draws and the interval of their mean is the Student-t one,
+    ``mean ± t_{0.975, r-1} · std / sqrt(r)`` (:func:`dynamic_graphs.frames.t_interval`;
+    docs/method.md, "Intervals"). With one repeat there is no spread to estimate and the
+    interval is NaN. A layer's NaN values (undefined Q) are left out of ``repeats``.
+
     Returns:
-        The label columns, then ``depth``, ``layer``, ``mean``, ``std``.
+        The label columns, then ``depth``, ``layer``, ``mean``, ``std`` (ddof=1), ``repeats``
+        (values behind the mean), ``ci_low``, ``ci_high``.
 
     Example:
         >>> import pandas as pd

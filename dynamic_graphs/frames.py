@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 COORDINATES = ("layer", "depth", "repeat")
 # Integer-valued measures; every float column is a measure too. Extend per frame with attrs["measures"].
+# ``repeats`` is the count of values behind a summary row (summarize_by_curve), not a label.
 MEASURES = frozenset({"modularity", "edges", "leiden_modularity", "leiden_communities", "leiden_nmi",
-                      "leiden_ari", "test_acc"})
+                      "leiden_ari", "test_acc", "repeats"})
 
 
 def _declared(frame: pd.DataFrame, key: str) -> list[str]:
@@ -141,11 +143,50 @@ def single_curve(frame: pd.DataFrame, *, value: str = "modularity", caller: str 
     return curves[0][1]
 
 
+INTERVAL_LEVEL = 0.95  # coverage of the intervals in ci_low/ci_high and gain_low/gain_high
+
+
+def t_interval(mean, std, count, *, level: float = INTERVAL_LEVEL):
+    """Two-sided Student-t interval ``mean ± t_{(1+level)/2, count-1} · std / sqrt(count)``.
+
+    The interval of a mean over ``count`` independent draws whose sample standard deviation
+    (ddof=1) is ``std``; NaN where ``count`` < 2 (one draw has no spread to estimate). Works
+    elementwise on arrays or Series.
+
+    Returns:
+        ``(low, high)``, as float arrays (or floats for scalar input).
+
+    Example:
+        >>> low, high = t_interval(0.5, 0.1, 5)
+        >>> round(float(low), 4), round(float(high), 4)
+        (0.3758, 0.6242)
+    """
+    from scipy import stats
+
+    mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    count = np.asarray(count, dtype=float)
+    enough = count >= 2
+    dof = np.where(enough, count - 1, 1.0)
+    half = np.where(enough, stats.t.ppf(0.5 + level / 2, dof) * std / np.sqrt(np.where(enough, count, 1.0)), np.nan)
+    return mean - half, mean + half
+
+
 def summarize_by_curve(frame: pd.DataFrame, *, value: str = "modularity", caller: str = "summarize_curve",
                        stats: Sequence[str] = ("mean", "std")) -> pd.DataFrame:
-    """Per-curve, per-layer statistics of ``value`` over repeats: one row per (labels..., layer)."""
+    """Per-curve, per-layer statistics of ``value`` over repeats: one row per (labels..., layer).
+
+    Besides ``stats``, every summary has ``repeats`` (the repeats with a defined ``value``) and
+    the 95 % interval of the mean, ``ci_low`` and ``ci_high``: the repeats are disjoint samples
+    of images, so the Student-t interval ``mean ± t_{0.975, r-1} · std / sqrt(r)``
+    (:func:`t_interval`; docs/method.md, "Intervals"), NaN with one repeat. Every reader of a
+    summary (curves, gains, plots) takes its interval from here.
+    """
     labels = check_curves(frame, value=value, caller=caller)
     keys = labels + ["depth", "layer"]
-    summary = frame.groupby(keys, sort=False, dropna=False)[value].agg(list(stats)).reset_index()
+    grouped = frame.groupby(keys, sort=False, dropna=False)[value]
+    summary = grouped.agg(list(stats)).reset_index()
+    mean, std, count = grouped.mean().to_numpy(), grouped.std().to_numpy(), grouped.count().to_numpy()
+    low, high = t_interval(mean, std, count)
+    summary = summary.assign(repeats=count, ci_low=low, ci_high=high)
     summary.attrs = {"labels": labels}
     return summary

@@ -1,14 +1,19 @@
 """Training with the paper's recipe, atomic per-epoch checkpoints, resume, and a cache.
 
 The CIFAR recipe is the one of the official code of Lu et al. 2022 (arXiv 2111.12485): SGD,
-momentum 0.9, MultiStepLR, random crop and flip. Training runs in its own random streams
+momentum 0.9, MultiStepLR, random crop and flip. Fashion-MNIST also has a one-cycle recipe
+(:data:`FASHION_MNIST_ONECYCLE`: Nesterov momentum, ``OneCycleLR`` stepped per batch), see the
+"Training recipes" section of ``docs/method.md``. Training runs in its own random streams
 (:func:`~dynamic_graphs.utils.isolated_rng`): it is seeded by ``seed`` and leaves the caller's
 global random state as it found it, whether a model is trained or loaded from the cache.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -23,8 +28,8 @@ from torch.utils.data import DataLoader, Dataset
 from ._settings import settings
 from .data import as_dataset, dataset_info, get_dataset
 from .models import get_model
-from .utils import (atomic_torch_save, cache_key, check_positive_int, evaluating, git_commit, isolated_rng, progress,
-                    resolve_device, shown_path)
+from .utils import (atomic_path, atomic_torch_save, cache_key, check_positive_int, evaluating, git_commit,
+                    isolated_rng, lookup, progress, resolve_device, shown_path)
 
 logger = logging.getLogger(__name__)
 
@@ -52,22 +57,79 @@ TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 FALLBACK_DEFAULTS = "cifar10"  # image folders and other data use the paper's recipe
 
+# Options every recipe accepts, with the value that is today's behaviour. A merged recipe holds
+# such a key only when its value differs from this one, so the recipes above (and their checkpoint
+# cache keys) are exactly what they were before these options existed.
+IMPLICIT_DEFAULTS: dict[str, Any] = {
+    "schedule": "multistep",  # "multistep": MultiStepLR per epoch; "onecycle": OneCycleLR per batch
+    "nesterov": False,        # Nesterov momentum in SGD
+    "pct_start": 0.3,         # one-cycle only: the fraction of the steps spent warming up to lr
+}
+SCHEDULES = ("multistep", "onecycle")
 
-def train_defaults(dataset: str) -> dict[str, Any]:
-    """The default hyperparameters for ``dataset`` (a copy)."""
-    return dict(TRAIN_DEFAULTS.get(str(dataset), TRAIN_DEFAULTS[FALLBACK_DEFAULTS]))
+# One-cycle Fashion-MNIST recipe, as overrides of TRAIN_DEFAULTS["fashion-mnist"]: SGD with Nesterov
+# momentum 0.9, OneCycleLR stepped per batch with max_lr = lr (warm-up over the first pct_start of
+# the steps, then cosine annealing), weight decay 5e-4, batch 128, the same crop + flip. No
+# milestones: the one-cycle schedule replaces them. ``pretrained("resnet20", **FASHION_MNIST_ONECYCLE)``
+# or ``train_defaults("fashion-mnist", recipe="onecycle")`` for the full dict.
+FASHION_MNIST_ONECYCLE: dict[str, Any] = {"schedule": "onecycle", "nesterov": True, "lr": 0.1, "epochs": 6,
+                                          "milestones": []}
+RECIPES: dict[tuple[str, str], dict[str, Any]] = {("fashion-mnist", "onecycle"): FASHION_MNIST_ONECYCLE}
+
+
+def train_defaults(dataset: str, recipe: str | None = None) -> dict[str, Any]:
+    """The default hyperparameters for ``dataset`` (a copy), or its named ``recipe`` (see :data:`RECIPES`).
+
+    Raises:
+        UnknownNameError: ``dataset`` has no recipe of that name (the message lists those it has).
+    """
+    defaults = dict(TRAIN_DEFAULTS.get(str(dataset), TRAIN_DEFAULTS[FALLBACK_DEFAULTS]))
+    if recipe is None:
+        return defaults
+    names = [name for data, name in RECIPES if data == str(dataset)]
+    name = lookup(recipe, names, what=f"training recipe for {dataset}",
+                  hint="; recipe=None gives the dataset's default recipe.")
+    return _merge(defaults, RECIPES[(str(dataset), name)])
 
 
 def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """The recipe with ``overrides`` applied; an override of ``None`` keeps the recipe's value."""
-    unknown = sorted(set(overrides) - set(defaults))
+    """The recipe with ``overrides`` applied; an override of ``None`` keeps the recipe's value.
+
+    Keys of :data:`IMPLICIT_DEFAULTS` whose value is the implicit default are left out, so that a
+    recipe written with or without them merges (and hashes) the same.
+    """
+    unknown = sorted(set(overrides) - set(defaults) - set(IMPLICIT_DEFAULTS))
     if unknown:
-        raise TypeError(f"Unknown training option(s) {unknown}; valid: {sorted(defaults)}.")
+        raise TypeError(f"Unknown training option(s) {unknown}; valid: {sorted(set(defaults) | set(IMPLICIT_DEFAULTS))}.")
     hparams = {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
     for key in ("epochs", "batch_size", "train_size", "test_size"):
         if hparams[key] is not None:
             check_positive_int(key, hparams[key])
     hparams["milestones"] = [int(m) for m in hparams["milestones"]]
+    schedule = lookup(hparams.get("schedule", "multistep"), SCHEDULES, what="learning-rate schedule",
+                      hint="; schedule='onecycle' steps OneCycleLR per batch.")
+    hparams["schedule"] = schedule
+    if not isinstance(hparams.get("nesterov", False), (bool, np.bool_)):
+        raise TypeError(f"nesterov must be True or False, got {hparams['nesterov']!r}.")
+    if "nesterov" in hparams:
+        hparams["nesterov"] = bool(hparams["nesterov"])
+    if hparams.get("nesterov") and not hparams["momentum"] > 0:
+        raise ValueError(f"nesterov=True needs momentum > 0, got momentum={hparams['momentum']!r}; "
+                         "set momentum (e.g. 0.9) or nesterov=False.")
+    if "pct_start" in hparams:
+        pct = hparams["pct_start"]
+        if isinstance(pct, bool) or not isinstance(pct, (int, float, np.number)) or not 0 < pct < 1:
+            raise ValueError(f"pct_start (the one-cycle warm-up fraction) must be a number in (0, 1), got {pct!r}.")
+        if schedule != "onecycle" and pct != IMPLICIT_DEFAULTS["pct_start"]:
+            raise ValueError(f"pct_start={pct!r} applies to schedule='onecycle' only; this recipe's schedule is "
+                             f"{schedule!r}. Pass schedule='onecycle' or drop pct_start.")
+        hparams["pct_start"] = float(pct)
+    if schedule == "onecycle" and hparams["milestones"]:
+        raise ValueError(f"milestones={hparams['milestones']} apply to schedule='multistep' only; the one-cycle "
+                         "schedule replaces them: pass milestones=[] with schedule='onecycle'.")
+    for key, implicit in IMPLICIT_DEFAULTS.items():
+        if key in hparams and hparams[key] == implicit and type(hparams[key]) is type(implicit):
+            del hparams[key]
     return hparams
 
 
@@ -209,7 +271,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "auto") ->
 def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | None = None, *,
           checkpoint: str | Path | None = None, device: str | torch.device = "auto", seed: int = 0,
           keep_epochs: bool = False, dataset_name: str | None = None, **overrides) -> pd.DataFrame:
-    """Train ``model`` with SGD + MultiStepLR; checkpoint every epoch; resume from ``checkpoint``.
+    """Train ``model`` with SGD + MultiStepLR (or OneCycleLR); checkpoint every epoch; resume from ``checkpoint``.
 
     Hyperparameters default to the recipe of ``dataset_name`` (:data:`TRAIN_DEFAULTS`, the paper's
     for CIFAR) and any of them can be overridden by keyword, e.g. ``epochs=30``.
@@ -249,10 +311,10 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
            dataset_name: str | None) -> list[dict]:
     """The training loop of :func:`train`, run inside its seeded random streams; returns the history."""
     model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=hparams["lr"], momentum=hparams["momentum"],
-                                weight_decay=hparams["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=hparams["milestones"],
-                                                     gamma=hparams["gamma"])
+    train_indices = _subset(len(train_set), hparams["train_size"], seed)
+    test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
+    optimizer, scheduler = _optimizer(model, hparams, steps_per_epoch=-(-len(train_indices) // hparams["batch_size"]))
+    per_batch = hparams.get("schedule", "multistep") == "onecycle"
     history: list[dict] = []
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
@@ -261,21 +323,21 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
             raise ValueError(f"Checkpoint {path} was trained with other hyperparameters "
                              f"({state.get('hparams')}); use another path or the same options.")
         model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        if not (state.get("complete") and "optimizer" not in state):  # shipped weights: finished, nothing to resume
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])
         history = state["history"]
         if len(history) < hparams["epochs"]:
             logger.info("Resuming %s: epochs 1-%d done, continuing at epoch %d of %d", shown_path(path), len(history),
                         len(history) + 1, hparams["epochs"])
-    train_indices = _subset(len(train_set), hparams["train_size"], seed)
-    test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
     for epoch in range(len(history) + 1, hparams["epochs"] + 1):
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 10_000 + epoch)  # same order after a resume
         order = train_indices[torch.randperm(len(train_indices), generator=generator).numpy()]
         model.train()
         loss_sum, correct = 0.0, 0
+        lr = optimizer.param_groups[0]["lr"]  # the epoch's (first batch's) learning rate
         bar = progress(_batches(train_set, order, hparams["batch_size"]), desc=f"epoch {epoch}/{hparams['epochs']}",
                        total=-(-len(order) // hparams["batch_size"]))
         for images, labels in bar:
@@ -287,13 +349,15 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if per_batch:
+                scheduler.step()
             loss_sum += loss.item() * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
         if not math.isfinite(loss_sum):
             raise FloatingPointError(f"Training diverged at epoch {epoch} (loss {loss_sum}); lower lr "
                                      f"(now {hparams['lr']}).")
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        if not per_batch:
+            scheduler.step()
         test_acc = evaluate(model, test_set, device=device, indices=test_indices) if test_set is not None else None
         history.append({"epoch": epoch, "lr": lr, "train_loss": loss_sum / len(order),
                         "train_acc": correct / len(order), "test_acc": test_acc,
@@ -314,6 +378,28 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
     return history
 
 
+def _optimizer(model: nn.Module, hparams: Mapping[str, Any], *, steps_per_epoch: int
+               ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """SGD and the learning-rate schedule of ``hparams``.
+
+    ``schedule="multistep"`` (the paper's, arXiv 2111.12485): MultiStepLR, stepped once per epoch.
+    ``schedule="onecycle"``: ``OneCycleLR`` with ``max_lr=lr`` over ``epochs * steps_per_epoch``
+    batches, stepped once per batch, warming up over the first ``pct_start`` of them then
+    cosine-annealing (PyTorch's defaults: from lr/25 up, down to lr/25e4); the momentum stays at
+    ``momentum`` (``cycle_momentum=False``).
+    """
+    optimizer = torch.optim.SGD(model.parameters(), lr=hparams["lr"], momentum=hparams["momentum"],
+                                weight_decay=hparams["weight_decay"], nesterov=bool(hparams.get("nesterov", False)))
+    if hparams.get("schedule", "multistep") == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=hparams["lr"], total_steps=hparams["epochs"] * steps_per_epoch,
+            pct_start=hparams.get("pct_start", IMPLICIT_DEFAULTS["pct_start"]), cycle_momentum=False)
+    else:
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=hparams["milestones"],
+                                                         gamma=hparams["gamma"])
+    return optimizer, scheduler
+
+
 def epoch_checkpoint(path: str | Path, epoch: int) -> Path:
     """Where :func:`train` with ``keep_epochs=True`` keeps the weights after ``epoch``."""
     path = Path(path)
@@ -332,12 +418,161 @@ def checkpoint_path(name: str, dataset: str, hparams: dict, seed: int, model_kwa
     return settings.checkpoint_dir / str(dataset).replace("/", "_") / f"{name}-{cache_key(fields)}.pt"
 
 
+# --------------------------------------------------------------------------- shipped weights
+
+# Trained weights committed with the repository, so that a fresh clone skips the training it would
+# otherwise repeat. ``manifest.json`` lists each file with what trained it (the fields that
+# checkpoint_path hashes), its sha256 and the command that produced it.
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MANIFEST_NAME = "manifest.json"
+_RESUME_ONLY = ("optimizer", "scheduler", "rng")  # a finished run never resumes: not shipped
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _recipe_fields(name: str, dataset: str, hparams: dict, seed: int, model_kwargs: dict | None) -> dict:
+    """What :func:`checkpoint_path` hashes for an ordinary run, as JSON gives it back (tuples as lists)."""
+    fields = {"model": name, "kwargs": model_kwargs or {}, "dataset": dataset, "hparams": hparams, "seed": seed}
+    return json.loads(json.dumps(fields, sort_keys=True, default=str))
+
+
+def _entry_fields(entry: Mapping[str, Any]) -> dict:
+    return {"model": entry.get("model"), "kwargs": entry.get("model_kwargs") or {}, "dataset": entry.get("dataset"),
+            "hparams": entry.get("hparams"), "seed": entry.get("seed")}
+
+
+def read_manifest(weights_dir: str | Path | None = None) -> list[dict]:
+    """The entries of the shipped-weights manifest (``weights/manifest.json``); ``[]`` when there is none.
+
+    Raises:
+        ValueError: the manifest is not valid JSON or not ``{"weights": [...]}``, naming the file.
+    """
+    path = Path(weights_dir if weights_dir is not None else WEIGHTS_DIR) / MANIFEST_NAME
+    if not path.is_file():
+        return []
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"Shipped-weights manifest {shown_path(path)} is unreadable ({err}); restore it from git "
+                         "(git checkout -- weights/) or delete it.") from err
+    entries = manifest.get("weights") if isinstance(manifest, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ValueError(f"Shipped-weights manifest {shown_path(path)} is not of the form "
+                         '{"weights": [{...}, ...]}; restore it from git (git checkout -- weights/).')
+    return entries
+
+
+def shipped_entry(name: str, dataset: str, hparams: dict, seed: int, model_kwargs: dict | None = None, *,
+                  weights_dir: str | Path | None = None) -> dict | None:
+    """The manifest entry for exactly this model, dataset, builder arguments, merged recipe and seed, if any."""
+    wanted = _recipe_fields(name, dataset, hparams, seed, model_kwargs)
+    return next((entry for entry in read_manifest(weights_dir) if _entry_fields(entry) == wanted), None)
+
+
+class _ChecksumMismatch(Exception):
+    """Raised inside :func:`atomic_path` so that the unverified copy is discarded, never renamed."""
+
+
+def _install_shipped(name: str, dataset: str, hparams: dict, seed: int, model_kwargs: dict, path: Path) -> bool:
+    """Copy the shipped weights for this run to the cache ``path`` if the manifest has them and the copy
+    passes its sha256; warn and return ``False`` (train as usual) otherwise."""
+    try:
+        entry = shipped_entry(name, dataset, hparams, seed, model_kwargs)
+    except ValueError as err:  # a broken manifest must not block training
+        logger.warning("%s Training instead.", err)
+        return False
+    if entry is None:
+        return False
+    source = WEIGHTS_DIR / str(entry.get("file"))
+    expected = str(entry.get("sha256"))
+    if not source.is_file():
+        logger.warning("Shipped weights %s are missing (expected sha256 %s, actual: no file); training %s on %s "
+                       "instead. Restore them with git (a Git LFS checkout may need `git lfs pull`).",
+                       shown_path(source), expected, name, dataset)
+        return False
+    try:
+        with atomic_path(path) as tmp:
+            shutil.copyfile(source, tmp)
+            actual = _sha256(tmp)  # hash the copy itself: what lands in the cache is what was checked
+            if actual != expected:
+                raise _ChecksumMismatch
+    except _ChecksumMismatch:  # the copy was discarded: the cache holds nothing from it
+        logger.warning("Shipped weights %s failed their checksum (expected sha256 %s, actual %s); not using them, "
+                       "training %s on %s instead. Restore the file with git (git checkout -- weights/).",
+                       shown_path(source), expected, actual, name, dataset)
+        return False
+    logger.info("Using shipped weights %s (sha256 %s…) -> %s", shown_path(source), expected[:12], shown_path(path))
+    return True
+
+
+def ship_weights(name: str, dataset: str = "fashion-mnist", *, command: str, seed: int = 0,
+                 model_kwargs: dict | None = None, weights_dir: str | Path | None = None, **overrides) -> dict:
+    """Ship the finished cached checkpoint of ``pretrained(name, dataset, seed=..., **overrides)``.
+
+    Writes the weights (without the optimizer state, which only a resume needs) to ``weights_dir``
+    (default ``weights/`` at the repository root) and adds or replaces the manifest entry for these
+    options, both atomically. :func:`pretrained` then uses the file whenever the model, dataset,
+    ``model_kwargs``, merged recipe and seed match, after checking its sha256.
+
+    Args:
+        name, dataset, seed, model_kwargs, **overrides: as for :func:`pretrained`, which must have
+            finished training with them.
+        command: the command that produced the checkpoint, recorded in the manifest.
+        weights_dir: where to write (default :data:`WEIGHTS_DIR`).
+
+    Returns:
+        The manifest entry: ``model``, ``dataset``, ``model_kwargs``, ``hparams``, ``seed``,
+        ``key``, ``file``, ``sha256``, ``size``, ``top1``, ``epochs``, ``git``, ``command``.
+
+    Raises:
+        FileNotFoundError: no finished checkpoint in the cache for these options.
+        ValueError: the existing manifest is unreadable (it is left as it is).
+    """
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError("ship_weights needs command=, the command line that trained the checkpoint, "
+                         "e.g. command='python -m dynamic_graphs.training ship resnet56'.")
+    model_kwargs = dict(model_kwargs or {})
+    hparams = _merge(train_defaults(dataset), overrides)
+    path = checkpoint_path(name, dataset, hparams, seed, model_kwargs)
+    if not finished(path):
+        raise FileNotFoundError(f"No finished checkpoint for {name} on {dataset} with these options at "
+                                f"{shown_path(path)}; train it first with pretrained({name!r}, {dataset!r}, "
+                                f"seed={seed}, ...) and the same options.")
+    weights_dir = Path(weights_dir if weights_dir is not None else WEIGHTS_DIR)
+    entries = read_manifest(weights_dir)  # before writing anything: a broken manifest stops here
+    state = _read_checkpoint(path)
+    key = path.stem.rsplit("-", 1)[1]  # the cache key: the same options give the same file name
+    target = weights_dir / f"{name}-{str(dataset).replace('/', '_')}-seed{seed}-{key}.pt"
+    atomic_torch_save({key: value for key, value in state.items() if key not in _RESUME_ONLY}, target)
+    fields = _recipe_fields(name, dataset, hparams, seed, model_kwargs)
+    entry = {"model": name, "dataset": dataset, "model_kwargs": fields["kwargs"], "hparams": fields["hparams"],
+             "seed": seed, "key": key, "file": target.name, "sha256": _sha256(target),
+             "size": target.stat().st_size, "top1": state.get("test_acc"), "epochs": state.get("epoch"),
+             "git": state.get("git"), "command": command.strip()}
+    entries = [old for old in entries if _entry_fields(old) != fields] + [entry]
+    entries.sort(key=lambda item: (str(item.get("dataset")), str(item.get("model")), str(item.get("seed")),
+                                   str(item.get("key"))))
+    with atomic_path(weights_dir / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps({"weights": entries}, indent=2, sort_keys=True) + "\n")
+    logger.info("Shipped %s -> %s (sha256 %s)", shown_path(path), shown_path(target), entry["sha256"])
+    return entry
+
+
 def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, device: str | torch.device = "auto",
                model_kwargs: dict | None = None, keep_epochs: bool = False, **overrides) -> nn.Module:
     """A trained ``name`` for ``dataset``, from the checkpoint cache under ``settings.data_dir``.
 
-    Trains it (with progress) when the cache has no finished checkpoint for these options, and
-    resumes an interrupted run. The model comes back in eval mode, with its metadata
+    When the cache has no finished checkpoint for these options, it uses the shipped weights
+    (``weights/manifest.json``, see :func:`ship_weights`) whose model, dataset, ``model_kwargs``,
+    merged recipe and seed are these, once their sha256 matches; otherwise (no entry, or a missing
+    or corrupt file, which is reported and never loaded) it trains (with progress), resuming an
+    interrupted run. The model comes back in eval mode, with its metadata
     (``test_acc``, ``hparams``, ``history``, ``path``) as ``model.checkpoint``. Building and
     training run in their own random streams seeded by ``seed``, so the caller's global random
     state after the call is the same whether the model was trained or loaded.
@@ -358,6 +593,9 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     hparams = _merge(train_defaults(dataset), overrides)
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
     if finished(path):
+        return load_checkpoint(path, device=device)
+    # Shipped weights hold the final epoch only: a keep_epochs run needs every epoch's file, so it trains.
+    if not keep_epochs and _install_shipped(name, dataset, hparams, seed, model_kwargs, path):
         return load_checkpoint(path, device=device)
     with isolated_rng(seed, resolve_device(device)):  # the initial weights are part of what the seed fixes
         model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],

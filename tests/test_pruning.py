@@ -186,7 +186,8 @@ def test_layer_gains_keep_stacked_curves_apart():
     model = seeded("resnet20")
     ks = {3: fake_curve(model, RESNET20_Q), 5: fake_curve(model, [q / 2 for q in RESNET20_Q])}
     gains = dg.layer_gains(dg.stack_curves(ks, name="k"), model)
-    assert gains.columns.tolist() == ["k", "layer", "depth", "modularity", "std", "delta", "removable"]
+    assert gains.columns.tolist() == ["k", "layer", "depth", "modularity", "std", "delta", "gain_low", "gain_high",
+                                    "removable"]
     for k, curve in ks.items():
         one = gains[gains.k == k].drop(columns="k").reset_index(drop=True)
         pd.testing.assert_frame_equal(one, dg.layer_gains(curve, model))

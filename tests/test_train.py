@@ -253,3 +253,128 @@ def test_a_resumed_run_says_from_which_epoch(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"Resuming {path}: epochs 1-1 done, continuing at epoch 2 of 2" in out, out
     assert list(history.epoch) == [1, 2] and out.count("epoch   2") == 1 and "epoch   1" not in out
+
+
+# --------------------------------------------------------------------------- schedules: multistep, onecycle
+
+ONECYCLE = dict(epochs=3, batch_size=32, lr=0.1, weight_decay=0.0, schedule="onecycle", nesterov=True,
+                milestones=[], pct_start=0.25)
+
+
+def _record_sgd_steps(monkeypatch) -> list[dict]:
+    """Record the first param group (lr, momentum, nesterov) at every SGD step."""
+    seen: list[dict] = []
+    real_step = torch.optim.SGD.step
+
+    def step(self, *args, **kwargs):
+        group = self.param_groups[0]
+        seen.append({"lr": group["lr"], "momentum": group["momentum"], "nesterov": group["nesterov"]})
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    return seen
+
+
+def test_the_default_recipes_and_their_cache_keys_are_unchanged():
+    from dynamic_graphs.training import _merge, checkpoint_path, train_defaults
+
+    today = _merge(train_defaults("fashion-mnist"), {})
+    assert "schedule" not in today and "nesterov" not in today and "pct_start" not in today
+    assert checkpoint_path("resnet20", "fashion-mnist", today, 0, {}).name == "resnet20-041c5e5963.pt"
+    spelled_out = _merge(train_defaults("fashion-mnist"), {"schedule": "MultiStep", "nesterov": False,
+                                                           "pct_start": 0.3})
+    assert spelled_out == today  # the implicit defaults, written or not, merge and hash the same
+    assert checkpoint_path("resnet56", "cifar10", _merge(train_defaults("cifar10"), {"epochs": 3}), 1,
+                           {}).name == "resnet56-096128c0f3.pt"
+
+
+def test_the_multistep_run_is_the_same_with_the_new_options_spelled_out(monkeypatch):
+    seen = _record_sgd_steps(monkeypatch)
+    plain, explicit = _Linear(), _Linear()
+    explicit.load_state_dict(plain.state_dict())
+    options = dict(OPTIONS, epochs=2, milestones=[1])
+    history = train(plain, synthetic("train"), None, device="cpu", **options)
+    train(explicit, synthetic("train"), None, device="cpu", schedule="multistep", nesterov=False, **options)
+    for a, b in zip(plain.state_dict().values(), explicit.state_dict().values()):
+        assert torch.equal(a, b)
+    assert list(history.lr) == pytest.approx([0.05, 0.005])  # MultiStepLR, per epoch, as before
+    assert {row["nesterov"] for row in seen} == {False}
+    assert [row["lr"] for row in seen] == pytest.approx(2 * ([0.05] * 3 + [0.005] * 3))  # constant per epoch
+
+
+def test_onecycle_steps_per_batch_like_onecycle_lr_with_nesterov(monkeypatch):
+    seen = _record_sgd_steps(monkeypatch)
+    history = train(_Linear(), synthetic("train", n=96), None, device="cpu", **ONECYCLE)
+    seen = list(seen)  # the training run's steps only, not the reference's below
+    steps = 3 * 3  # 3 epochs of ceil(96 / 32) batches
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(reference, max_lr=0.1, total_steps=steps, pct_start=0.25,
+                                                   cycle_momentum=False)
+    expected = []
+    for _ in range(steps):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        schedule.step()
+    assert [row["lr"] for row in seen] == pytest.approx(expected)
+    assert max(row["lr"] for row in seen) == pytest.approx(0.1, rel=0.05)  # max_lr = lr, after the warm-up
+    assert seen[0]["lr"] == pytest.approx(0.1 / 25) and seen[-1]["lr"] < 1e-3
+    assert {row["nesterov"] for row in seen} == {True} and {row["momentum"] for row in seen} == {0.9}
+    assert list(history.lr) == pytest.approx(expected[::3])  # each epoch's first batch
+
+
+def test_interrupted_onecycle_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    reference = _Linear()
+    start = {key: value.clone() for key, value in reference.state_dict().items()}
+    train(reference, synthetic("train"), synthetic("test"), device="cpu", checkpoint=tmp_path / "ref.pt", **ONECYCLE)
+
+    interrupted, path = _Linear(), tmp_path / "run.pt"
+    interrupted.load_state_dict(start)
+    calls = {"n": 0}
+    real_evaluate = train_module.evaluate
+
+    def failing_evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed in epoch 2, mid-cycle, after epoch 1's checkpoint
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", failing_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, synthetic("train"), synthetic("test"), device="cpu", checkpoint=path, **ONECYCLE)
+    state = torch.load(path, weights_only=True)
+    assert state["epoch"] == 1 and state["scheduler"]["last_epoch"] == 3  # the per-batch schedule's position
+    monkeypatch.setattr(train_module, "evaluate", real_evaluate)
+
+    resumed = _Linear()  # other initial weights: everything must come from the checkpoint
+    history = train(resumed, synthetic("train"), synthetic("test"), device="cpu", checkpoint=path, **ONECYCLE)
+    assert list(history.epoch) == [1, 2, 3]
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_the_onecycle_recipe_for_fashion_mnist():
+    from dynamic_graphs.training import FASHION_MNIST_ONECYCLE, _merge, train_defaults
+
+    recipe = train_defaults("fashion-mnist", recipe="onecycle")
+    assert recipe == _merge(train_defaults("fashion-mnist"), FASHION_MNIST_ONECYCLE)
+    assert (recipe["schedule"], recipe["nesterov"], recipe["momentum"], recipe["lr"]) == ("onecycle", True, 0.9, 0.1)
+    assert (recipe["weight_decay"], recipe["batch_size"], recipe["epochs"]) == (5e-4, 128, 6)
+    today = train_defaults("fashion-mnist")
+    assert [recipe[key] for key in ("crop_padding", "flip", "rotation")] == \
+        [today[key] for key in ("crop_padding", "flip", "rotation")]  # the same augmentation
+    with pytest.raises(KeyError, match="onecycle"):  # UnknownNameError, suggesting the close name
+        train_defaults("fashion-mnist", recipe="one-cycle")
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"schedule": "cosine"}, KeyError, "schedule"),
+    ({"schedule": 1}, TypeError, "schedule"),
+    ({"nesterov": "yes"}, TypeError, "nesterov must be True or False"),
+    ({"nesterov": True, "momentum": 0.0}, ValueError, "nesterov=True needs momentum > 0"),
+    ({"schedule": "onecycle", "milestones": [], "pct_start": 1.5}, ValueError, r"pct_start.*\(0, 1\)"),
+    ({"pct_start": 0.2}, ValueError, "applies to schedule='onecycle' only"),
+    ({"schedule": "onecycle"}, ValueError, "milestones=.*pass milestones=\\[\\]"),
+])
+def test_bad_schedule_options_are_refused_before_training(options, error, match):
+    with pytest.raises(error, match=match):
+        train(_Linear(), synthetic("train", n=8), None, device="cpu", **options)

@@ -18,9 +18,15 @@ from torch.utils.data import Dataset
 
 from ..frames import stack_curves
 from ..pruning.recovery import TrainingData, recover
-from ..pruning.selection import (DEFAULT_THRESHOLD, linear_probe_accuracy, probe_criterion_layers, random_layers,
-                                 redundant_layers, tail_layers)
+from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers, linear_probe_accuracy,
+                                 probe_criterion_layers, random_layers, random_matched_layers, redundant_layers,
+                                 tail_layers)
 from ..pruning.surgery import model_cost, prune
+from ..utils import check_positive_int, lookup
+
+# The baselines compare_pruning can set against the modularity rule; DEFAULT_METHODS is Table 1's list.
+METHODS = ("tail", "linear-probe", "random", "random-matched", "cka", "block-influence")
+DEFAULT_METHODS = ("tail", "linear-probe", "random")
 
 
 def _reduction(before: int, after: int) -> float:
@@ -86,6 +92,7 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
                     test_set: Dataset | None = None, threshold: float = DEFAULT_THRESHOLD,
                     max_layers: int | None = None, random_seeds: Sequence[int] = (0, 1, 2), probe_train: int = 2000,
                     probe_test: int = 1000, seed: int = 0, device: str | torch.device = "auto",
+                    methods: Sequence[str] = DEFAULT_METHODS, similarity_n: int = 500,
                     **recovery: Any) -> pd.DataFrame:
     """Table 1: modularity-guided pruning against the baselines, under one recovery budget.
 
@@ -94,26 +101,58 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
     ``tail`` (:func:`~dynamic_graphs.tail_layers`), ``random`` (one row per seed in
     ``random_seeds``, :func:`~dynamic_graphs.random_layers`) and ``linear-probe``
     (:func:`~dynamic_graphs.probe_criterion_layers` on :func:`~dynamic_graphs.linear_probe_accuracy`
-    measured on training images). Every pruned model is recovered with the same options
-    (``**recovery``, :func:`dynamic_graphs.recover`) and ``seed``.
+    measured on training images). On request (``methods``) also ``random-matched``
+    (:func:`~dynamic_graphs.random_matched_layers`: as many random units per stage as the
+    modularity rule, so equal parameters and FLOPs; one row per seed in ``random_seeds``), ``cka``
+    (:func:`~dynamic_graphs.cka_layers`, Pons et al., ICPR 2024) and ``block-influence``
+    (:func:`~dynamic_graphs.block_influence_layers`, ShortGPT, Men et al. 2024), both scored on
+    ``similarity_n`` training images drawn with ``seed``. Every pruned model is recovered with the
+    same options (``**recovery``, :func:`dynamic_graphs.recover`) and ``seed``.
 
     Args:
         dataset: a registry name or a Dataset of training images, as for :func:`evaluate_variants`.
+        methods: the baselines, in the table's order after ``modularity`` (any of :data:`METHODS`);
+            the default is Table 1's ``tail``, ``linear-probe``, ``random``.
+        similarity_n: images the ``cka`` and ``block-influence`` scores are computed on.
 
     Returns:
         One row per model: ``method``, ``seed``, ``removed``, ``layers``, ``top1`` (%), ``params``,
         ``flops``, ``macs``, ``params_reduction``, ``flops_reduction``; the first row is the
         unpruned parent.
+
+    Raises:
+        UnknownNameError: (a ``KeyError``) a method that is not in :data:`METHODS`.
+        ValueError: no layer to prune, or a method listed twice.
     """
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a list of method names, got the string {methods!r}; use [{methods!r}].")
+    methods = [lookup(method, METHODS, what="pruning method") for method in methods]
+    repeated = sorted({method for method in methods if methods.count(method) > 1})
+    if repeated:
+        raise ValueError(f"methods lists {repeated} more than once; give each method once.")
+    similarity_n = check_positive_int("similarity_n", similarity_n)
     layers = redundant_layers(curve, parent, threshold=threshold, max_layers=max_layers)
     if not layers:
         raise ValueError(f"No removable layer has ΔQ < {threshold}; raise threshold to prune.")
     count = len(layers)
-    probe = linear_probe_accuracy(parent, TrainingData(dataset, test_set).train, n_train=probe_train,
-                                  n_test=probe_test, seed=seed, device=device)
-    selections = [("modularity", seed, layers), ("tail", seed, tail_layers(parent, count)),
-                  ("linear-probe", seed, probe_criterion_layers(probe, parent, count))]
-    selections += [("random", s, random_layers(parent, count, seed=s)) for s in random_seeds]
+    train = TrainingData(dataset, test_set).train
+    selections = [("modularity", seed, layers)]
+    for method in methods:
+        if method == "tail":
+            selections.append(("tail", seed, tail_layers(parent, count)))
+        elif method == "linear-probe":
+            probe = linear_probe_accuracy(parent, train, n_train=probe_train, n_test=probe_test, seed=seed,
+                                          device=device)
+            selections.append(("linear-probe", seed, probe_criterion_layers(probe, parent, count)))
+        elif method == "random":
+            selections += [("random", s, random_layers(parent, count, seed=s)) for s in random_seeds]
+        elif method == "random-matched":
+            selections += [("random-matched", s, random_matched_layers(parent, layers, seed=s)) for s in random_seeds]
+        elif method == "cka":
+            selections.append(("cka", seed, cka_layers(parent, train, count, n=similarity_n, seed=seed, device=device)))
+        else:
+            selections.append(("block-influence", seed, block_influence_layers(parent, train, count, n=similarity_n,
+                                                                               seed=seed, device=device)))
     variants = {f"{method}/{s}": chosen for method, s, chosen in selections}
     table, _ = evaluate_variants(parent, variants, dataset, test_set=test_set, with_curves=False, seed=seed,
                                  device=device, **recovery)

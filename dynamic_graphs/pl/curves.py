@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..attacks import CLEAN, attack_label
-from ..frames import check_curves, iter_curves, single_curve
+from ..frames import check_curves, iter_curves, single_curve, t_interval
+from ..utils import lookup
 from ._axes import new_axes, require_columns
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def _curve_names(keys: list[dict[str, Any]], label: str | None) -> list[str | No
 
 
 def plot_curve(curve: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None, label: str | None = None,
-               value: str = "modularity", color=None) -> matplotlib.axes.Axes:
-    """Mean ``value`` per layer depth as a line, with a ±1 std band over repeats (the paper's style).
+               value: str = "modularity", color=None, band: str = "sd") -> matplotlib.axes.Axes:
+    """Mean ``value`` per layer depth as a line, with a ±1 std band over repeats (the paper's style)
+    or the 95 % interval of the mean.
 
     A frame that stacks several curves (told apart by its label columns, see
     :func:`~dynamic_graphs.frames.curve_labels`) gets one line per curve, named by the label values
@@ -47,20 +49,26 @@ def plot_curve(curve: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None, l
         label: legend entry for this line (with several curves, a prefix to theirs).
         value: column to plot.
         color: line colour (matplotlib spec); by default each line takes the axes' next colour.
+        band: ``"sd"``, mean ± 1 std over repeats (the paper's style), or ``"ci"``, the 95 %
+            t-interval over repeats, ``ci_low``..``ci_high`` of :func:`~dynamic_graphs.summarize_curve`
+            (docs/method.md, "Intervals"; no band with one repeat).
 
     Returns:
         The axes.
 
     Raises:
         ValueError: the frame stacks curves that no column tells apart.
+        UnknownNameError: (a ``KeyError``) an unknown ``band``.
     """
     import seaborn as sns
 
+    band = lookup(band, BANDS, what="band")
+    errorbar = "sd" if band == "sd" else _t_band
     _, ax = new_axes(ax, (5, 3.5))
     curves = list(iter_curves(curve, value=value, caller="plot_curve"))
     names = _curve_names([key for key, _ in curves], label)
     for (_, frame), name in zip(curves, names):
-        sns.lineplot(data=frame, x="depth", y=value, errorbar="sd", marker="o", markersize=4,
+        sns.lineplot(data=frame, x="depth", y=value, errorbar=errorbar, marker="o", markersize=4,
                      label=name, color=color, ax=ax)
     ax.set_xlabel("layer")
     ax.set_ylabel("Q" if value == "modularity" else value)
@@ -68,6 +76,16 @@ def plot_curve(curve: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None, l
     if all(name is None for name in names) and ax.get_legend() is not None:
         ax.get_legend().remove()
     return ax
+
+
+BANDS = ("sd", "ci")
+
+
+def _t_band(values: pd.Series) -> tuple[float, float]:
+    """The 95 % t-interval of the mean of one layer's values over repeats (as in summarize_curve)."""
+    values = pd.Series(values).dropna()
+    low, high = t_interval(values.mean(), values.std(), len(values))
+    return float(low), float(high)
 
 
 def _line(group: pd.DataFrame, value: str, caller: str) -> pd.DataFrame:

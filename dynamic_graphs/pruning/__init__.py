@@ -16,4 +16,5 @@ from .recovery import FINETUNE_DEFAULTS, recover
 from .selection import (DEFAULT_THRESHOLD, PAPER_VARIANTS, contrast_variants, layer_gains, linear_probe_accuracy,
                         paper_variants, plateau_variants, probe_criterion_layers, random_layers, redundant_layers,
                         rising_layers, tail_layers)
+from .selection import block_influence, block_influence_layers, cka_layers, cka_scores, random_matched_layers
 from .surgery import model_cost, prune, removable_layers

@@ -24,7 +24,7 @@ from torch import nn
 from ..curve import draw_samples
 from ..data import get_dataset
 from ..features import check_layers, iter_layer_features
-from ..frames import single_curve, summarize_by_curve
+from ..frames import iter_curves, single_curve, summarize_by_curve, t_interval
 from ..models import LayerInfo, UnknownModelError, layer_info, list_models, probe_layers
 from ..utils import check_int, check_positive_int, lookup
 from .surgery import removable_layers, stage_room, units
@@ -45,8 +45,32 @@ def _model_name(model: nn.Module) -> str:
     return model.config["name"] if hasattr(model, "config") else type(model).__name__
 
 
+def _paired_gains(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
+    """Per depth of one curve: the 95 % t-interval of the paired gains Q_r(layer) - Q_r(previous layer).
+
+    Both layers of a pair are measured on the same images (repeat r), so the differences are
+    taken within each repeat before averaging. Returns columns ``depth``, ``gain_low``,
+    ``gain_high`` (NaN for the first layer and where fewer than two repeats have both values).
+    """
+    repeat = curve["repeat"] if "repeat" in curve.columns else pd.Series(0, index=curve.index)
+    table = curve.assign(_repeat=repeat.to_numpy()).pivot(index="_repeat", columns="depth", values=value)
+    differences = table.sort_index(axis=1).diff(axis=1)
+    low, high = t_interval(differences.mean(), differences.std(), differences.count())
+    return pd.DataFrame({"depth": differences.columns.to_numpy(), "gain_low": low, "gain_high": high})
+
+
 def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
-    """Per curve and probe layer: mean Q over repeats, its gain ΔQ over the previous layer, and removability.
+    """Per curve and probe layer: mean Q over repeats, its gain ΔQ over the previous layer with a
+    95 % interval, and removability.
+
+    ``delta`` is the mean Q of a layer minus the previous probe layer's. Its interval
+    (``gain_low``, ``gain_high``) comes from the *paired* differences: in each repeat the same
+    images feed every layer, so per repeat r the gain is Q_r(layer) - Q_r(previous layer), and
+    the interval is the Student-t one of those r differences,
+    mean ± t_{0.975, r-1} · std / sqrt(r) (docs/method.md, "Intervals"). Pairing removes the
+    sample-to-sample variation that both layers share, so this interval is narrower than one
+    built from the two layers' separate spreads. Its centre, the mean paired difference, equals
+    ``delta`` when every repeat has both values. NaN for the first layer and with one repeat.
 
     A frame that stacks several curves of ``model`` (trained and untrained, several ``k``...) gives
     one gain per curve and layer, its label columns kept (see :mod:`dynamic_graphs.frames`); a
@@ -59,7 +83,8 @@ def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
 
     Returns:
         The label columns (none for one plain curve), then ``layer``, ``depth``, ``modularity``
-        (mean), ``std``, ``delta`` (NaN for the first layer), ``removable``, in depth order.
+        (mean), ``std``, ``delta`` (NaN for the first layer), ``gain_low``, ``gain_high``,
+        ``removable``, in depth order.
 
     Raises:
         ValueError: a curve's layers are not ``model``'s probe layers, or its ``model`` column
@@ -71,8 +96,9 @@ def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
     summary = summarize_by_curve(curve, caller="layer_gains")
     labels = summary.attrs["labels"]
     groups = summary.groupby(labels, sort=False, dropna=False) if labels else [((), summary)]
+    raw_curves = list(iter_curves(curve, caller="layer_gains"))  # the same curves, in the same order
     frames = []
-    for key, one in groups:
+    for (key, one), (_, raw) in zip(groups, raw_curves):
         values = dict(zip(labels, key if isinstance(key, tuple) else (key,)))
         if "model" in values and str(values["model"]).strip().lower() != name.lower():
             raise ValueError(f"curve is of model {values['model']!r}, not of {name!r}; measure this model's curve.")
@@ -81,11 +107,13 @@ def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
             raise ValueError(f"curve's layers ({len(one)}: {', '.join(one['layer'][:4])}, ...) are not the "
                              f"probe layers of this {name} ({len(expected)}: {', '.join(expected[:4])}, ...); it is "
                              "the curve of another model. Measure dg.modularity_curve(model, ...) on this model.")
+        paired = _paired_gains(raw).set_index("depth").loc[one["depth"].to_numpy()]
         mean = one["mean"].to_numpy()
         frames.append(pd.DataFrame({
             **{label: [value] * len(one) for label, value in values.items()},
             "layer": one["layer"].to_numpy(), "depth": one["depth"].to_numpy(), "modularity": mean,
             "std": one["std"].to_numpy(), "delta": np.diff(mean, prepend=np.nan),
+            "gain_low": paired["gain_low"].to_numpy(), "gain_high": paired["gain_high"].to_numpy(),
             "removable": one["layer"].isin(removable).to_numpy(),
         }))
     gains = pd.concat(frames, ignore_index=True)
@@ -93,31 +121,53 @@ def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
     return gains
 
 
-def redundant_layers(curve: pd.DataFrame, model: nn.Module, *, threshold: float = DEFAULT_THRESHOLD,
-                     max_layers: int | None = None) -> list[str]:
-    """The removable layers where the modularity curve is flat or falls: ΔQ < ``threshold``.
+REDUNDANCY_RULES = ("mean", "interval")
 
-    ΔQ of a layer is its mean Q minus the previous probe layer's. Lu et al. 2022 mark a layer
-    redundant where "ΔQ ≈ 0 or ΔQ < 0" (their pruning pipeline, Figs. 8-9) and give no number, so
-    the threshold is a parameter. A layer whose ΔQ is below ``threshold`` adds too little class
-    separation to keep; negative ΔQ (degradation) is always below it. Only layers that
-    :func:`removable_layers` allows are returned.
+
+def redundant_layers(curve: pd.DataFrame, model: nn.Module, *, threshold: float = DEFAULT_THRESHOLD,
+                     rule: str = "mean", max_layers: int | None = None) -> list[str]:
+    """The removable layers where the modularity curve is flat or falls, by one of two rules.
+
+    ΔQ of a layer is its mean Q minus the previous probe layer's (:func:`layer_gains`). Lu et al.
+    2022 (arXiv 2111.12485) mark a layer redundant where "ΔQ ≈ 0 or ΔQ < 0" (their pruning
+    pipeline, Figs. 8-9) and give no number, so the threshold is a parameter. Negative ΔQ
+    (degradation) is always below it. Only layers that :func:`removable_layers` allows are
+    returned. The rules (docs/method.md, "Intervals"):
+
+    - ``"mean"`` (the default, and the rule of the committed reports): redundant when the mean
+      gain ``delta`` < ``threshold``. It cannot tell a plateau from noise.
+    - ``"interval"``: redundant when the whole 95 % interval of the paired gain lies below the
+      threshold, ``gain_high`` < ``threshold``: a plateau (or fall) we are confident of. It needs
+      at least two repeats; with more repeats the interval narrows and more true plateaus pass.
 
     Args:
         curve: the model's modularity curve (:func:`dynamic_graphs.modularity_curve`): one curve.
         model: the model the curve is of.
-        threshold: largest ΔQ that still counts as a plateau.
-        max_layers: keep at most this many, those with the smallest ΔQ.
+        threshold: largest gain that still counts as a plateau.
+        rule: ``"mean"`` or ``"interval"`` (any case).
+        max_layers: keep at most this many, those with the smallest ``delta`` (``"mean"``) or
+            ``gain_high`` (``"interval"``).
 
     Returns:
         Layer names in depth order.
 
     Raises:
-        ValueError: the frame holds several curves (the message names the columns to select on).
+        UnknownNameError: (a ``KeyError``) an unknown ``rule``.
+        ValueError: the frame holds several curves (the message names the columns to select on);
+            ``rule="interval"`` on a curve with one repeat (its intervals are undefined).
     """
+    rule = lookup(rule, REDUNDANCY_RULES, what="redundancy rule")
     gains = layer_gains(single_curve(curve, caller="redundant_layers"), model)
-    candidates = gains[gains.removable & (gains.delta < threshold)].sort_values(["delta", "depth"])
     count = None if max_layers is None else check_int("max_layers", max_layers, minimum=0)
+    if rule == "mean":
+        candidates = gains[gains.removable & (gains.delta < threshold)].sort_values(["delta", "depth"])
+    else:
+        undefined = gains[gains.removable & gains.delta.notna() & gains.gain_high.isna()]["layer"].tolist()
+        if undefined:
+            raise ValueError(f"redundant_layers(rule='interval') needs the gain's interval, but it is undefined for "
+                             f"{undefined} (fewer than 2 repeats with a value). Measure the curve with repeats >= 2, "
+                             "or use rule='mean'.")
+        candidates = gains[gains.removable & (gains.gain_high < threshold)].sort_values(["gain_high", "depth"])
     return _pick(model, candidates["layer"], count)
 
 
@@ -301,3 +351,165 @@ def contrast_variants(curve: pd.DataFrame, model: nn.Module, counts: Sequence[in
         variants[f"plateau-{count}"] = redundant_layers(curve, model, threshold=float("inf"), max_layers=count)
         variants[f"rising-{count}"] = rising_layers(curve, model, count)
     return variants
+
+
+# --------------------------------------------------------------------------------------------------
+# Baselines at equal budgets: matched random units, and similarity between a unit's input and output
+# --------------------------------------------------------------------------------------------------
+
+
+def random_matched_layers(model: nn.Module, like: Sequence[str], *, seed: int = 0) -> list[str]:
+    """Baseline: random removable units with as many per stage as ``like`` (e.g. the modularity rule's choice).
+
+    Units of one stage have the same width, so this removes the same parameters and FLOPs as
+    ``like`` while choosing at random within each stage: the fair random reference for a
+    criterion (``random_layers`` draws over all stages and tends to take more of the wide last
+    stage). Seeded with its own ``numpy`` Generator (the global random state is left alone).
+
+    Args:
+        model: a registry model that declares its units.
+        like: probe-layer names of removable units of ``model`` that can be removed together.
+        seed: seed of the draw.
+
+    Returns:
+        Layer names in depth order, as many per stage as in ``like``.
+
+    Raises:
+        TypeError: ``like`` is one string.
+        ValueError: ``like`` names a unit that cannot be removed, or more units of a stage than the
+            stage can lose together (see :func:`dynamic_graphs.pruning.surgery.stage_room`).
+
+    Example:
+        >>> from dynamic_graphs.models import get_model
+        >>> len(random_matched_layers(get_model("resnet20"), ["layer1.0", "layer3.2"], seed=1))
+        2
+    """
+    from .surgery import _check_removal
+
+    if isinstance(like, str):
+        raise TypeError(f"like must be a list of probe-layer names, got the string {like!r}; use [{like!r}].")
+    seed = check_int("seed", seed, minimum=0)
+    infos = units(model)
+    stage_of = {info.name: info.stage for info in infos}
+    wanted: dict[int, int] = {}
+    for info in _check_removal(model, like):
+        wanted[info.stage] = wanted.get(info.stage, 0) + 1
+    room = stage_room(model)
+    over = {stage: count for stage, count in wanted.items() if count > room[stage]}
+    if over:
+        raise ValueError(f"like removes {', '.join(f'{c} units of stage {s}' for s, c in over.items())}, but "
+                         f"{', '.join(f'stage {s} can lose at most {room[s]}' for s in over)} together; pass a "
+                         "selection that dg.prune accepts.")
+    rng = np.random.default_rng(seed)
+    ranked: list[str] = []
+    for stage in sorted(wanted):
+        candidates = [name for name in removable_layers(model) if stage_of[name] == stage]
+        ranked += [candidates[i] for i in rng.choice(len(candidates), size=wanted[stage], replace=False)]
+    return _pick(model, ranked, None)
+
+
+def _unit_pairs(model: nn.Module) -> list[tuple[str, str, int]]:
+    """``(input layer, unit layer, stage)`` for every removable unit: its input is the previous probe layer's output."""
+    infos = units(model)
+    return [(infos[i - 1].name, info.name, info.stage) for i, info in enumerate(infos) if info.removable and i > 0]
+
+
+def _unit_scores(model: nn.Module, dataset: Any, score, *, n: int, seed: int, device: str | torch.device,
+                 batch_size: int) -> pd.DataFrame:
+    """``score(input features, output features, layer)`` for every removable unit, on ``n`` drawn images."""
+    n = check_positive_int("n", n)
+    if isinstance(dataset, (str, os.PathLike)):
+        dataset = get_dataset(dataset, "train")
+    pairs = _unit_pairs(model)
+    depth = {layer: i for i, layer in enumerate(probe_layers(model), start=1)}
+    wanted = {layer for pair in pairs for layer in pair[:2]}
+    layers = [layer for layer in probe_layers(model) if layer in wanted]
+    images, _ = draw_samples(dataset, n=n, seed=seed)
+    inputs_of = {unit: source for source, unit, _ in pairs}
+    held: dict[str, torch.Tensor] = {}
+    scores: dict[str, float] = {}
+    sources = set(inputs_of.values())
+    for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device):
+        if layer in inputs_of:  # layers come in run order: the unit's input (the layer before it) came first
+            scores[layer] = float(score(held.pop(inputs_of[layer]), features, layer))
+        if layer in sources:  # each probe layer is the input of at most the next unit
+            held[layer] = features
+    return pd.DataFrame([{"layer": unit, "depth": depth[unit], "stage": stage, "input": source,
+                          "score": scores[unit]} for source, unit, stage in pairs])
+
+
+def cka_scores(model: nn.Module, dataset: Any, *, n: int = 500, seed: int = 0,
+               device: str | torch.device = "auto", batch_size: int = 250) -> pd.DataFrame:
+    """Linear CKA between each removable unit's input and output (Pons et al., ICPR 2024).
+
+    A unit whose output is nearly its input up to rotation and scale (CKA near 1) transforms the
+    representation little, so it is a candidate to remove. A unit's input is the previous probe
+    layer's output (the representation the modularity curve of arXiv 2111.12485 measures; for a
+    ResNet block, exactly the block's input), its output its own probe layer's. Features come from
+    :func:`dynamic_graphs.iter_layer_features` on ``n`` images drawn by
+    :func:`dynamic_graphs.draw_samples` with ``seed``; CKA is :func:`dynamic_graphs.linear_cka`.
+
+    Args:
+        model: a registry model that declares its units.
+        dataset: labelled images (a Dataset, or a registry name for its training split).
+        n: images to compare on.
+        seed: the draw's seed.
+
+    Returns:
+        One row per removable unit in depth order: ``layer``, ``depth``, ``stage``, ``input`` (the
+        layer taken as its input) and ``score`` (CKA in [0, 1]).
+
+    Raises:
+        ValueError: a representation with zero variance (CKA is undefined there).
+    """
+    from ..metrics import linear_cka
+
+    return _unit_scores(model, dataset, lambda x, y, _layer: linear_cka(x, y), n=n, seed=seed, device=device,
+                        batch_size=batch_size)
+
+
+def _block_influence(x: torch.Tensor, y: torch.Tensor, layer: str) -> float:
+    if x.shape != y.shape:
+        raise ValueError(f"Block influence compares a unit's input and output image by image, but unit {layer!r} "
+                         f"turns {x.shape[1]} features per image into {y.shape[1]}; only shape-preserving units "
+                         "have one.")
+    cosine = nn.functional.cosine_similarity(x.double(), y.double(), dim=1)
+    return float((1.0 - cosine).mean())
+
+
+def block_influence(model: nn.Module, dataset: Any, *, n: int = 500, seed: int = 0,
+                    device: str | torch.device = "auto", batch_size: int = 250) -> pd.DataFrame:
+    """Block influence 1 − cos(input, output) of each removable unit, averaged over images (ShortGPT,
+    Men et al. 2024).
+
+    Each image's input and output features are flattened and compared by cosine similarity; a
+    unit that barely changes its input's direction (influence near 0) is a candidate to remove.
+    Inputs, outputs and images are as in :func:`cka_scores`. An all-zero feature vector counts as
+    cosine 0 (``torch.nn.functional.cosine_similarity``'s eps).
+
+    Returns:
+        One row per removable unit in depth order: ``layer``, ``depth``, ``stage``, ``input`` and
+        ``score`` (mean influence in [0, 2]).
+
+    Raises:
+        ValueError: a unit whose input and output differ in size.
+    """
+    return _unit_scores(model, dataset, _block_influence, n=n, seed=seed, device=device, batch_size=batch_size)
+
+
+def cka_layers(model: nn.Module, dataset: Any, count: int, *, n: int = 500, seed: int = 0,
+               device: str | torch.device = "auto") -> list[str]:
+    """Baseline: the ``count`` removable units whose output is most similar to their input by linear CKA
+    (:func:`cka_scores`; Pons et al., ICPR 2024), within the per-stage limits. In depth order."""
+    count = _check_count(model, count)
+    scores = cka_scores(model, dataset, n=n, seed=seed, device=device)
+    return _pick(model, scores.sort_values(["score", "depth"], ascending=[False, True])["layer"], count)
+
+
+def block_influence_layers(model: nn.Module, dataset: Any, count: int, *, n: int = 500, seed: int = 0,
+                           device: str | torch.device = "auto") -> list[str]:
+    """Baseline: the ``count`` removable units with the smallest block influence (:func:`block_influence`;
+    ShortGPT, Men et al. 2024), within the per-stage limits. In depth order."""
+    count = _check_count(model, count)
+    scores = block_influence(model, dataset, n=n, seed=seed, device=device)
+    return _pick(model, scores.sort_values(["score", "depth"])["layer"], count)

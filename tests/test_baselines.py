@@ -1,0 +1,220 @@
+"""Pruning baselines at equal budgets: random units matched per stage, and the unit scores of linear
+CKA (Pons et al., ICPR 2024) and block influence (ShortGPT, Men et al. 2024) between a unit's input
+and output; and compare_pruning's method list."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import dynamic_graphs as dg
+from dynamic_graphs.figures import pruning as figures_pruning
+from dynamic_graphs.models import layer_info
+from dynamic_graphs.utils import isolated_rng
+
+from conftest import tiny_synthetic
+
+N = 40  # images the unit scores are computed on
+
+
+def small_resnet(**kwargs) -> torch.nn.Module:
+    """An untrained ResNet20 with two blocks per stage for tiny_synthetic's 3x8x8 images, in eval mode.
+    Removable: layer1.0 and layer1.1 (one of them at a time), layer2.1, layer3.1."""
+    with isolated_rng(0):
+        return dg.get_model("resnet20", num_classes=4, in_channels=3, blocks=[2, 2, 2], **kwargs).eval()
+
+
+def make_identity(model: torch.nn.Module, block: str) -> None:
+    """Zero the last BN of ``block`` so that it computes relu(x): x itself for a non-negative input."""
+    bn = model.get_submodule(block).bn2
+    with torch.no_grad():
+        bn.weight.zero_()
+        bn.bias.zero_()
+
+
+def stage_counts(model, layers) -> dict[int, int]:
+    stage = {info.name: info.stage for info in layer_info(model)}
+    counts: dict[int, int] = {}
+    for layer in layers:
+        counts[stage[layer]] = counts.get(stage[layer], 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_synthetic("train")
+
+
+def unit_features(model, data, source, unit):
+    images, _ = dg.draw_samples(data, n=N, seed=0)
+    features = dg.extract_features(model, images, layers=[source, unit], device="cpu")
+    return features[source].double().numpy(), features[unit].double().numpy()
+
+
+# ------------------------------------------------------------------------------ random-matched
+
+
+def test_random_matched_takes_as_many_units_per_stage_as_the_selection_it_matches():
+    model = dg.get_model("resnet20")  # three blocks per stage: two removable in stages 2 and 3, three in 1
+    like = ["layer1.0", "layer1.2", "layer3.1"]
+    draws = [dg.random_matched_layers(model, like, seed=seed) for seed in range(12)]
+    order = dg.probe_layers(model)
+    for chosen in draws:
+        assert stage_counts(model, chosen) == {1: 2, 3: 1}
+        assert set(chosen) <= set(dg.removable_layers(model)) and chosen == sorted(chosen, key=order.index)
+        costs = dg.model_cost(dg.prune(model, chosen)), dg.model_cost(dg.prune(model, like))
+        assert costs[0] == costs[1]  # same-width blocks: the same parameters and FLOPs removed
+    assert len({tuple(chosen) for chosen in draws}) > 1  # random within the stages
+    assert dg.random_matched_layers(model, [], seed=3) == []
+
+
+def test_random_matched_is_seeded_with_its_own_stream():
+    model = dg.get_model("resnet20")
+    like = ["layer1.0", "layer2.1", "layer3.2"]
+    torch.manual_seed(0)
+    np.random.seed(0)
+    state = np.random.get_state()[1].copy()
+    first = dg.random_matched_layers(model, like, seed=5)
+    assert (np.random.get_state()[1] == state).all()  # the global stream is left alone
+    np.random.seed(123)
+    assert dg.random_matched_layers(model, like, seed=5) == first
+
+
+def test_random_matched_refuses_a_selection_that_cannot_be_removed():
+    model = dg.get_model("resnet20")
+    with pytest.raises(TypeError, match=r"like must be a list.*\['layer1.0'\]"):
+        dg.random_matched_layers(model, "layer1.0")
+    with pytest.raises(ValueError, match="cannot be removed"):
+        dg.random_matched_layers(model, ["layer2.0"])
+    with pytest.raises(ValueError, match="3 units of stage 1, but stage 1 can lose at most 2"):
+        dg.random_matched_layers(model, ["layer1.0", "layer1.1", "layer1.2"])  # a ResNet stage keeps a block
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        dg.random_matched_layers(model, ["layer1.0"], seed=-1)
+
+
+# ------------------------------------------------------------------------------ unit scores
+
+
+def test_unit_scores_equal_a_direct_numpy_computation(data):
+    model = small_resnet()
+    cka = dg.cka_scores(model, data, n=N, device="cpu")
+    influence = dg.block_influence(model, data, n=N, device="cpu")
+    expected_units = ["layer1.0", "layer1.1", "layer2.1", "layer3.1"]
+    for frame in (cka, influence):
+        assert list(frame.columns) == ["layer", "depth", "stage", "input", "score"]
+        assert frame.layer.tolist() == expected_units and frame.stage.tolist() == [1, 1, 2, 3]
+        assert frame.input.tolist() == ["conv1", "layer1.0", "layer2.0", "layer3.0"]
+        assert frame.depth.tolist() == [dg.probe_layers(model).index(u) + 1 for u in expected_units]
+    centre = np.eye(N) - np.ones((N, N)) / N
+    for row in cka.itertuples():
+        x, y = unit_features(model, data, row.input, row.layer)
+        k, l = x @ x.T, y @ y.T
+        grams = {"x": k, "y": l}
+        hsic = {(a, b): np.trace(grams[a] @ centre @ grams[b] @ centre) for a in grams for b in grams}
+        assert row.score == pytest.approx(hsic["x", "y"] / np.sqrt(hsic["x", "x"] * hsic["y", "y"]), rel=1e-6)
+    for row in influence.itertuples():
+        x, y = unit_features(model, data, row.input, row.layer)
+        cosine = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
+        assert row.score == pytest.approx(np.mean(1 - cosine), rel=1e-6)
+    # Seeded: the same draw gives the same scores; another draw other ones.
+    pd.testing.assert_frame_equal(dg.cka_scores(model, data, n=N, device="cpu"), cka)
+    assert not np.allclose(dg.block_influence(model, data, n=N, seed=1, device="cpu").score, influence.score)
+
+
+def test_an_identity_unit_has_cka_one_and_influence_zero_and_goes_first(data):
+    model = small_resnet()
+    natural = dg.cka_scores(model, data, n=N, device="cpu").set_index("layer").score
+    assert natural.idxmax() != "layer2.1"  # so choosing it below is the identity's doing
+    assert dg.block_influence(model, data, n=N, device="cpu").set_index("layer").score.idxmin() != "layer2.1"
+    make_identity(model, "layer2.1")  # its input, layer2.0's output, is after a ReLU: non-negative
+    cka = dg.cka_scores(model, data, n=N, device="cpu").set_index("layer").score
+    influence = dg.block_influence(model, data, n=N, device="cpu").set_index("layer").score
+    assert cka["layer2.1"] == pytest.approx(1.0, abs=1e-9)
+    assert influence["layer2.1"] == pytest.approx(0.0, abs=1e-9)
+    assert dg.cka_layers(model, data, 1, n=N, device="cpu") == ["layer2.1"]
+    assert dg.block_influence_layers(model, data, 1, n=N, device="cpu") == ["layer2.1"]
+
+
+def test_score_rules_honour_the_per_stage_limits(data):
+    model = small_resnet()
+    make_identity(model, "layer1.0")
+    make_identity(model, "layer1.1")  # both stage-1 blocks score best, but the stage keeps one
+    for rule in (dg.cka_layers, dg.block_influence_layers):
+        chosen = rule(model, data, 2, n=N, device="cpu")
+        assert len(chosen) == 2 and stage_counts(model, chosen)[1] == 1
+        assert stage_counts(model, rule(model, data, 3, n=N, device="cpu")) == {1: 1, 2: 1, 3: 1}
+        with pytest.raises(ValueError, match="count=4 but at most 3 units"):
+            rule(model, data, 4, n=N, device="cpu")
+        assert rule(model, data, 0, n=N, device="cpu") == []
+
+
+def test_unit_scores_refuse_bad_sizes(data):
+    model = small_resnet()
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        dg.cka_scores(model, data, n=0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        dg.block_influence(model, data, n=10.0)
+    with pytest.raises(TypeError, match="count must be an integer"):
+        dg.cka_layers(model, data, 1.5, n=N, device="cpu")
+
+
+# ------------------------------------------------------------------------------ compare_pruning
+
+
+def flat_curve(model) -> pd.DataFrame:
+    layers = dg.probe_layers(model)
+    return pd.DataFrame([{"layer": layer, "depth": depth, "repeat": repeat, "modularity": 0.1 * depth + 0.001 * repeat}
+                         for repeat in range(2) for depth, layer in enumerate(layers, start=1)])
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """compare_pruning with evaluate_variants replaced by a recorder (no recovery training)."""
+    seen = {}
+
+    def fake(parent, variants, dataset, **options):
+        seen.update(variants)
+        return pd.DataFrame({"variant": ["unpruned", *variants], "removed": [0, *map(len, variants.values())],
+                             "delta_acc": 0.0}), pd.DataFrame()
+
+    monkeypatch.setattr(figures_pruning, "evaluate_variants", fake)
+    return seen
+
+
+def _compare(model, data, **options):
+    return dg.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, random_seeds=[0, 1],
+                              probe_train=60, probe_test=30, device="cpu", **options)
+
+
+def test_compare_pruning_keeps_its_default_methods(data, captured):
+    table = _compare(small_resnet(), data)
+    assert table.method.tolist() == ["unpruned", "modularity", "tail", "linear-probe", "random", "random"]
+    assert table.seed.tolist() == [0, 0, 0, 0, 0, 1]
+    assert list(captured) == ["modularity/0", "tail/0", "linear-probe/0", "random/0", "random/1"]
+
+
+def test_compare_pruning_adds_the_equal_budget_baselines_on_request(data, captured):
+    model = small_resnet()
+    table = _compare(model, data, methods=["Random-Matched", "cka", "block-influence"], similarity_n=N)
+    assert table.method.tolist() == ["unpruned", "modularity", "random-matched", "random-matched", "cka",
+                                     "block-influence"]
+    assert table.seed.tolist() == [0, 0, 0, 1, 0, 0] and table.removed.tolist() == [0, 2, 2, 2, 2, 2]
+    modularity = captured["modularity/0"]
+    assert captured["random-matched/1"] == dg.random_matched_layers(model, modularity, seed=1)
+    assert stage_counts(model, captured["random-matched/0"]) == stage_counts(model, modularity)
+    assert captured["cka/0"] == dg.cka_layers(model, data, 2, n=N, device="cpu")
+    assert captured["block-influence/0"] == dg.block_influence_layers(model, data, 2, n=N, device="cpu")
+
+
+def test_compare_pruning_refuses_unknown_or_repeated_methods(data, captured):
+    model = small_resnet()
+    with pytest.raises(dg.UnknownNameError, match="block-influence"):
+        _compare(model, data, methods=["block-influenc"])
+    with pytest.raises(TypeError, match="methods must be a list"):
+        _compare(model, data, methods="cka")
+    with pytest.raises(ValueError, match="more than once"):
+        _compare(model, data, methods=["cka", "CKA"])
+    with pytest.raises(ValueError, match="similarity_n must be an integer >= 1"):
+        _compare(model, data, methods=["cka"], similarity_n=0)
+    assert not captured
