@@ -367,8 +367,8 @@ def test_the_onecycle_recipe_for_fashion_mnist():
 
 
 @pytest.mark.parametrize("options, error, match", [
-    ({"schedule": "cosine"}, KeyError, "schedule"),
-    ({"schedule": 1}, TypeError, "schedule"),
+    ({"schedule": "cosine"}, KeyError, "learning-rate schedule"),
+    ({"schedule": 1}, TypeError, "schedule name must be a string"),
     ({"nesterov": "yes"}, TypeError, "nesterov must be True or False"),
     ({"nesterov": True, "momentum": 0.0}, ValueError, "nesterov=True needs momentum > 0"),
     ({"schedule": "onecycle", "milestones": [], "pct_start": 1.5}, ValueError, r"pct_start.*\(0, 1\)"),
