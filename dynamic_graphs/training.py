@@ -88,7 +88,7 @@ def train_defaults(dataset: str, recipe: str | None = None) -> dict[str, Any]:
         return defaults
     names = [name for data, name in RECIPES if data == str(dataset)]
     name = lookup(recipe, names, what=f"training recipe for {dataset}",
-                  hint="; recipe=None gives the dataset's default recipe.")
+                  hint="; recipe=None gives the dataset's default recipe")
     return _merge(defaults, RECIPES[(str(dataset), name)])
 
 
@@ -100,14 +100,15 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     """
     unknown = sorted(set(overrides) - set(defaults) - set(IMPLICIT_DEFAULTS))
     if unknown:
-        raise TypeError(f"Unknown training option(s) {unknown}; valid: {sorted(set(defaults) | set(IMPLICIT_DEFAULTS))}.")
+        valid = sorted(set(defaults) | set(IMPLICIT_DEFAULTS))
+        raise TypeError(f"Unknown training option(s) {unknown}; valid: {valid}.")
     hparams = {**defaults, **{key: value for key, value in overrides.items() if value is not None}}
     for key in ("epochs", "batch_size", "train_size", "test_size"):
         if hparams[key] is not None:
             check_positive_int(key, hparams[key])
     hparams["milestones"] = [int(m) for m in hparams["milestones"]]
     schedule = lookup(hparams.get("schedule", "multistep"), SCHEDULES, what="learning-rate schedule",
-                      hint="; schedule='onecycle' steps OneCycleLR per batch.")
+                      hint="; 'onecycle' steps OneCycleLR per batch")
     hparams["schedule"] = schedule
     if not isinstance(hparams.get("nesterov", False), (bool, np.bool_)):
         raise TypeError(f"nesterov must be True or False, got {hparams['nesterov']!r}.")
@@ -126,7 +127,8 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
         hparams["pct_start"] = float(pct)
     if schedule == "onecycle" and hparams["milestones"]:
         raise ValueError(f"milestones={hparams['milestones']} apply to schedule='multistep' only; the one-cycle "
-                         "schedule replaces them: pass milestones=[] with schedule='onecycle'.")
+                         "schedule replaces them: pass milestones=[] with schedule='onecycle' (as the recipe "
+                         "FASHION_MNIST_ONECYCLE does).")
     for key, implicit in IMPLICIT_DEFAULTS.items():
         if key in hparams and hparams[key] == implicit and type(hparams[key]) is type(implicit):
             del hparams[key]
