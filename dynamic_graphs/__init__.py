@@ -37,7 +37,8 @@ from .pruning import (FINETUNE_DEFAULTS, contrast_variants, layer_gains, linear_
                       redundant_layers, removable_layers, rising_layers, tail_layers)
 from .pruning import block_influence, block_influence_layers, cka_layers, cka_scores, random_matched_layers
 from .outputs import figure_name, run_info, save_figure, save_table
-from .training import FASHION_MNIST_ONECYCLE, TRAIN_DEFAULTS, evaluate, load_checkpoint, pretrained, train
+from .training import (FASHION_MNIST_ONECYCLE, FASHION_MNIST_STEP, RECIPES, TRAIN_DEFAULTS, evaluate, load_checkpoint,
+                       pretrained, train)
 from .utils import UnknownNameError, resolve_device, seed_everything
 
 __version__ = "0.1.0"

@@ -275,15 +275,16 @@ def _record_sgd_steps(monkeypatch) -> list[dict]:
     return seen
 
 
-def test_the_default_recipes_and_their_cache_keys_are_unchanged():
+def test_the_step_recipes_and_their_cache_keys_are_unchanged():
     from dynamic_graphs.training import _merge, checkpoint_path, train_defaults
 
-    today = _merge(train_defaults("fashion-mnist"), {})
-    assert "schedule" not in today and "nesterov" not in today and "pct_start" not in today
-    assert checkpoint_path("resnet20", "fashion-mnist", today, 0, {}).name == "resnet20-041c5e5963.pt"
+    step = train_defaults("fashion-mnist", recipe="step")
+    assert "schedule" not in step and "nesterov" not in step and "pct_start" not in step
+    assert checkpoint_path("resnet20", "fashion-mnist", step, 0, {}).name == "resnet20-041c5e5963.pt"
     spelled_out = _merge(train_defaults("fashion-mnist"), {"schedule": "MultiStep", "nesterov": False,
-                                                           "pct_start": 0.3})
-    assert spelled_out == today  # the implicit defaults, written or not, merge and hash the same
+                                                           "pct_start": 0.3, "lr": 0.05, "epochs": 4,
+                                                           "milestones": [2, 3]})
+    assert spelled_out == step  # the implicit defaults, written or not, merge and hash the same
     assert checkpoint_path("resnet56", "cifar10", _merge(train_defaults("cifar10"), {"epochs": 3}), 1,
                            {}).name == "resnet56-096128c0f3.pt"
 
@@ -352,18 +353,48 @@ def test_interrupted_onecycle_training_resumes_to_the_same_weights(tmp_path, mon
         assert torch.equal(a, b), name
 
 
-def test_the_onecycle_recipe_for_fashion_mnist():
-    from dynamic_graphs.training import FASHION_MNIST_ONECYCLE, _merge, train_defaults
+def test_fashion_mnist_trains_one_cycle_by_default_and_keeps_the_step_recipe_by_name():
+    from dynamic_graphs.training import FASHION_MNIST_ONECYCLE, _merge, checkpoint_path, train_defaults
 
-    recipe = train_defaults("fashion-mnist", recipe="onecycle")
-    assert recipe == _merge(train_defaults("fashion-mnist"), FASHION_MNIST_ONECYCLE)
-    assert (recipe["schedule"], recipe["nesterov"], recipe["momentum"], recipe["lr"]) == ("onecycle", True, 0.9, 0.1)
-    assert (recipe["weight_decay"], recipe["batch_size"], recipe["epochs"]) == (5e-4, 128, 6)
-    today = train_defaults("fashion-mnist")
-    assert [recipe[key] for key in ("crop_padding", "flip", "rotation")] == \
-        [today[key] for key in ("crop_padding", "flip", "rotation")]  # the same augmentation
+    default = _merge(train_defaults("fashion-mnist"), {})
+    assert (default["schedule"], default["nesterov"], default["momentum"], default["lr"]) == ("onecycle", True, 0.9, 0.1)
+    assert (default["weight_decay"], default["batch_size"], default["epochs"], default["milestones"]) == \
+        (5e-4, 128, 6, [])
+    assert train_defaults("fashion-mnist", recipe="onecycle") == default  # the former option is the default
+    assert _merge(train_defaults("fashion-mnist"), FASHION_MNIST_ONECYCLE) == default
+    step = train_defaults("fashion-mnist", recipe="step")
+    assert "schedule" not in step and "nesterov" not in step  # implicit: hashed as before the options existed
+    assert (step["lr"], step["epochs"], step["milestones"]) == (0.05, 4, [2, 3])
+    assert [step[key] for key in ("crop_padding", "flip", "rotation")] == \
+        [default[key] for key in ("crop_padding", "flip", "rotation")]  # the same augmentation
+    # The cache keys of the step recipe are the ones its checkpoints were written under.
+    assert checkpoint_path("resnet20", "fashion-mnist", step, 0).name == "resnet20-041c5e5963.pt"
+    assert checkpoint_path("resnet20", "fashion-mnist", default, 0).name == "resnet20-bedaa5de6a.pt"
     with pytest.raises(KeyError, match="onecycle"):  # UnknownNameError, suggesting the close name
         train_defaults("fashion-mnist", recipe="one-cycle")
+
+
+def test_a_named_recipe_reaches_training_and_explicit_options_override_it(monkeypatch):
+    from dynamic_graphs.training import _merge, explicit_recipe, train_defaults, with_recipe
+
+    overrides = with_recipe("fashion-mnist", "step", {"epochs": 1, "lr": None})
+    assert _merge(train_defaults("fashion-mnist"), overrides) == dict(train_defaults("fashion-mnist", "step"),
+                                                                       epochs=1)
+    # A merged step recipe passed back as overrides stays a step recipe on a one-cycle dataset.
+    step = train_defaults("fashion-mnist", recipe="step")
+    assert _merge(train_defaults("fashion-mnist"), explicit_recipe(step)) == step
+    with pytest.raises(KeyError, match="training recipe for fashion-mnist"):
+        with_recipe("fashion-mnist", "cosine", {})
+
+
+def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
+    from dynamic_graphs.pruning.recovery import FINETUNE_DEFAULTS
+    from dynamic_graphs.training import _merge
+
+    finetune = _merge(FINETUNE_DEFAULTS["fashion-mnist"], {})
+    assert finetune == {"epochs": 2, "batch_size": 128, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+                        "milestones": [1], "gamma": 0.1, "crop_padding": 2, "flip": True, "rotation": 0.0,
+                        "train_size": None, "test_size": None}
 
 
 @pytest.mark.parametrize("options, error, match", [
@@ -373,7 +404,7 @@ def test_the_onecycle_recipe_for_fashion_mnist():
     ({"nesterov": True, "momentum": 0.0}, ValueError, "nesterov=True needs momentum > 0"),
     ({"schedule": "onecycle", "milestones": [], "pct_start": 1.5}, ValueError, r"pct_start.*\(0, 1\)"),
     ({"pct_start": 0.2}, ValueError, "applies to schedule='onecycle' only"),
-    ({"schedule": "onecycle"}, ValueError, "milestones=.*pass milestones=\\[\\]"),
+    ({"schedule": "onecycle"}, ValueError, "milestones=.*milestones=\\[\\] with schedule=.onecycle."),
 ])
 def test_bad_schedule_options_are_refused_before_training(options, error, match):
     with pytest.raises(error, match=match):

@@ -13,14 +13,15 @@ from torch.utils.data import Dataset
 from .._settings import settings
 from ..data import dataset_info, get_dataset, labels_of
 from ..models import get_model
-from ..training import _merge, finished, load_checkpoint, train, train_defaults
+from ..training import FASHION_MNIST_STEP_BASE, _merge, explicit_recipe, finished, load_checkpoint, train, train_defaults
 from ..utils import cache_key, isolated_rng, resolve_device, shown_path, state_digest, tensor_digest
 
 logger = logging.getLogger(__name__)
 
-# Recovery by fine-tuning from the inherited weights: a short, low-lr continuation of the recipe.
+# Recovery by fine-tuning from the inherited weights: a short, low-lr step schedule (on Fashion-MNIST,
+# from its step recipe whatever the training default: a one-cycle warm-up would undo the weights).
 FINETUNE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": dict(train_defaults("fashion-mnist"), epochs=2, lr=0.01, milestones=[1]),
+    "fashion-mnist": dict(FASHION_MNIST_STEP_BASE, epochs=2, lr=0.01, milestones=[1]),
     "cifar10": dict(train_defaults("cifar10"), epochs=40, lr=0.01, milestones=[20, 30]),
     "cifar100": dict(train_defaults("cifar100"), epochs=40, lr=0.01, milestones=[20, 30]),
 }
@@ -143,7 +144,7 @@ def recover(pruned: nn.Module, dataset: Any = "fashion-mnist", *, test_set: Data
                         config.get("blocks", config.get("cfg")), how, hparams["epochs"], shown_path(checkpoint))
         with isolated_rng(device=resolve_device(device)):  # train reseeds; the caller's streams stay as they were
             train(start, data.train, data.test, checkpoint=checkpoint, device=device, seed=seed,
-                  dataset_name=data.name, **hparams)
+                  dataset_name=data.name, **explicit_recipe(hparams))
     model = load_checkpoint(checkpoint, device=device)
     model.pruned_layers = getattr(pruned, "pruned_layers", [])
     return model
