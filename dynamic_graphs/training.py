@@ -170,6 +170,19 @@ def with_recipe(dataset: str, recipe: str | None, overrides: Mapping[str, Any]) 
     return {**RECIPES[(str(dataset), name)], **given}
 
 
+def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
+    """The name of the recipe ``hparams`` follow (:data:`RECIPES`, ``"default"`` for an unnamed default,
+    ``"custom"`` otherwise); the subset sizes ``train_size`` and ``test_size`` are not part of it."""
+    def core(recipe: Mapping[str, Any]) -> dict:
+        return {key: value for key, value in recipe.items() if key not in ("train_size", "test_size")}
+
+    wanted = core(_merge(train_defaults(dataset), explicit_recipe(hparams)))
+    for data, name in RECIPES:
+        if data == str(dataset) and core(train_defaults(data, recipe=name)) == wanted:
+            return name
+    return "default" if core(_merge(train_defaults(dataset), {})) == wanted else "custom"
+
+
 def check_subset_sizes(options: Mapping[str, Any], split_sizes: Mapping[str, int | None] | None) -> None:
     """Refuse a ``train_size``/``test_size`` that is not a whole number from 1 to its split's size.
 

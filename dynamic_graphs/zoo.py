@@ -1,0 +1,150 @@
+"""The trained zoo: the models the reports use, with their accuracy and training time.
+
+Command line::
+
+    python -m dynamic_graphs.zoo resnet20 resnet56 --seeds 0 1 2      # train what is missing, print the table
+    python -m dynamic_graphs.zoo resnet20 resnet56 --out reports/zoo.csv --missing skip   # only what is trained
+    python -m dynamic_graphs.zoo resnet20 resnet56 --ship              # commit-ready weights under weights/
+
+Every row comes from the checkpoint of the run that trained the model (its recorded test
+accuracy, epochs and per-epoch seconds), never from a re-evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .data import dataset_info
+from .models import probe_layers
+from .training import (_merge, checkpoint_path, finished, pretrained, recipe_name, ship_weights, shipped_entry,
+                       train_defaults, with_recipe)
+from .utils import as_list, check_int_list, lookup, shown_path
+
+logger = logging.getLogger(__name__)
+
+ZOO_COLUMNS = ["model", "dataset", "top1", "epochs", "train_size", "seed", "minutes", "recipe", "key", "git"]
+MISSING = ("train", "skip", "raise")
+
+
+def zoo_row(model: Any) -> dict[str, Any]:
+    """The zoo-table row of a model from :func:`~dynamic_graphs.pretrained` (its ``checkpoint`` metadata).
+
+    ``top1`` is the test accuracy in percent as the run recorded it, ``train_size`` the number of
+    training images it saw (the split's size when it used them all), ``minutes`` the sum of its
+    epochs' wall-clock seconds.
+    """
+    meta = model.checkpoint
+    hparams = meta["hparams"]
+    dataset = meta.get("dataset")
+    train_size = hparams.get("train_size")
+    if train_size is None:
+        train_size = (dataset_info(dataset).get("split_sizes") or {}).get("train") if dataset else None
+    history = meta.get("history") or []
+    seconds = sum(float(row.get("seconds") or 0.0) for row in history)
+    accuracy = meta.get("test_acc")
+    return {"model": meta["config"]["name"], "dataset": dataset,
+            "top1": None if accuracy is None else round(100 * float(accuracy), 2),
+            "epochs": meta.get("epoch"), "train_size": train_size, "seed": meta.get("seed"),
+            "minutes": round(seconds / 60, 1) if history else None,
+            "recipe": recipe_name(dataset, hparams), "key": Path(meta["path"]).stem.rsplit("-", 1)[-1],
+            "git": meta.get("git")}
+
+
+def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, seeds: int | Sequence[int] = 0,
+              missing: str = "train", recipe: str | None = None, model_kwargs: dict | None = None,
+              device: str = "auto", **overrides: Any) -> pd.DataFrame:
+    """One row per (model, seed): top-1, epochs, training images, seed and minutes of its training run.
+
+    Args:
+        models: registry names.
+        dataset: the dataset they are trained on.
+        seeds: training seeds.
+        missing: what to do when a model has no finished checkpoint (nor shipped weights):
+            ``"train"`` it (as :func:`~dynamic_graphs.pretrained` would), ``"skip"`` its row (with a
+            warning) or ``"raise"``.
+        recipe, model_kwargs, **overrides: as for :func:`~dynamic_graphs.pretrained`.
+
+    Returns:
+        Columns :data:`ZOO_COLUMNS` (``recipe`` the recipe's name, see
+        :func:`~dynamic_graphs.training.recipe_name`; ``key`` the checkpoint's cache key; ``git``
+        the commit it was trained from).
+
+    Raises:
+        FileNotFoundError: ``missing="raise"`` and a model is not trained.
+    """
+    models = as_list(models)
+    for name in models:
+        probe_layers(name)  # an unknown model fails here, listing the registry
+    seeds = check_int_list("seeds", seeds, minimum=0)
+    missing = lookup(missing, MISSING, what="missing= policy")
+    rows = []
+    for name in models:
+        for seed in seeds:
+            if missing != "train" and not _available(name, dataset, seed, recipe, model_kwargs, overrides):
+                message = f"{name} on {dataset} (seed {seed}) is not trained yet"
+                if missing == "raise":
+                    raise FileNotFoundError(f"{message}; train it with dg.pretrained({name!r}, {dataset!r}, "
+                                            f"seed={seed}) or pass missing='train'.")
+                logger.warning("%s: left out of the table.", message)
+                continue
+            model = pretrained(name, dataset, seed=seed, device=device, recipe=recipe, model_kwargs=model_kwargs,
+                               **overrides)
+            rows.append(zoo_row(model))
+    return pd.DataFrame(rows, columns=ZOO_COLUMNS)
+
+
+def _available(name: str, dataset: str, seed: int, recipe: str | None, model_kwargs: dict | None,
+               overrides: dict) -> bool:
+    """Whether :func:`pretrained` would load this model without training (cached, or shipped)."""
+    hparams = _merge(train_defaults(dataset), with_recipe(dataset, recipe, overrides))
+    return finished(checkpoint_path(name, dataset, hparams, seed, model_kwargs)) or \
+        shipped_entry(name, dataset, hparams, seed, model_kwargs) is not None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="registry names (dg.list_models())")
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
+    parser.add_argument("--recipe", help="a named recipe of the dataset (default: its default recipe)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
+    parser.add_argument("--missing", default="train", choices=MISSING,
+                        help="a model not trained yet: train it (default), skip its row, or fail")
+    parser.add_argument("--out", help="write the table as CSV here (e.g. reports/zoo.csv); else print it")
+    parser.add_argument("--ship", action="store_true",
+                        help="also copy each trained model into weights/ with its sha256 (see dg.ship_weights)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        table = zoo_table(args.models, args.dataset, seeds=args.seeds, missing=args.missing, recipe=args.recipe,
+                          device=args.device, epochs=args.epochs, train_size=args.train_size)
+    except (KeyError, ValueError, TypeError) as err:  # a typo is a usage error, not a traceback
+        parser.error(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
+    if args.ship:
+        command = shlex.join(["python", "-m", "dynamic_graphs.zoo", *(argv if argv is not None else sys.argv[1:])])
+        for row in table.itertuples():
+            ship_weights(row.model, args.dataset, command=command, seed=int(row.seed), recipe=args.recipe,
+                         epochs=args.epochs, train_size=args.train_size)
+    if args.out:
+        from .utils import atomic_path
+
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+        logger.info("wrote %s (%d rows)", shown_path(out), len(table))
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

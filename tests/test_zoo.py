@@ -1,0 +1,83 @@
+"""The zoo table (reports/zoo.csv): rows from the training runs' own checkpoints, and its command line."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dynamic_graphs import settings
+from dynamic_graphs.zoo import ZOO_COLUMNS, main, zoo_row, zoo_table
+
+TINY = dict(model_kwargs={"blocks": [1, 1, 1]}, device="cpu", epochs=2, batch_size=32, train_size=64)
+
+
+class _Trained:
+    """What pretrained() attaches to a model, with the fields zoo_row reads."""
+
+    def __init__(self, **meta):
+        self.checkpoint = meta
+
+
+def test_a_row_reports_what_the_run_recorded():
+    model = _Trained(config={"name": "resnet20"}, dataset="fashion-mnist", seed=2, epoch=6, test_acc=0.92894,
+                     hparams={"train_size": None, "schedule": "onecycle", "nesterov": True, "lr": 0.1, "epochs": 6,
+                              "milestones": [], "batch_size": 128, "momentum": 0.9, "weight_decay": 5e-4,
+                              "gamma": 0.1, "crop_padding": 2, "flip": True, "rotation": 0.0, "test_size": None},
+                     history=[{"seconds": 90.0}, {"seconds": 30.0}], git="abc1234",
+                     path="data/checkpoints/fashion-mnist/resnet20-bedaa5de6a.pt")
+    row = zoo_row(model)
+    assert row == {"model": "resnet20", "dataset": "fashion-mnist", "top1": 92.89, "epochs": 6,
+                   "train_size": 60000, "seed": 2, "minutes": 2.0, "recipe": "onecycle", "key": "bedaa5de6a",
+                   "git": "abc1234"}
+    model.checkpoint["hparams"] = dict(model.checkpoint["hparams"], schedule="multistep", nesterov=False, lr=0.05,
+                                       epochs=4, milestones=[2, 3], train_size=12000)
+    row = zoo_row(model)
+    assert (row["recipe"], row["train_size"]) == ("step", 12000)  # a subset is not another recipe
+
+
+def test_bad_arguments_fail_before_any_training():
+    with pytest.raises(KeyError, match="Unknown model 'resnet21'"):
+        zoo_table("resnet21")
+    with pytest.raises(KeyError, match="missing= policy"):
+        zoo_table("resnet20", missing="ignore")
+    with pytest.raises(ValueError, match="more than once"):
+        zoo_table("resnet20", seeds=[1, 1])
+
+
+@pytest.fixture
+def empty_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "data_dir", tmp_path / "data")
+    monkeypatch.setattr(settings, "verbosity", 0)
+    return tmp_path
+
+
+def test_the_table_trains_or_skips_what_is_missing_and_reads_each_run(empty_data_dir, caplog):
+    skipped = zoo_table("resnet20", "synthetic", seeds=[0, 1], missing="skip", **TINY)
+    assert list(skipped.columns) == ZOO_COLUMNS and skipped.empty
+    assert "resnet20 on synthetic (seed 1) is not trained yet" in caplog.text
+    with pytest.raises(FileNotFoundError, match="not trained yet.*missing='train'"):
+        zoo_table("resnet20", "synthetic", missing="raise", **TINY)
+
+    trained = zoo_table("resnet20", "synthetic", seeds=[0, 1], **TINY)
+    assert list(trained.seed) == [0, 1] and list(trained.epochs) == [2, 2]
+    assert list(trained.train_size) == [64, 64] and (trained.minutes >= 0).all()
+    assert trained.key.nunique() == 2  # one checkpoint per seed
+    from dynamic_graphs import pretrained
+
+    again = pretrained("resnet20", "synthetic", seed=1, **TINY)  # the cached run itself
+    assert trained.top1.iloc[1] == round(100 * again.checkpoint["test_acc"], 2)
+    assert trained.equals(zoo_table("resnet20", "synthetic", seeds=[0, 1], missing="raise", **TINY))
+
+
+def test_the_command_line_writes_the_csv(empty_data_dir):
+    out = empty_data_dir / "reports" / "zoo.csv"
+    assert main(["resnet20", "--dataset", "synthetic", "--train-size", "64", "--device", "cpu",
+                 "--missing", "skip", "--out", str(out)]) == 0
+    assert pd.read_csv(out).empty
+    assert main(["resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ZOO_COLUMNS
+    assert table[["model", "dataset", "epochs", "train_size", "seed"]].values.tolist() == \
+        [["resnet20", "synthetic", 1, 64, 0]]
+    with pytest.raises(SystemExit):  # argparse's usage error, not a traceback
+        main(["resnet21", "--out", str(out)])
