@@ -17,7 +17,7 @@ from __future__ import annotations
 from . import pl
 from ._settings import settings
 from .attacks import ATTACK_DEFAULTS, PAPER_COMPAT_PARAMS, AdversarialDataset, attack, attack_params, list_attacks
-from .curve import draw_samples, layer_scores, modularity_curve, sample_indices, summarize_curve
+from .curve import draw_samples, layer_scores, modularity_curve, sample_indices, summarize_curve, summarize_seeds
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
 from .features import extract_features, iter_layer_features
 from .figures import (PAPER_TABLE1, ablation_curves, adversarial_curves, asymptotic_sweep, attack_summary,

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from .data import as_dataset, labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, check_input_channels, iter_layer_features, resolve_layers
 from .graphs import edge_weights, knn_graph, leiden, modularity, partition_agreement
-from .frames import summarize_by_curve
+from .frames import check_curves, summarize_by_curve, t_interval
 from .utils import check_positive_int
 
 
@@ -197,3 +197,42 @@ def summarize_curve(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFr
         [['a', 0.30000000000000004]]
     """
     return summarize_by_curve(curve, value=value, caller="summarize_curve")
+
+
+def summarize_seeds(curves: pd.DataFrame, column: str = "train_seed", value: str = "modularity") -> pd.DataFrame:
+    """The spread of the curves across training seeds: per layer, over the curves that differ only in ``column``.
+
+    Each curve is first reduced to its per-layer mean over repeats (:func:`summarize_curve`); the
+    summary is then over those means, one per seed, so that ``std`` is the spread between trained
+    models, not between image samples. The interval is the Student-t one over seeds (as
+    :func:`summarize_curve`'s is over repeats; NaN with one seed). The other label columns keep
+    their curves apart as everywhere else; only ``column``, named explicitly, is pooled.
+
+    Returns:
+        The other label columns, then ``depth``, ``layer``, ``mean``, ``std`` (ddof=1), ``min``,
+        ``max``, ``seeds`` (curves behind the row), ``ci_low``, ``ci_high``; with a ``test_acc``
+        column in ``curves``, also ``test_acc`` (its mean over seeds) and ``test_acc_std``.
+
+    Raises:
+        ValueError: ``column`` is not one of the frame's label columns.
+    """
+    labels = check_curves(curves, value=value, caller="summarize_seeds")
+    if column not in labels:
+        raise ValueError(f"summarize_seeds pools the curves that differ in {column!r}, but it is not a label column "
+                         f"of this frame (labels: {labels}); pass model_curves(..., train_seeds=[...]) curves or "
+                         "name the column with column=.")
+    per_curve = summarize_by_curve(curves, value=value, caller="summarize_seeds")
+    if "test_acc" in curves.columns:
+        accuracy = curves.groupby(labels, sort=False, dropna=False)["test_acc"].first().rename("test_acc")
+        per_curve = per_curve.join(accuracy, on=labels)
+    rest = [label for label in labels if label != column]
+    grouped = per_curve.groupby(rest + ["depth", "layer"], sort=False, dropna=False)
+    summary = grouped["mean"].agg(["mean", "std", "min", "max"]).reset_index()
+    count = grouped["mean"].count().to_numpy()
+    low, high = t_interval(summary["mean"], summary["std"], count)
+    summary = summary.assign(seeds=count, ci_low=low, ci_high=high)
+    if "test_acc" in per_curve.columns:
+        summary = summary.assign(test_acc=grouped["test_acc"].mean().to_numpy(),
+                                 test_acc_std=grouped["test_acc"].std().to_numpy())
+    summary.attrs = {"labels": rest}
+    return summary

@@ -49,9 +49,11 @@ def _count(minimum: int = 1, maximum: int | None = None, *, optional: bool = Fal
     return rule
 
 
-def _int_list(minimum: int = 1) -> Rule:
-    """One integer or a list of distinct integers >= ``minimum``."""
-    def rule(name: str, value: Any) -> list[int]:
+def _int_list(minimum: int = 1, *, optional: bool = False) -> Rule:
+    """One integer or a list of distinct integers >= ``minimum``; with ``optional``, ``None`` too."""
+    def rule(name: str, value: Any) -> list[int] | None:
+        if value is None and optional:
+            return None
         if isinstance(value, str):  # papermill's -p passes "[3, 5]" as a string
             raise TypeError(f"{name} must be a list of integers, got the string {value!r}; on the command line "
                             f"give a list as YAML: -y \"{name}: [3, 5]\".")
@@ -177,6 +179,7 @@ RULES: dict[str, Rule] = {
     "ks": _int_list(),
     "counts": _int_list(),                      # fig8, fig9
     "random_seeds": _int_list(minimum=0),       # table1
+    "train_seeds": _int_list(minimum=0, optional=True),  # fig3; None: [seed]
     "probe": _int_list(),                       # fig4: 1-based probe-layer indices
     "layers_to_draw": _int_list(),              # fig2: 1-based probe-layer indices
     # numbers

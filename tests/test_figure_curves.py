@@ -85,3 +85,84 @@ def test_the_untrained_baseline_leaves_the_global_random_state_alone(data_dir):
     torch.manual_seed(123)
     model_curves("resnet20", "synthetic", trained=False, n=10, repeats=1, device="cpu")
     assert torch.equal(torch.rand(3), expected)
+
+
+def _seeded_curves():
+    """Two models × two training seeds × two repeats × two layers, with values chosen by hand."""
+    import pandas as pd
+
+    from dynamic_graphs import stack_curves
+
+    def curve(values, accuracy):
+        return pd.DataFrame({"layer": ["a", "b", "a", "b"], "depth": [1, 2, 1, 2], "repeat": [0, 0, 1, 1],
+                             "modularity": values, "test_acc": accuracy})
+
+    return stack_curves({("m1", 0): curve([0.1, 0.5, 0.3, 0.7], 0.90), ("m1", 1): curve([0.2, 0.4, 0.4, 0.6], 0.94),
+                         ("m2", 0): curve([0.0, 0.0, 0.0, 0.2], 0.50), ("m2", 1): curve([0.2, 0.2, 0.2, 0.2], 0.60)},
+                        name=["model", "train_seed"])
+
+
+def test_summarize_seeds_pools_only_the_seed_column_over_per_seed_means():
+    import numpy as np
+    from scipy import stats
+
+    from dynamic_graphs import summarize_seeds
+
+    summary = summarize_seeds(_seeded_curves())
+    assert summary[["model", "layer", "seeds"]].values.tolist() == [["m1", "a", 2], ["m1", "b", 2],
+                                                                    ["m2", "a", 2], ["m2", "b", 2]]
+    # m1, layer a: per-seed means 0.2 and 0.3 -> mean 0.25, std across seeds 0.0707...
+    row = summary.iloc[0]
+    assert row["mean"] == pytest.approx(0.25) and row["std"] == pytest.approx(np.std([0.2, 0.3], ddof=1))
+    assert (row["min"], row["max"]) == (pytest.approx(0.2), pytest.approx(0.3))
+    half = stats.t.ppf(0.975, 1) * row["std"] / np.sqrt(2)
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.25 - half), pytest.approx(0.25 + half))
+    assert row["test_acc"] == pytest.approx(0.92) and row["test_acc_std"] == pytest.approx(np.std([0.9, 0.94], ddof=1))
+    # m2, layer b: per-seed means 0.1 and 0.2 -> 0.15; the models stay apart
+    assert summary.iloc[3]["mean"] == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="'seed', but it is not a label column.*labels: \\['model', 'train_seed'\\]"):
+        summarize_seeds(_seeded_curves(), column="seed")
+
+
+def test_the_grid_draws_the_spread_across_training_seeds():
+    import numpy as np
+
+    frame = _seeded_curves().assign(dataset="d", trained=True)
+    figure = plot_curve_grid(frame, over="train_seed")
+    left = figure.axes[0]
+    assert left.get_title() == "m1"
+    assert left.get_legend_handles_labels()[1] == ["trained (92.0% ± 2.8% test acc., 2 seeds)"]
+    mean_line, *seed_lines = left.lines
+    assert np.allclose(mean_line.get_ydata(), [0.25, 0.55]) and len(seed_lines) == 2
+    assert sorted(tuple(np.round(line.get_ydata(), 6)) for line in seed_lines) == [(0.2, 0.6), (0.3, 0.5)]
+    with pytest.raises(ValueError, match="each line reads one curve.*train_seed"):
+        plot_curve_grid(frame)  # without over=, two seeds in one line are refused, never averaged
+
+
+def test_model_curves_gives_one_curve_per_training_seed_on_the_same_images(data_dir, monkeypatch):
+    import dynamic_graphs.figures.curves as curves_module
+    from dynamic_graphs import dataset_info, get_model
+    from dynamic_graphs.utils import isolated_rng
+
+    seen = []
+
+    def fake_pretrained(name, dataset, *, seed, **_):
+        seen.append(seed)
+        info = dataset_info(dataset)
+        with isolated_rng(seed):
+            model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                              mean=info["mean"], std=info["std"])
+        model.checkpoint = {"test_acc": 0.5 + seed / 100}
+        return model
+
+    monkeypatch.setattr(curves_module, "pretrained", fake_pretrained)
+    curves = model_curves("resnet20", "synthetic", train_seeds=[3, 5], n=10, repeats=1, seed=0, device="cpu")
+    assert seen == [3, 5]
+    assert curves.groupby("train_seed").test_acc.first().to_dict() == {3: 0.53, 5: 0.55}
+    first, second = (curves[curves.train_seed == s].modularity.to_numpy() for s in (3, 5))
+    assert not (first == second).all()  # other weights, other curves
+    # The images are drawn with seed=0 whatever the training seed: model 3 alone gives the same curve.
+    alone = model_curves("resnet20", "synthetic", train_seeds=[3], n=10, repeats=1, seed=0, device="cpu")
+    assert (alone.modularity.to_numpy() == first).all()
+    default = model_curves("resnet20", "synthetic", n=10, repeats=1, seed=5, device="cpu")
+    assert set(default.train_seed) == {5}  # None: the sample's seed trains the model, as before

@@ -11,28 +11,37 @@ from ..data import dataset_info, get_dataset
 from ..frames import stack_curves
 from ..models import get_model, probe_layers
 from ..training import pretrained
-from ..utils import as_list, isolated_rng
+from ..utils import as_list, check_int_list, isolated_rng
 
 
 def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, trained: bool = True,
                  untrained_baseline: bool = False, n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
-                 device: str | torch.device = "auto", split: str = "test", with_leiden: bool = False,
-                 **train_overrides: Any) -> pd.DataFrame:
-    """Modularity curves for every model × dataset, of trained (cached) or freshly initialised models.
+                 train_seeds: int | Sequence[int] | None = None, device: str | torch.device = "auto",
+                 split: str = "test", with_leiden: bool = False, **train_overrides: Any) -> pd.DataFrame:
+    """Modularity curves for every model × dataset × training seed, of trained (cached) or freshly
+    initialised models.
 
     A trained model comes from :func:`~dynamic_graphs.pretrained` (trained on first use with the
     dataset's recipe and ``train_overrides``, then cached); an untrained one is the same
-    architecture with its initial weights drawn with ``seed``, the baseline that shows what
-    training adds (``untrained_baseline=True`` adds it beside every trained curve). Curves are
-    measured on ``split`` images. Every name is checked before any work starts.
+    architecture with its initial weights drawn with the training seed, the baseline that shows
+    what training adds (``untrained_baseline=True`` adds it beside every trained curve). Curves are
+    measured on ``split`` images drawn with ``seed``: the same images for every model and training
+    seed, so that curves compare on equal terms. Every name is checked before any work starts.
+
+    Args:
+        train_seeds: the models' training seeds, one curve each (the spread across them is what
+            :func:`~dynamic_graphs.summarize_seeds` and ``plot_curve_grid(..., over="train_seed")``
+            show); None: ``[seed]``, one model trained with the sample's seed.
 
     Returns:
         The curves stacked with :func:`~dynamic_graphs.stack_curves`: label columns ``dataset``,
-        ``model``, ``trained``, then the curve's columns and ``test_acc`` (NaN for untrained models).
+        ``model``, ``trained``, ``train_seed``, then the curve's columns and ``test_acc`` (NaN for
+        untrained models).
     """
     models, datasets = as_list(models), as_list(datasets)
     for name in models:
         probe_layers(name)  # an unknown model fails here, listing the registry
+    train_seeds = check_int_list("train_seeds", [seed] if train_seeds is None else train_seeds, minimum=0)
     infos = {dataset: dataset_info(dataset) for dataset in datasets}
     states = [trained, False] if untrained_baseline and trained else [trained]
     curves = {}
@@ -40,16 +49,17 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
         images = get_dataset(dataset, split)
         for name in models:
             for is_trained in states:
-                if is_trained:
-                    model = pretrained(name, dataset, seed=seed, device=device, **train_overrides)
-                    accuracy = model.checkpoint["test_acc"]
-                else:
-                    info = infos[dataset]
-                    with isolated_rng(seed):  # the initial weights are fixed by the seed, the caller's RNG is untouched
-                        model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
-                                          mean=info["mean"], std=info["std"])
-                    accuracy = float("nan")
-                curve = modularity_curve(model, images, n=n, repeats=repeats, k=k, seed=seed, device=device,
-                                         with_leiden=with_leiden)
-                curves[(dataset, name, is_trained)] = curve.assign(test_acc=accuracy)
-    return stack_curves(curves, name=["dataset", "model", "trained"])
+                for train_seed in train_seeds:
+                    if is_trained:
+                        model = pretrained(name, dataset, seed=train_seed, device=device, **train_overrides)
+                        accuracy = model.checkpoint["test_acc"]
+                    else:
+                        info = infos[dataset]
+                        with isolated_rng(train_seed):  # the seed fixes the initial weights; the caller's RNG is untouched
+                            model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                                              mean=info["mean"], std=info["std"])
+                        accuracy = float("nan")
+                    curve = modularity_curve(model, images, n=n, repeats=repeats, k=k, seed=seed, device=device,
+                                             with_leiden=with_leiden)
+                    curves[(dataset, name, is_trained, train_seed)] = curve.assign(test_acc=accuracy)
+    return stack_curves(curves, name=["dataset", "model", "trained", "train_seed"])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..attacks import CLEAN, attack_label
-from ..frames import check_curves, iter_curves, single_curve, t_interval
+from ..frames import check_curves, iter_curves, single_curve, summarize_by_curve, t_interval
 from ..utils import lookup
 from ._axes import new_axes, require_columns
 
@@ -94,17 +94,21 @@ def _line(group: pd.DataFrame, value: str, caller: str) -> pd.DataFrame:
 
 
 def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "model", hue: str | None = "trained",
-                    value: str = "modularity", panel_size: tuple[float, float] = (3.6, 2.8)
-                    ) -> matplotlib.figure.Figure:
+                    over: str | None = None, value: str = "modularity",
+                    panel_size: tuple[float, float] = (3.6, 2.8)) -> matplotlib.figure.Figure:
     """A grid of curve panels (Lu et al. 2022, Fig. 3's layout: datasets as rows, models as columns).
 
     Each panel shows the mean line with a ±1 std band per ``hue`` group; panel titles give the
-    model's test accuracy when the frame has a ``test_acc`` column.
+    model's test accuracy when the frame has a ``test_acc`` column. With ``over`` (a label column
+    such as ``"train_seed"``), the curves that differ only in it are drawn together: each one's
+    mean over repeats as a thin line, and their mean with a ±1 std band *across* them (the spread
+    between trained models, :func:`~dynamic_graphs.summarize_seeds`); a group with one value of
+    ``over`` is drawn as without it.
 
     Raises:
-        KeyError: ``row``, ``col`` or ``hue`` is not a column.
+        KeyError: ``row``, ``col``, ``hue`` or ``over`` is not a column.
         ValueError: a line would still mix several curves (a label column other than ``row``,
-            ``col`` and ``hue`` varies within it); select them first or choose other columns.
+            ``col``, ``hue`` and ``over`` varies within it); select them first or choose other columns.
 
     Returns:
         The matplotlib figure.
@@ -112,7 +116,8 @@ def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "m
     import matplotlib.pyplot as plt
 
     check_curves(curves, value=value, caller="plot_curve_grid")
-    require_columns(curves, [c for c in (row, col, hue) if c], source="model_curves()", caller="plot_curve_grid")
+    require_columns(curves, [c for c in (row, col, hue, over) if c], source="model_curves()",
+                    caller="plot_curve_grid")
     rows, cols = list(dict.fromkeys(curves[row])), list(dict.fromkeys(curves[col]))
     figure, axes = plt.subplots(len(rows), len(cols), squeeze=False, sharey=True,
                                 figsize=(panel_size[0] * len(cols), panel_size[1] * len(rows)))
@@ -122,8 +127,11 @@ def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "m
             panel = curves[(curves[row] == row_key) & (curves[col] == col_key)]
             groups = panel.groupby(hue, sort=False) if hue else [(None, panel)]
             for key, group in groups:
-                label = _hue_label(hue, key, group)
-                plot_curve(_line(group, value, "plot_curve_grid"), ax=ax, label=label, value=value)
+                label = _hue_label(hue, key, group, over)
+                if over is not None and group[over].nunique(dropna=False) > 1:
+                    _plot_across(group, over, ax=ax, label=label, value=value)
+                else:
+                    plot_curve(_line(group, value, "plot_curve_grid"), ax=ax, label=label, value=value)
             ax.set_title(f"{col_key}" if len(rows) == 1 else f"{col_key} · {row_key}", fontsize=10)
             if j == 0:
                 ax.set_ylabel(f"Q ({row_key})" if value == "modularity" else value)
@@ -131,13 +139,40 @@ def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "m
     return figure
 
 
-def _hue_label(hue: str | None, key, group: pd.DataFrame) -> str | None:
+def _plot_across(group: pd.DataFrame, over: str, *, ax, label: str | None, value: str) -> None:
+    """The curves of ``group`` that differ in ``over``: thin per-curve means, their mean ± 1 std across them."""
+    from ..curve import summarize_seeds
+
+    spread = summarize_seeds(group, column=over, value=value)
+    mixed = [column for column in spread.attrs["labels"] if spread[column].nunique(dropna=False) > 1]
+    if mixed:
+        raise ValueError(f"plot_curve_grid: each line pools the curves that differ in {over!r} only, but {mixed} "
+                         "also vary within it; select them first or choose other row/col/hue columns.")
+    (line,) = ax.plot(spread["depth"], spread["mean"], marker="o", markersize=4, label=label)
+    ax.fill_between(spread["depth"], spread["mean"] - spread["std"], spread["mean"] + spread["std"],
+                    color=line.get_color(), alpha=0.2, linewidth=0)
+    for _, curve in summarize_by_curve(group, value=value).groupby(over, sort=False):
+        ax.plot(curve["depth"], curve["mean"], color=line.get_color(), alpha=0.35, linewidth=0.8)
+    ax.set_xlabel("layer")
+    ax.grid(alpha=0.3)
+    if label is not None:
+        ax.legend()
+
+
+def _hue_label(hue: str | None, key, group: pd.DataFrame, over: str | None = None) -> str | None:
     if hue is None:
         return None
-    if hue == "trained":
-        accuracy = group["test_acc"].iloc[0] if "test_acc" in group else float("nan")
-        return f"trained ({accuracy:.1%} test acc.)" if key else "untrained"
-    return f"{hue}={key}"
+    if hue != "trained":
+        return f"{hue}={key}"
+    if not key:
+        return "untrained"
+    if "test_acc" not in group:
+        return "trained"
+    # One accuracy per trained model: per value of ``over`` when the line pools several.
+    accuracy = group.groupby(over, sort=False)["test_acc"].first() if over in group else group["test_acc"].iloc[:1]
+    if len(accuracy) > 1:
+        return f"trained ({accuracy.mean():.1%} ± {accuracy.std():.1%} test acc., {len(accuracy)} seeds)"
+    return f"trained ({accuracy.iloc[0]:.1%} test acc.)"
 
 
 def plot_variant_curves(curves: pd.DataFrame, *, by: str = "variant", ax: matplotlib.axes.Axes | None = None,
