@@ -16,7 +16,7 @@ reader refuses it with an error that says so, rather than averaging them togethe
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -190,3 +190,24 @@ def summarize_by_curve(frame: pd.DataFrame, *, value: str = "modularity", caller
     summary = summary.assign(repeats=count, ci_low=low, ci_high=high)
     summary.attrs = {"labels": labels}
     return summary
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, source: str, caller: str = "this plot") -> None:
+    """Refuse a frame that is not a DataFrame, or lacks some of ``columns`` (plots and summaries of tables).
+
+    Args:
+        frame: what the caller was given.
+        columns: the columns it reads.
+        source: where such a frame comes from, for the message (e.g. ``"training_dynamics()"``).
+        caller: the reader's name, for the message.
+
+    Raises:
+        TypeError: not a DataFrame.
+        KeyError: columns missing; the message names them and ``source``.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{caller} needs a DataFrame (from {source}), got {type(frame).__name__}.")
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise KeyError(f"{caller}: the frame lacks the column(s) {missing}; pass the frame from {source} "
+                       f"(its columns: {list(frame.columns)}).")

@@ -143,6 +143,16 @@ def _attacks(name: str, value: Any) -> list[str]:
     return methods
 
 
+def _pruning_methods(name: str, value: Any) -> list[str]:
+    """Baselines of :func:`dynamic_graphs.compare_pruning`, matched as it does; each once (none is allowed)."""
+    from .figures.pruning import METHODS
+
+    methods = [lookup(method, METHODS, what="pruning method") for method in _names(value)]
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"{name} lists a method more than once: {methods}")
+    return methods
+
+
 def _device(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be 'auto', 'cpu' or 'cuda[:i]', got {value!r} ({type(value).__name__}).")
@@ -155,6 +165,7 @@ RULES: dict[str, Rule] = {
     "model": _models,
     "dataset": _datasets,
     "methods": _attacks,                        # fig5
+    "baselines": _pruning_methods,              # table1
     "device": _device,
     "layout": _text,                            # fig2: an igraph layout name
     # counts
@@ -178,7 +189,8 @@ RULES: dict[str, Rule] = {
     "ns": _int_list(),
     "ks": _int_list(),
     "counts": _int_list(),                      # fig8, fig9
-    "random_seeds": _int_list(minimum=0),       # table1
+    "random_seeds": _int_list(minimum=0, optional=True),  # table1; None: the recovery seeds
+    "recovery_seeds": _int_list(minimum=0),     # table1
     "train_seeds": _int_list(minimum=0, optional=True),  # fig3; None: [seed]
     "probe": _int_list(),                       # fig4: 1-based probe-layer indices
     "layers_to_draw": _int_list(),              # fig2: 1-based probe-layer indices
@@ -254,6 +266,14 @@ def _check_sizes(values: dict[str, Any]) -> None:
                              f"disjoint images are more than the {train} of {dataset}'s training split; lower them.")
 
 
+def _check_seeds(values: dict[str, Any]) -> None:
+    """Table 1's random draws pair with its recovery seeds, run by run (compare_pruning)."""
+    draws, runs = values.get("random_seeds"), values.get("recovery_seeds")
+    if draws is not None and runs is not None and len(draws) != len(runs):
+        raise ValueError(f"random_seeds {draws} and recovery_seeds {runs} pair up run by run: give as many of each, "
+                         "or random_seeds=None to draw with the recovery seeds.")
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -266,7 +286,8 @@ def check_parameters(**parameters: Any) -> None:
     then against each other: every ``k`` below its ``n``, ``perplexity`` below ``n``, and, for each
     dataset, ``n × repeats`` (``max(ns) × repeats``) no more than its test split, ``train_size``,
     ``recovery_train_size`` and ``probe_train + probe_test`` no more than its training split,
-    ``test_size`` no more than its test split. Nothing is loaded or downloaded.
+    ``test_size`` no more than its test split, and as many ``random_seeds`` as ``recovery_seeds``.
+    Nothing is loaded or downloaded.
 
     When all pass, ``settings.verbosity`` is set from ``verbosity`` (if given). A name without a
     rule is not checked; it is logged, so that a notebook's new parameter is noticed (the test
@@ -300,5 +321,6 @@ def check_parameters(**parameters: Any) -> None:
         logger.info("check_parameters has no rule for %s: not checked.", ", ".join(unknown))
     _check_neighbours(checked)
     _check_sizes(checked)
+    _check_seeds(checked)
     if "verbosity" in checked:
         settings.verbosity = checked["verbosity"]

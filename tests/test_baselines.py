@@ -218,3 +218,74 @@ def test_compare_pruning_refuses_unknown_or_repeated_methods(data, captured):
     with pytest.raises(ValueError, match="similarity_n must be an integer >= 1"):
         _compare(model, data, methods=["cka"], similarity_n=0)
     assert not captured
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """compare_pruning with evaluate_variants replaced by a recorder: a list of (recovery seed, variants)."""
+    calls = []
+
+    def fake(parent, variants, dataset, *, seed, **options):
+        calls.append((seed, dict(variants)))
+        return pd.DataFrame({"variant": ["unpruned", *variants], "removed": [0, *map(len, variants.values())],
+                             "top1": [90.0] + [80.0 + seed] * len(variants), "delta_acc": 0.0}), pd.DataFrame()
+
+    monkeypatch.setattr(figures_pruning, "evaluate_variants", fake)
+    return calls
+
+
+def test_every_method_gets_one_run_per_recovery_seed(data, recorded):
+    model = small_resnet()
+    table = dg.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, recovery_seeds=[4, 7],
+                               device="cpu", methods=["unpruned-finetuned", "random-matched", "cka"],
+                               similarity_n=N)
+    assert [seed for seed, _ in recorded] == [4, 7]  # one recovery budget per seed, every method in each
+    for seed, variants in recorded:
+        assert list(variants) == [f"modularity/{seed}", f"unpruned-finetuned/{seed}", f"random-matched/{seed}",
+                                  f"cka/{seed}"]
+        assert variants[f"unpruned-finetuned/{seed}"] == []  # the unpruned model, recovered like the others
+        # the random draw is seeded by its run's recovery seed: two runs, two draws
+        assert variants[f"random-matched/{seed}"] == dg.random_matched_layers(model, variants[f"modularity/{seed}"],
+                                                                              seed=seed)
+    assert table.method.tolist() == ["unpruned", "modularity", "modularity", "unpruned-finetuned",
+                                     "unpruned-finetuned", "random-matched", "random-matched", "cka", "cka"]
+    assert table.seed.tolist() == [0, 4, 7, 4, 7, 4, 7, 4, 7]
+    assert table.draw.isna().tolist() == [True] * 5 + [False, False] + [True] * 2
+    assert table.draw.dropna().tolist() == [4, 7]
+    assert table.top1.tolist() == [90.0] + [84.0, 87.0] * 4  # each row from its own seed's run
+
+
+def test_random_draws_pair_with_recovery_seeds_or_are_refused(data, recorded):
+    model = small_resnet()
+    options = dict(threshold=1.0, max_layers=2, device="cpu", methods=["random"])
+    table = dg.compare_pruning(model, flat_curve(model), data, recovery_seeds=[0, 1], random_seeds=[10, 11], **options)
+    assert table[table.method == "random"][["seed", "draw"]].values.tolist() == [[0, 10], [1, 11]]
+    assert recorded[1][1]["random/1"] == dg.random_layers(model, 2, seed=11)
+    with pytest.raises(ValueError, match=r"random_seeds \[10\] and recovery_seeds \[0, 1\] pair up run by run"):
+        dg.compare_pruning(model, flat_curve(model), data, recovery_seeds=[0, 1], random_seeds=[10], **options)
+    with pytest.raises(ValueError, match="recovery_seeds lists a value more than once"):
+        dg.compare_pruning(model, flat_curve(model), data, recovery_seeds=[1, 1], **options)
+
+
+def test_summarize_comparison_tests_each_method_against_modularity():
+    from scipy import stats
+
+    table = pd.DataFrame({
+        "method": ["unpruned", "modularity", "modularity", "modularity", "tail", "tail", "tail", "cka"],
+        "removed": [0, 2, 2, 2, 2, 2, 2, 2], "top1": [91.0, 89.0, 89.5, 90.0, 85.0, 86.0, 86.5, 88.0],
+        "params_reduction": [0, 0.4, 0.4, 0.4, 0.6, 0.6, 0.6, 0.5], "flops_reduction": [0, 0.6] + [0.6] * 6})
+    summary = dg.summarize_comparison(table).set_index("method")
+    assert summary.runs.tolist() == [1, 3, 3, 1]
+    assert summary.loc["tail", "top1"] == pytest.approx(85.8333333)
+    assert summary.loc["tail", "diff"] == pytest.approx(85.8333333 - 89.5)
+    # Welch's t-test written out: t = (m1 - m2) / sqrt(s1²/n1 + s2²/n2), Welch–Satterthwaite dof
+    a, b = np.array([85.0, 86.0, 86.5]), np.array([89.0, 89.5, 90.0])
+    va, vb = a.var(ddof=1) / 3, b.var(ddof=1) / 3
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+    assert summary.loc["tail", "p_value"] == pytest.approx(2 * stats.t.sf(abs(t), dof))
+    assert bool(summary.loc["tail", "beyond_spread"])  # 3.7 points against stds of 0.76 and 0.5
+    assert np.isnan(summary.loc["cka", "p_value"]) and np.isnan(summary.loc["unpruned", "p_value"])  # one run
+    assert np.isnan(summary.loc["modularity", "p_value"]) and summary.loc["modularity", "diff"] == 0
+    with pytest.raises(KeyError, match="no 'modularity' rows"):
+        dg.summarize_comparison(table[table.method != "modularity"])

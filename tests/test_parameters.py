@@ -41,7 +41,8 @@ GOOD = [
     ("probe_train", 200), ("probe_test", 100), ("max_layers", None), ("max_layers", 2), ("ncols", 5),
     ("num_classes", 2), ("dim", 64), ("verbosity", 0), ("verbosity", 2),
     ("ns", [30, 60]), ("ks", 3), ("counts", [1]), ("random_seeds", [0, 1]), ("train_seeds", [0, 1, 2]),
-    ("train_seeds", None), ("probe", [1, 2, 5]),
+    ("train_seeds", None), ("recovery_seeds", [0, 1, 2]), ("random_seeds", None),
+    ("baselines", ["unpruned-finetuned", "random-matched", "cka"]), ("baselines", []), ("probe", [1, 2, 5]),
     ("layers_to_draw", [1, 4]), ("threshold", 0.01), ("threshold", 1), ("threshold", -0.5), ("recovery_lr", None),
     ("recovery_lr", 0.01), ("perplexity", 30), ("fps", 0.5), ("offset", -1.0), ("separations", [0, 0.3]),
     ("separations", 0.6), ("compare_untrained", False), ("paper_compat", True), ("from_scratch", False),
@@ -87,6 +88,9 @@ BAD = [
     ("random_seeds", [0, -1], ValueError, "random_seeds[1] must be an integer >= 0"),
     ("train_seeds", "[0, 1]", TypeError, "train_seeds must be a list of integers, got the string"),
     ("train_seeds", [1, 1], ValueError, "train_seeds lists a value more than once"),
+    ("recovery_seeds", [], ValueError, "recovery_seeds must list at least one integer"),
+    ("baselines", ["cka", "ckb"], KeyError, "Unknown pruning method 'ckb'"),
+    ("baselines", ["cka", "CKA"], ValueError, "baselines lists a method more than once"),
     ("probe", [0, 1], ValueError, "probe[0] must be an integer >= 1"),
     ("layers_to_draw", 1.5, TypeError, "layers_to_draw[0] must be an integer"),
     ("threshold", "0.01", TypeError, "threshold must be a number, got '0.01' (str)."),
@@ -203,6 +207,7 @@ def test_dataset_info_gives_the_split_sizes():
     (dict(dataset="fashion-mnist", recovery_train_size=60001), "recovery_train_size = 60001 is more than the 60000"),
     (dict(dataset="cifar100", probe_train=40000, probe_test=20000),
      "probe_train + probe_test = 40000 + 20000 = 60000 disjoint images are more than the 50000"),
+    (dict(random_seeds=[0], recovery_seeds=[0, 1, 2]), "random_seeds [0] and recovery_seeds [0, 1, 2] pair up run by"),
 ])
 def test_parameters_are_checked_against_each_other_and_the_dataset(parameters, message):
     with pytest.raises(ValueError) as caught:

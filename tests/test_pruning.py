@@ -355,6 +355,26 @@ def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(da
 
 
 @pytest.mark.slow
+def test_compare_pruning_at_equal_budgets_over_recovery_seeds(data_dir):
+    parent, curve = _parent_and_curve()
+    table = dg.compare_pruning(parent, curve, "synthetic", threshold=1.0, max_layers=2, recovery_seeds=[0, 1],
+                               methods=["unpruned-finetuned", "random-matched"], device="cpu", epochs=1,
+                               batch_size=50)
+    assert table.method.tolist() == ["unpruned"] + \
+        ["modularity"] * 2 + ["unpruned-finetuned"] * 2 + ["random-matched"] * 2
+    by = table.set_index(["method", "seed"])
+    assert by.loc[("unpruned-finetuned", 0), "removed"] == 0 and by.loc[("unpruned-finetuned", 1), "params_reduction"] == 0
+    for seed in (0, 1):  # the same units per stage: the same parameters and FLOPs removed
+        assert by.loc[("random-matched", seed), "params_reduction"] == pytest.approx(
+            by.loc[("modularity", seed), "params_reduction"], abs=0.005)
+    recovered = list((data_dir / "checkpoints" / "synthetic" / "pruned").glob("*.pt"))
+    distinct = table.iloc[1:].groupby(["layers", "seed"]).ngroups
+    assert len(recovered) == distinct  # one recovery run per (units, seed), each cached
+    summary = dg.summarize_comparison(table).set_index("method")
+    assert summary.runs.tolist() == [1, 2, 2, 2] and summary.loc["modularity", "diff"] == 0
+
+
+@pytest.mark.slow
 def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
     table, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}, "synthetic",

@@ -16,17 +16,20 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..frames import stack_curves
+from ..frames import require_columns, stack_curves
 from ..pruning.recovery import TrainingData, recover
 from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers, linear_probe_accuracy,
                                  probe_criterion_layers, random_layers, random_matched_layers, redundant_layers,
                                  tail_layers)
 from ..pruning.surgery import model_cost, prune
-from ..utils import check_positive_int, lookup
+from ..utils import check_int_list, check_positive_int, lookup
 
 # The baselines compare_pruning can set against the modularity rule; DEFAULT_METHODS is Table 1's list.
-METHODS = ("tail", "linear-probe", "random", "random-matched", "cka", "block-influence")
+# "unpruned-finetuned" is the unpruned model given the same recovery as the pruned ones: the fair
+# reference for "no loss" (the unpruned row as trained is always first).
+METHODS = ("unpruned-finetuned", "tail", "linear-probe", "random", "random-matched", "cka", "block-influence")
 DEFAULT_METHODS = ("tail", "linear-probe", "random")
+RANDOM_METHODS = ("random", "random-matched")  # a selection drawn with a seed: one draw per run
 
 
 def _reduction(before: int, after: int) -> float:
@@ -90,39 +93,50 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
 
 def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fashion-mnist", *,
                     test_set: Dataset | None = None, threshold: float = DEFAULT_THRESHOLD,
-                    max_layers: int | None = None, random_seeds: Sequence[int] = (0, 1, 2), probe_train: int = 2000,
-                    probe_test: int = 1000, seed: int = 0, device: str | torch.device = "auto",
-                    methods: Sequence[str] = DEFAULT_METHODS, similarity_n: int = 500,
-                    **recovery: Any) -> pd.DataFrame:
+                    max_layers: int | None = None, random_seeds: Sequence[int] | None = None,
+                    recovery_seeds: Sequence[int] | None = None, probe_train: int = 2000, probe_test: int = 1000,
+                    seed: int = 0, device: str | torch.device = "auto", methods: Sequence[str] = DEFAULT_METHODS,
+                    similarity_n: int = 500, **recovery: Any) -> pd.DataFrame:
     """Table 1: modularity-guided pruning against the baselines, under one recovery budget.
 
     The modularity criterion picks :func:`dynamic_graphs.redundant_layers` (``threshold``,
     ``max_layers``) on ``curve``, the parent's curve; each baseline removes as many units:
-    ``tail`` (:func:`~dynamic_graphs.tail_layers`), ``random`` (one row per seed in
-    ``random_seeds``, :func:`~dynamic_graphs.random_layers`) and ``linear-probe``
-    (:func:`~dynamic_graphs.probe_criterion_layers` on :func:`~dynamic_graphs.linear_probe_accuracy`
-    measured on training images). On request (``methods``) also ``random-matched``
-    (:func:`~dynamic_graphs.random_matched_layers`: as many random units per stage as the
-    modularity rule, so equal parameters and FLOPs; one row per seed in ``random_seeds``), ``cka``
+    ``tail`` (:func:`~dynamic_graphs.tail_layers`), ``random`` (:func:`~dynamic_graphs.random_layers`)
+    and ``linear-probe`` (:func:`~dynamic_graphs.probe_criterion_layers` on
+    :func:`~dynamic_graphs.linear_probe_accuracy` measured on training images). On request
+    (``methods``) also ``random-matched`` (:func:`~dynamic_graphs.random_matched_layers`: as many
+    random units per stage as the modularity rule, so equal parameters and FLOPs), ``cka``
     (:func:`~dynamic_graphs.cka_layers`, Pons et al., ICPR 2024) and ``block-influence``
     (:func:`~dynamic_graphs.block_influence_layers`, ShortGPT, Men et al. 2024), both scored on
-    ``similarity_n`` training images drawn with ``seed``. Every pruned model is recovered with the
-    same options (``**recovery``, :func:`dynamic_graphs.recover`) and ``seed``.
+    ``similarity_n`` training images drawn with ``seed``, and ``unpruned-finetuned``: the unpruned
+    model recovered like the pruned ones, the reference at an equal training budget. Every model
+    is recovered with the same options (``**recovery``, :func:`dynamic_graphs.recover`).
+
+    Seeds: without ``recovery_seeds`` (Table 1 as first reproduced), every recovery uses ``seed``
+    and the random methods get one run per seed of ``random_seeds`` (default ``[0, 1, 2]``). With
+    ``recovery_seeds``, every method gets one run per recovery seed, so that each row of the
+    summary is a mean over as many runs; a random method's run ``i`` draws its units with
+    ``random_seeds[i]`` (default: the recovery seed itself), so its spread covers both the draw
+    and the recovery.
 
     Args:
         dataset: a registry name or a Dataset of training images, as for :func:`evaluate_variants`.
         methods: the baselines, in the table's order after ``modularity`` (any of :data:`METHODS`);
             the default is Table 1's ``tail``, ``linear-probe``, ``random``.
+        random_seeds: the random methods' draws (see above).
+        recovery_seeds: the recovery seeds, one run of every method each (see above).
         similarity_n: images the ``cka`` and ``block-influence`` scores are computed on.
 
     Returns:
-        One row per model: ``method``, ``seed``, ``removed``, ``layers``, ``top1`` (%), ``params``,
-        ``flops``, ``macs``, ``params_reduction``, ``flops_reduction``; the first row is the
-        unpruned parent.
+        One row per model: ``method``, ``seed`` (the recovery seed; a random method's draw seed
+        without ``recovery_seeds``), ``draw`` (a random method's draw seed, else missing),
+        ``removed``, ``layers``, ``top1`` (%), ``params``, ``flops``, ``macs``, ``params_reduction``,
+        ``flops_reduction``; the first row is the unpruned parent as trained.
 
     Raises:
         UnknownNameError: (a ``KeyError``) a method that is not in :data:`METHODS`.
-        ValueError: no layer to prune, or a method listed twice.
+        ValueError: no layer to prune, a method or seed listed twice, or ``random_seeds`` and
+            ``recovery_seeds`` of different lengths.
     """
     if isinstance(methods, str):
         raise TypeError(f"methods must be a list of method names, got the string {methods!r}; use [{methods!r}].")
@@ -131,45 +145,111 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
     if repeated:
         raise ValueError(f"methods lists {repeated} more than once; give each method once.")
     similarity_n = check_positive_int("similarity_n", similarity_n)
+    if recovery_seeds is None:
+        run_seeds = [seed]
+        draws = check_int_list("random_seeds", [0, 1, 2] if random_seeds is None else random_seeds, minimum=0)
+        draw_runs = [(draw, seed) for draw in draws]  # (draw seed, recovery seed)
+    else:
+        run_seeds = check_int_list("recovery_seeds", recovery_seeds, minimum=0)
+        draws = run_seeds if random_seeds is None else check_int_list("random_seeds", random_seeds, minimum=0)
+        if len(draws) != len(run_seeds):
+            raise ValueError(f"random_seeds {draws} and recovery_seeds {run_seeds} pair up run by run: give as "
+                             "many of each, or random_seeds=None to draw with the recovery seeds.")
+        draw_runs = list(zip(draws, run_seeds))
     layers = redundant_layers(curve, parent, threshold=threshold, max_layers=max_layers)
     if not layers:
         raise ValueError(f"No removable layer has ΔQ < {threshold}; raise threshold to prune.")
     count = len(layers)
     train = TrainingData(dataset, test_set).train
-    selections = [("modularity", seed, layers)]
+    # (method, draw seed or None, units to remove), in the table's order
+    selections: list[tuple[str, int | None, list[str]]] = [("modularity", None, layers)]
     for method in methods:
-        if method == "tail":
-            selections.append(("tail", seed, tail_layers(parent, count)))
+        if method == "unpruned-finetuned":
+            selections.append((method, None, []))
+        elif method == "tail":
+            selections.append((method, None, tail_layers(parent, count)))
         elif method == "linear-probe":
             probe = linear_probe_accuracy(parent, train, n_train=probe_train, n_test=probe_test, seed=seed,
                                           device=device)
-            selections.append(("linear-probe", seed, probe_criterion_layers(probe, parent, count)))
+            selections.append((method, None, probe_criterion_layers(probe, parent, count)))
         elif method == "random":
-            selections += [("random", s, random_layers(parent, count, seed=s)) for s in random_seeds]
+            selections += [(method, draw, random_layers(parent, count, seed=draw)) for draw in draws]
         elif method == "random-matched":
-            selections += [("random-matched", s, random_matched_layers(parent, layers, seed=s)) for s in random_seeds]
+            selections += [(method, draw, random_matched_layers(parent, layers, seed=draw)) for draw in draws]
         elif method == "cka":
-            selections.append(("cka", seed, cka_layers(parent, train, count, n=similarity_n, seed=seed, device=device)))
+            selections.append((method, None, cka_layers(parent, train, count, n=similarity_n, seed=seed,
+                                                        device=device)))
         else:
-            selections.append(("block-influence", seed, block_influence_layers(parent, train, count, n=similarity_n,
-                                                                               seed=seed, device=device)))
-    variants = {f"{method}/{s}": chosen for method, s, chosen in selections}
-    table, _ = evaluate_variants(parent, variants, dataset, test_set=test_set, with_curves=False, seed=seed,
-                                 device=device, **recovery)
-    methods = [("unpruned", seed)] + [(method, s) for method, s, _ in selections]
-    table.insert(0, "method", [method for method, _ in methods])
-    table.insert(1, "seed", [s for _, s in methods])
-    return table.drop(columns=["variant", "delta_acc"])
+            selections.append((method, None, block_influence_layers(parent, train, count, n=similarity_n, seed=seed,
+                                                                    device=device)))
+    # Each run: (method, seed column, draw, recovery seed, units); a random draw is paired with its recovery seed.
+    runs = []
+    for method, draw, chosen in selections:
+        if draw is None:
+            runs += [(method, run_seed, None, run_seed, chosen) for run_seed in run_seeds]
+        else:
+            recovery_seed = dict(draw_runs)[draw]
+            runs.append((method, draw if recovery_seeds is None else recovery_seed, draw, recovery_seed, chosen))
+    tables = []
+    for index, run_seed in enumerate(run_seeds):
+        variants = {f"{method}/{column}": chosen for method, column, _, recovery_seed, chosen in runs
+                    if recovery_seed == run_seed}
+        table, _ = evaluate_variants(parent, variants, dataset, test_set=test_set, with_curves=False, seed=run_seed,
+                                     device=device, **recovery)
+        tables.append(table if index == 0 else table.iloc[1:])  # the unpruned row once
+    table = pd.concat(tables, ignore_index=True).set_index("variant")
+    order = ["unpruned"] + [f"{method}/{column}" for method, column, *_ in runs]
+    table = table.loc[order].reset_index(drop=True)
+    table.insert(0, "method", ["unpruned"] + [method for method, *_ in runs])
+    table.insert(1, "seed", [seed] + [column for _, column, *_ in runs])
+    table.insert(2, "draw", pd.array([None] + [draw for _, _, draw, *_ in runs], dtype="Int64"))
+    return table.drop(columns=["delta_acc"])
 
 
-def summarize_comparison(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 per method: mean top-1 (std over seeds where there are several) and mean reductions."""
+def summarize_comparison(table: pd.DataFrame, *, reference: str = "modularity") -> pd.DataFrame:
+    """Table 1 per method: mean ± std of top-1 over its runs, mean reductions, and the difference to ``reference``.
+
+    ``diff`` is the method's mean top-1 minus the reference's (percentage points); ``p_value`` is
+    Welch's two-sided t-test of the two sets of runs (unequal variances: the seeds of one method
+    are not paired with another's, their architectures differ), NaN unless both have at least two
+    runs. ``spread`` says whether ``abs(diff)`` exceeds the larger of the two standard deviations,
+    the seed spread.
+
+    Returns:
+        ``method``, ``runs``, ``removed``, ``top1``, ``top1_std``, ``params_reduction``,
+        ``flops_reduction``, ``diff``, ``p_value``, ``beyond_spread``; one row per method, in the
+        table's order.
+
+    Raises:
+        KeyError: ``table`` lacks a column of :func:`compare_pruning`'s, or has no ``reference`` row.
+    """
+    from scipy import stats
+
+    require_columns(table, ["method", "removed", "top1", "params_reduction", "flops_reduction"],
+                    source="compare_pruning()", caller="summarize_comparison")
     grouped = table.groupby("method", sort=False)
-    return pd.DataFrame({
+    summary = pd.DataFrame({
         "runs": grouped.size(), "removed": grouped.removed.first(), "top1": grouped.top1.mean(),
         "top1_std": grouped.top1.std(), "params_reduction": grouped.params_reduction.mean(),
         "flops_reduction": grouped.flops_reduction.mean(),
     }).reset_index()
+    if reference not in summary.method.values:
+        raise KeyError(f"summarize_comparison: no {reference!r} rows to compare against (methods: "
+                       f"{summary.method.tolist()}); pass reference= one of them.")
+    base = table.loc[table.method == reference, "top1"].to_numpy(dtype=float)
+    rows = []
+    for method in summary.method:
+        runs = table.loc[table.method == method, "top1"].to_numpy(dtype=float)
+        p_value = float("nan")
+        if method != reference and len(runs) >= 2 and len(base) >= 2:
+            p_value = float(stats.ttest_ind(runs, base, equal_var=False).pvalue)
+        rows.append(p_value)
+    summary["diff"] = summary.top1 - base.mean()
+    summary["p_value"] = rows
+    spread = np.fmax(summary.top1_std.to_numpy(dtype=float), np.std(base, ddof=1) if len(base) > 1 else np.nan)
+    summary["beyond_spread"] = np.abs(summary["diff"].to_numpy()) > spread
+    summary.loc[summary.method == reference, "beyond_spread"] = False
+    return summary
 
 
 # Table 1 of Lu et al. 2022 (ResNet56 on CIFAR-10), for display beside our rows.

@@ -1,9 +1,10 @@
-"""Small helpers every plot shares: a new figure when no axes are given, and required-column checks."""
+"""Small helpers every plot shares: a new figure when no axes are given, and required-column checks
+(:func:`dynamic_graphs.frames.require_columns`, shared with the figure functions)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from ..frames import require_columns  # noqa: F401  (re-exported for the plots)
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -18,24 +19,3 @@ def new_axes(ax: matplotlib.axes.Axes | None, figsize: tuple[float, float]
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=figsize)
-
-
-def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, source: str, caller: str = "this plot") -> None:
-    """Refuse a frame that is not a DataFrame, or lacks some of ``columns``.
-
-    Args:
-        frame: what the plot was given.
-        columns: the columns it reads.
-        source: where such a frame comes from, for the message (e.g. ``"training_dynamics()"``).
-        caller: the plot's name, for the message.
-
-    Raises:
-        TypeError: not a DataFrame.
-        KeyError: columns missing; the message names them and ``source``.
-    """
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{caller} needs a DataFrame (from {source}), got {type(frame).__name__}.")
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise KeyError(f"{caller}: the frame lacks the column(s) {missing}; pass the frame from {source} "
-                       f"(its columns: {list(frame.columns)}).")
