@@ -7,9 +7,11 @@ FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist
 DEMO_MODEL ?= resnet20
 DEMO_DIR ?= out/demo
 DEMO_ARGS ?=
+ZOO_MODELS ?= resnet20:0,1,2 resnet56:0,1,2 resnet110 vgg11 vgg16 vgg19
+ZOO_ARGS ?=
 LAB_PORT ?= 8888
 
-.PHONY: setup dataset demo reports lab test test-fast bench clean
+.PHONY: setup dataset demo reports zoo lab test test-fast bench clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +44,12 @@ demo: dataset
 # Every notebook at full settings (reports/parameters.yml), rendered into the committed reports/*.html.
 reports: dataset
 	$(BIN)/python -m dynamic_graphs.reports --all
+
+# The trained zoo the reports use, one row per model and seed (top-1, epochs, minutes) from each run's
+# own checkpoint, into reports/zoo.csv. Trains what is missing (hours on a CPU); ZOO_ARGS="--missing skip"
+# lists only what is trained.
+zoo: dataset
+	$(BIN)/python -m dynamic_graphs.zoo $(ZOO_MODELS) --out reports/zoo.csv $(ZOO_ARGS)
 
 # JupyterLab 4 on the project's environment (the venv's python3 kernel, ipywidgets progress bars).
 # Stop it with Ctrl-C. LAB_PORT picks the port; as root (containers) it needs --allow-root.

@@ -3,7 +3,7 @@
 Command line::
 
     python -m dynamic_graphs.zoo resnet20 resnet56 --seeds 0 1 2      # train what is missing, print the table
-    python -m dynamic_graphs.zoo resnet20 resnet56 --out reports/zoo.csv --missing skip   # only what is trained
+    python -m dynamic_graphs.zoo resnet20:0,1,2 vgg11 --out reports/zoo.csv --missing skip  # per-model seeds
     python -m dynamic_graphs.zoo resnet20 resnet56 --ship              # commit-ready weights under weights/
 
 Every row comes from the checkpoint of the run that trained the model (its recorded test
@@ -107,9 +107,22 @@ def _available(name: str, dataset: str, seed: int, recipe: str | None, model_kwa
         shipped_entry(name, dataset, hparams, seed, model_kwargs) is not None
 
 
+def _model_and_seeds(spec: str, default: list[int]) -> tuple[str, list[int]]:
+    """``"resnet20:0,1,2"`` -> ``("resnet20", [0, 1, 2])``; ``"vgg11"`` -> ``("vgg11", default)``."""
+    name, _, seeds = spec.partition(":")
+    if not seeds:
+        return name, default
+    try:
+        return name, [int(seed) for seed in seeds.split(",")]
+    except ValueError:
+        raise ValueError(f"{spec!r}: seeds after the colon must be integers separated by commas, "
+                         "e.g. resnet20:0,1,2.") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", help="registry names (dg.list_models())")
+    parser.add_argument("models", nargs="+",
+                        help="registry names (dg.list_models()), each optionally with its own seeds: resnet20:0,1,2")
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
     parser.add_argument("--recipe", help="a named recipe of the dataset (default: its default recipe)")
@@ -124,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        table = zoo_table(args.models, args.dataset, seeds=args.seeds, missing=args.missing, recipe=args.recipe,
-                          device=args.device, epochs=args.epochs, train_size=args.train_size)
+        tables = [zoo_table(name, args.dataset, seeds=seeds, missing=args.missing, recipe=args.recipe,
+                            device=args.device, epochs=args.epochs, train_size=args.train_size)
+                  for name, seeds in (_model_and_seeds(spec, args.seeds) for spec in args.models)]
     except (KeyError, ValueError, TypeError) as err:  # a typo is a usage error, not a traceback
         parser.error(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
+    table = pd.concat(tables, ignore_index=True)
     if args.ship:
         command = shlex.join(["python", "-m", "dynamic_graphs.zoo", *(argv if argv is not None else sys.argv[1:])])
         for row in table.itertuples():

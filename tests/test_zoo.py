@@ -79,5 +79,9 @@ def test_the_command_line_writes_the_csv(empty_data_dir):
     assert list(table.columns) == ZOO_COLUMNS
     assert table[["model", "dataset", "epochs", "train_size", "seed"]].values.tolist() == \
         [["resnet20", "synthetic", 1, 64, 0]]
-    with pytest.raises(SystemExit):  # argparse's usage error, not a traceback
-        main(["resnet21", "--out", str(out)])
+    assert main(["resnet20:0,1", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
+                 "--missing", "skip", "--out", str(out)]) == 0
+    assert pd.read_csv(out)[["model", "seed"]].values.tolist() == [["resnet20", 0]]  # seed 1 is not trained
+    for bad in (["resnet21"], ["resnet20:0,x"]):
+        with pytest.raises(SystemExit):  # argparse's usage error, not a traceback
+            main([*bad, "--out", str(out)])
