@@ -40,6 +40,7 @@ from .outputs import figure_name, run_info, save_figure, save_table
 from .training import (FASHION_MNIST_ONECYCLE, FASHION_MNIST_STEP, RECIPES, TRAIN_DEFAULTS, evaluate, load_checkpoint,
                        pretrained, train)
 from .utils import UnknownNameError, resolve_device, seed_everything
+from .zoo import zoo_table
 
 __version__ = "0.1.0"
 
