@@ -12,6 +12,9 @@ if TYPE_CHECKING:  # igraph is imported lazily: `import dynamic_graphs` stays li
     import igraph
 
 _EPS = 1e-8  # the paper's floor on row norms: an all-zero row gets similarity 0 to everything
+# The rows of the similarity matrix computed at once by knn_graph: the (rows × N) block is its only
+# wide intermediate, so memory is the features + O(rows · N) + O(N · k) at any N, never N × N.
+BLOCK_BYTES = 256 * 2**20
 
 
 def _import_igraph():
@@ -52,24 +55,32 @@ def _describe(name: str | None) -> str:
     return f"features of layer {name!r}" if name else "features"
 
 
-def _check_finite(matrix: torch.Tensor, squared_norms: torch.Tensor, name: str | None) -> None:
-    """NaN/Inf features make their row's squared norm non-finite: an O(N) check instead of O(N·M)."""
-    if bool(torch.isfinite(squared_norms).all()):
-        return
-    bad = int((~torch.isfinite(matrix)).sum())
-    problem = (f"contain {bad} NaN or Inf values out of {matrix.numel()}" if bad
-               else "are so large that their squared norms overflow")
-    raise ValueError(f"{_describe(name)} {problem}; check the model (diverged training? unnormalised "
-                     "input?) before building a graph.")
+def _inverse_norms(matrix: torch.Tensor, name: str | None) -> torch.Tensor:
+    """1 / max(‖row‖, 1e-8) for every row, refusing NaN/Inf features (an O(N) check of the norms)."""
+    norms = torch.linalg.vector_norm(matrix, dim=1)
+    if not bool(torch.isfinite(norms).all()):
+        bad = int((~torch.isfinite(matrix)).sum())
+        problem = (f"contain {bad} NaN or Inf values out of {matrix.numel()}" if bad
+                   else "are so large that their norms overflow")
+        raise ValueError(f"{_describe(name)} {problem}; check the model (diverged training? unnormalised "
+                         "input?) before building a graph.")
+    return 1.0 / norms.clamp_min(_EPS)
+
+
+def _similarity_rows(matrix: torch.Tensor, inverse: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Rows ``start:stop`` of the cosine-similarity matrix, with the zero diagonal (see cosine_similarity)."""
+    block = matrix[start:stop] @ matrix.T
+    block.mul_(inverse[start:stop, None]).mul_(inverse[None, :])
+    block.diagonal(start).zero_()  # zero, not -inf: a self entry can still be among the top k (and is no edge)
+    return block
 
 
 def cosine_similarity(features: Any, *, name: str | None = None) -> torch.Tensor:
     """Cosine similarity between the flattened rows, with a zero diagonal, as in Lu et al. 2022's graphs.
 
     Rows are L2-normalised with the norm floored at 1e-8, as in the paper's code, so an all-zero row
-    has similarity 0 to every sample. The norms come from the Gram matrix's diagonal and scale it,
-    which is the same quantity without another pass over, or copy of, the (N, M) features: the Gram
-    product is then nearly all the work.
+    has similarity 0 to every sample. The norms scale the Gram product instead of a normalised copy
+    of the (N, M) features, so the Gram product is nearly all the work and memory.
 
     Raises:
         ValueError: NaN or Inf features (naming the layer ``name``).
@@ -78,13 +89,7 @@ def cosine_similarity(features: Any, *, name: str | None = None) -> torch.Tensor
         (N, N) tensor on the features' device.
     """
     matrix = as_feature_matrix(features, name=name)
-    similarity = matrix @ matrix.T
-    squared_norms = similarity.diagonal().clone()
-    _check_finite(matrix, squared_norms, name)
-    inverse_norm = 1.0 / squared_norms.sqrt().clamp_min(_EPS)
-    similarity.mul_(inverse_norm[:, None]).mul_(inverse_norm[None, :])
-    similarity.fill_diagonal_(0.0)  # zero, not -inf: a self entry can still be among the top k (and is no edge)
-    return similarity
+    return _similarity_rows(matrix, _inverse_norms(matrix, name), 0, matrix.shape[0])
 
 
 def _check_k(k: Any, n_samples: int) -> int:
@@ -100,12 +105,12 @@ def top_k_neighbours(similarity: torch.Tensor, k: int) -> tuple[np.ndarray, np.n
 
     That tie rule is the one of the paper's ``heapq.nlargest``. It matters only for exact ties at
     the k-th place (duplicate samples), which are rare, so they are resolved row by row afterwards.
+    ``similarity`` may be a block of rows of the full matrix (columns are sample indices).
 
     Returns:
-        ``(indices, values)``, both (N, k) numpy arrays.
+        ``(indices, values)``, both (rows, k) numpy arrays.
     """
-    n_samples = similarity.shape[0]
-    k = _check_k(k, n_samples)
+    k = _check_k(k, similarity.shape[1])
     values, indices = torch.topk(similarity, k + 1, dim=1)  # one extra column reveals ties at the k-th place
     values, indices = values.cpu().numpy(), indices.cpu().numpy()
     # A tie at value 0 cannot change the graph: zero entries are not edges.
@@ -116,6 +121,39 @@ def top_k_neighbours(similarity: torch.Tensor, k: int) -> tuple[np.ndarray, np.n
         indices[tied_rows, :k] = stable
         values[tied_rows, :k] = np.take_along_axis(rows, stable, axis=1)
     return indices[:, :k], values[:, :k]
+
+
+def block_rows(n_samples: int, itemsize: int = 4, *, budget: int = BLOCK_BYTES) -> int:
+    """Rows of the similarity matrix per block so that a (rows × N) block fits ``budget`` bytes."""
+    return max(1, min(n_samples, budget // (itemsize * n_samples)))
+
+
+def cosine_top_k(features: Any, k: int, *, name: str | None = None,
+                 rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's k most cosine-similar samples (zero self-similarity), without the N × N matrix.
+
+    The similarity matrix is computed ``rows`` rows at a time (default: as many as fit
+    :data:`BLOCK_BYTES`) and only each row's top k is kept, so the memory beyond the features is
+    O(rows · N) + O(N · k); on CUDA the blocks are computed and reduced on the device. The result is
+    the top k of :func:`cosine_similarity` (:func:`top_k_neighbours`: ties to the lower index).
+
+    Args:
+        features: (N, ...) torch tensor (any device) or numpy array.
+        k: neighbours per sample, 1 <= k < N.
+        name: layer name for error messages.
+        rows: rows per block; None: from :data:`BLOCK_BYTES`.
+
+    Returns:
+        ``(indices, values)``, both (N, k) numpy arrays.
+    """
+    matrix = as_feature_matrix(features, name=name)
+    n_samples = matrix.shape[0]
+    k = _check_k(k, n_samples)
+    rows = block_rows(n_samples, matrix.element_size()) if rows is None else check_int("rows", rows, minimum=1)
+    inverse = _inverse_norms(matrix, name)
+    blocks = [top_k_neighbours(_similarity_rows(matrix, inverse, start, min(start + rows, n_samples)), k)
+              for start in range(0, n_samples, rows)]
+    return np.concatenate([i for i, _ in blocks]), np.concatenate([v for _, v in blocks])
 
 
 def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,18 +176,22 @@ def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarr
     return edges, upper.data[keep]
 
 
-def knn_graph(features: Any, k: int = 3, *, name: str | None = None) -> igraph.Graph:
+def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int | None = None) -> igraph.Graph:
     """The paper's k-NN graph of one layer's representation (Lu et al. 2022; docs/method.md, "The measure").
 
     Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
     neighbours are chosen (a node whose k-th best similarity is negative keeps a zero-weight self
     entry, so it gets fewer edges); top-k per row with the similarity as the weight; symmetrised as
-    (A + Aᵀ)/2; zero entries are not edges.
+    (A + Aᵀ)/2; zero entries are not edges. The similarity matrix is never held whole: its rows
+    are computed in blocks and only each row's top k is kept (:func:`cosine_top_k`), so graphs of
+    50,000 samples fit in memory.
 
     Args:
         features: (N, ...) torch tensor (any device) or numpy array.
         k: neighbours per sample, 1 <= k < N.
         name: layer name for error messages.
+        rows: similarity rows per block; None: as many as fit :data:`BLOCK_BYTES` (all of them
+            at the paper's N = 500).
 
     Returns:
         Undirected ``igraph.Graph`` with N vertices and edge attribute ``"weight"``.
@@ -160,10 +202,9 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None) -> igraph.G
         (4, False)
     """
     igraph = _import_igraph()
-    similarity = cosine_similarity(features, name=name)
-    edges, weights = symmetrised_edges(*top_k_neighbours(similarity, k))
-    return igraph.Graph(n=similarity.shape[0], edges=edges, directed=False,
-                        edge_attrs={"weight": weights.tolist()})
+    indices, values = cosine_top_k(features, k, name=name, rows=rows)
+    edges, weights = symmetrised_edges(indices, values)
+    return igraph.Graph(n=indices.shape[0], edges=edges, directed=False, edge_attrs={"weight": weights.tolist()})
 
 
 def _membership(labels: Any, n_vertices: int) -> np.ndarray:

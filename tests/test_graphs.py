@@ -106,6 +106,48 @@ def test_knn_graph_matches_the_paper_code_path_on_random_features(seed):
     assert np.allclose([ours[e] for e in ours], [theirs[e] for e in ours], atol=1e-6)
 
 
+@pytest.mark.parametrize("rows", [1, 7, 64])
+def test_blocked_graph_has_the_edges_of_the_whole_matrix(rows):
+    features = torch.from_numpy(np.random.default_rng(rows).normal(size=(150, 12)).astype(np.float32))
+    whole = edge_dict(knn_graph(features, k=3, rows=150))  # one block: the full similarity matrix
+    blocked = edge_dict(knn_graph(features, k=3, rows=rows))
+    assert blocked.keys() == whole.keys()
+    assert np.allclose([blocked[e] for e in whole], [whole[e] for e in whole], rtol=1e-6, atol=1e-7)
+    # and the same edges as a direct float64 NumPy computation of the definition
+    assert blocked.keys() == edge_dict(paper_graph(features.numpy(), k=3)).keys()
+
+
+def test_blocked_graph_never_builds_more_rows_than_asked(monkeypatch):
+    import dynamic_graphs.graphs as graphs_module
+
+    shapes = []
+    real = graphs_module._similarity_rows
+
+    def spy(matrix, inverse, start, stop):
+        block = real(matrix, inverse, start, stop)
+        shapes.append(tuple(block.shape))
+        return block
+
+    monkeypatch.setattr(graphs_module, "_similarity_rows", spy)
+    knn_graph(np.random.default_rng(0).normal(size=(23, 4)), k=2, rows=5)
+    assert shapes == [(5, 23)] * 4 + [(3, 23)]
+    shapes.clear()
+    knn_graph(np.random.default_rng(0).normal(size=(23, 4)), k=2)  # the default budget: one block at this N
+    assert shapes == [(23, 23)]
+    assert graphs_module.block_rows(50_000) == graphs_module.BLOCK_BYTES // (4 * 50_000)  # 1342 rows of 200 kB
+
+
+def test_ties_across_block_boundaries_still_go_to_the_lower_index():
+    one_hot = np.repeat(np.eye(3), 3, axis=0)
+    for rows in (1, 2, 4):
+        assert edge_dict(knn_graph(one_hot, k=1, rows=rows)) == edge_dict(paper_graph(one_hot, k=1))
+
+
+def test_bad_block_size_is_refused():
+    with pytest.raises(ValueError, match="rows must be an integer >= 1"):
+        knn_graph(np.eye(4) + 0.1, k=1, rows=0)
+
+
 def test_knn_graph_basic_structure():
     features = torch.randn(30, 2, 3, 3)  # flattened to 18 features per sample
     graph = knn_graph(features, k=3)
