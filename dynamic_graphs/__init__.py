@@ -19,7 +19,7 @@ from ._settings import settings
 from .attacks import ATTACK_DEFAULTS, PAPER_COMPAT_PARAMS, AdversarialDataset, attack, attack_params, list_attacks
 from .curve import draw_samples, layer_scores, modularity_curve, sample_indices, summarize_curve, summarize_seeds
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
-from .features import extract_features, iter_layer_features
+from .features import extract_features, iter_layer_features, pool_features, select_output
 from .figures import (PAPER_TABLE1, ablation_curves, adversarial_curves, asymptotic_sweep, attack_summary,
                       compare_pruning, evaluate_variants, layer_embeddings, layer_graph_table, layer_graphs,
                       model_curves, summarize_comparison, training_dynamics)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,14 +76,16 @@ def _undefined_reason(features: torch.Tensor, graph) -> str | None:
 
 
 def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
-                 with_leiden: bool = False, seed: int = 0) -> dict[str, float]:
+                 with_leiden: bool = False, seed: int = 0, rows: int | None = None) -> dict[str, float]:
     """Scores of one layer's graph: Q against the classes, and optionally the Leiden view.
+
+    ``rows`` is :func:`knn_graph`'s block size (None: its memory budget).
 
     Q is NaN, with an :class:`UndefinedModularityWarning` naming the layer, when it is undefined:
     all-zero or constant outputs (torchvision's ViT ``heads`` at initialisation), or a graph
     without positive total edge weight.
     """
-    graph = knn_graph(features, k=k, name=layer)
+    graph = knn_graph(features, k=k, name=layer, rows=rows)
     reason = _undefined_reason(features, graph)
     if reason is not None:
         warnings.warn(f"Layer {layer!r}: {reason}; its modularity is undefined and set to NaN "
@@ -106,7 +108,8 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
                      n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
                      device: str | torch.device = "auto", batch_size: int = 250,
                      sampling: Literal["random", "sequential"] = "random", with_leiden: bool = False,
-                     max_bytes: int = DEFAULT_FEATURE_BYTES) -> pd.DataFrame:
+                     max_bytes: int = DEFAULT_FEATURE_BYTES, output: Any = None, pool: Any = "flatten",
+                     graph_rows: int | None = None) -> pd.DataFrame:
     """Modularity of every probe layer's k-NN graph, for ``repeats`` disjoint samples of ``n`` images.
 
     This is the paper's measure (Lu et al. 2022, Sec. 3; docs/method.md, "The measure"): for each sample, each layer's flattened outputs
@@ -127,6 +130,11 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
         with_leiden: also find Leiden communities per graph and add their modularity
             (``leiden_modularity``), count and agreement with the classes (``leiden_nmi``, ``leiden_ari``).
         max_bytes: memory budget for the features held at once.
+        output: which tensor of a layer's output to use when a module returns a tuple, dict or
+            ``ModelOutput`` (None: the first tensor); see :func:`~dynamic_graphs.select_output`.
+        pool: ``"flatten"`` (the paper's semantics), ``"mean"`` or ``"cls"`` for token outputs
+            (N, T, D), or a callable; see :func:`~dynamic_graphs.pool_features`.
+        graph_rows: similarity rows per block in :func:`knn_graph` (None: its memory budget).
 
     A layer whose Q is undefined does not stop the curve: when every sample's output is the same
     (all zero, as torchvision's ViT ``heads`` at initialisation, or constant), cosine similarity
@@ -163,8 +171,9 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
             raise ValueError(f"Repeat {repeat} drew only one class; modularity needs at least 2 (use a larger n).")
         images = load_images(dataset, indices)
         for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size,
-                                                   device=device, max_bytes=max_bytes):
-            scores = layer_scores(features, labels, k=k, layer=layer, with_leiden=with_leiden, seed=seed + repeat)
+                                                   device=device, max_bytes=max_bytes, output=output, pool=pool):
+            scores = layer_scores(features, labels, k=k, layer=layer, with_leiden=with_leiden, seed=seed + repeat,
+                                  rows=graph_rows)
             del features  # free this layer before the next one is taken
             rows.append({"layer": layer, "depth": depth[layer], "repeat": repeat, **scores, "n": n, "k": k})
     frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)

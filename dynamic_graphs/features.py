@@ -5,9 +5,10 @@ features the paper turns into k-NN graphs (Lu et al. 2022, Sec. 3.1).
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from contextlib import contextmanager
-from typing import Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
 
 import torch
 from torch import nn
@@ -22,6 +23,118 @@ BACKENDS = ("hooks", "fx")
 FX_LEAF_MODULES: tuple[type[nn.Module], ...] = (Normalize,)
 """Modules the FX backend calls as a whole instead of tracing through (``Normalize`` checks its
 input's shape, which a symbolic trace cannot evaluate)."""
+
+
+POOLS = ("flatten", "mean", "cls")
+OutputSelector = Union[int, str, Callable[[Any], torch.Tensor], None]
+"""Which tensor of a layer's output to use: None (the output itself, or its first tensor), an
+index (tuples, lists), a key or attribute name (dicts, HuggingFace ``ModelOutput``, dataclasses,
+named tuples), or a callable ``output -> tensor``."""
+
+
+def _first_tensor(output: Any) -> torch.Tensor | None:
+    """The output itself if a tensor, else the first tensor among its elements, values or fields."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping):  # dicts and HuggingFace ModelOutput (an OrderedDict)
+        values = list(output.values())
+    elif isinstance(output, (tuple, list)):
+        values = list(output)
+    elif dataclasses.is_dataclass(output) and not isinstance(output, type):
+        values = [getattr(output, field.name) for field in dataclasses.fields(output)]
+    else:
+        return None
+    return next((value for value in values if isinstance(value, torch.Tensor)), None)
+
+
+def _describe_output(output: Any) -> str:
+    if isinstance(output, (tuple, list)):
+        kinds = ", ".join(type(item).__name__ for item in output[:4]) + (", ..." if len(output) > 4 else "")
+        return f"a {type(output).__name__} of {len(output)} ({kinds})"
+    if isinstance(output, Mapping):
+        return f"a {type(output).__name__} with keys {list(output)[:6]}"
+    return f"a {type(output).__name__}"
+
+
+def select_output(output: Any, selector: OutputSelector = None, *, layer: str = "the layer") -> torch.Tensor:
+    """The tensor that stands for a layer's ``output`` (see :data:`OutputSelector`).
+
+    By default a tensor output is used as it is and any other output (tuple, list, dict,
+    ``ModelOutput``, dataclass) by its first tensor: a HuggingFace encoder layer's
+    ``(hidden_states, ...)`` gives its hidden states.
+
+    Raises:
+        TypeError: no tensor found, or the selector picks something that is not a tensor; the
+            message names the layer, the output's type and the choices.
+    """
+    choices = ("pass output= an index (tuples, lists), a key or attribute name (dicts, ModelOutput, "
+               "dataclasses) or a callable output -> tensor")
+    if selector is None:
+        chosen = _first_tensor(output)
+        if chosen is None:
+            raise TypeError(f"Layer {layer!r} returned {_describe_output(output)}, with no tensor to use; {choices}.")
+        return chosen
+    if callable(selector):
+        chosen = selector(output)
+    elif isinstance(selector, bool) or not isinstance(selector, (int, str)):
+        raise TypeError(f"output= must be None, an index, a key or a callable, got {selector!r}.")
+    elif isinstance(selector, int):
+        if not isinstance(output, (tuple, list)):
+            raise TypeError(f"output={selector} indexes a tuple or list, but layer {layer!r} returned "
+                            f"{_describe_output(output)}; {choices}.")
+        if not -len(output) <= selector < len(output):
+            raise TypeError(f"output={selector} is out of range: layer {layer!r} returned {_describe_output(output)}.")
+        chosen = output[selector]
+    elif isinstance(output, Mapping):
+        if selector not in output:
+            raise TypeError(f"output={selector!r} is not a key of layer {layer!r}'s output, "
+                            f"{_describe_output(output)}.")
+        chosen = output[selector]
+    elif hasattr(output, selector):
+        chosen = getattr(output, selector)
+    else:
+        raise TypeError(f"output={selector!r} is neither a key nor an attribute of layer {layer!r}'s output, "
+                        f"{_describe_output(output)}; {choices}.")
+    if not isinstance(chosen, torch.Tensor):
+        raise TypeError(f"output={selector!r} picked {_describe_output(chosen)} from layer {layer!r}, not a tensor; "
+                        f"{choices}.")
+    return chosen
+
+
+def pool_features(tensor: torch.Tensor, pool: str | Callable[[torch.Tensor], torch.Tensor] = "flatten", *,
+                  layer: str = "the layer") -> torch.Tensor:
+    """One row per sample: ``tensor`` (N, ...) reduced by ``pool`` and flattened to (N, M).
+
+    ``"flatten"`` keeps everything (the paper's semantics); ``"mean"`` averages a token output
+    (N, T, D) over its tokens, or a channels-first map (N, C, H, W) over its positions, giving
+    (N, D) or (N, C); ``"cls"`` takes the first token of (N, T, D) (a ViT's class token). A callable
+    ``tensor -> tensor`` does anything else (for example a channels-last map's mean). (N, D)
+    outputs have nothing to pool and are kept.
+
+    Raises:
+        ValueError: ``"cls"`` on an output that is not (N, T, D), naming the layer and the shape.
+        UnknownNameError: an unknown pool name.
+    """
+    if callable(pool):
+        pooled = pool(tensor)
+        if not isinstance(pooled, torch.Tensor) or len(pooled) != len(tensor):
+            raise TypeError(f"pool= callable must return a tensor with one row per sample for layer {layer!r}.")
+        return pooled.reshape(len(pooled), -1)
+    pool = lookup(pool, POOLS, what="pool")
+    if pool == "cls":
+        if tensor.ndim != 3:
+            shape = ", ".join(["N", *map(str, tensor.shape[1:])])
+            raise ValueError(f"pool='cls' takes the first token of a (N, T, D) output; layer {layer!r} gives "
+                             f"({shape}). Use pool='mean' or 'flatten'.")
+        return tensor[:, 0]
+    if pool == "mean" and tensor.ndim > 2:
+        return tensor.mean(dim=1) if tensor.ndim == 3 else tensor.mean(dim=tuple(range(2, tensor.ndim)))
+    return tensor.reshape(len(tensor), -1)
+
+
+def _for_layer(value: Any, layer: str) -> Any:
+    """A per-layer option: a dict gives each layer its own value (missing layers: None), else the value."""
+    return value.get(layer) if isinstance(value, dict) else value
 
 
 class _StopForward(Exception):
@@ -101,17 +214,22 @@ def check_input_channels(model: nn.Module, images: torch.Tensor, *, what: str = 
         raise _channel_mismatch(model, expected, images, what)
 
 
+def _layer_features(name: str, output: Any, selector: Any, pool: Any) -> torch.Tensor:
+    """A layer's raw output as (N, M) features: the selected tensor, pooled and flattened."""
+    return pool_features(select_output(output, _for_layer(selector, name), layer=name).detach(),
+                         _for_layer(pool, name) or "flatten", layer=name)
+
+
 @contextmanager
-def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str | None = None):
-    """Call ``on_output(name, tensor)`` for each named module's output; hooks are removed on exit."""
+def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str | None = None,
+           selector: Any = None, pool: Any = "flatten"):
+    """Call ``on_output(name, features)`` with each named module's output as (N, M) features
+    (:func:`select_output`, :func:`pool_features`); hooks are removed on exit."""
     modules = dict(model.named_modules())
 
     def make_hook(name: str):
         def hook(_module, _inputs, output):
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(f"Layer {name!r} returned {type(output).__name__}, not a tensor; "
-                                "probe a module whose output is a single tensor.")
-            on_output(name, output.detach())
+            on_output(name, _layer_features(name, output, selector, pool))
             if name == stop_after:
                 raise _StopForward
         return hook
@@ -134,10 +252,11 @@ def _forward(model: nn.Module, images: torch.Tensor):
         return None
 
 
-def _flat_sizes_in_run_order(model: nn.Module, image: torch.Tensor, layers: list[str]) -> dict[str, int]:
-    """Flattened output size per layer, ordered as the layers run, from a one-image forward pass."""
+def _flat_sizes_in_run_order(model: nn.Module, image: torch.Tensor, layers: list[str], selector: Any = None,
+                             pool: Any = "flatten") -> dict[str, int]:
+    """Feature size per layer, ordered as the layers run, from a one-image forward pass."""
     calls: list[tuple[str, int]] = []
-    with _hooks(model, layers, lambda name, out: calls.append((name, out[0].numel()))):
+    with _hooks(model, layers, lambda name, out: calls.append((name, out[0].numel())), selector=selector, pool=pool):
         _forward(model, image)
     names = [name for name, _ in calls]
     for name in layers:
@@ -176,7 +295,7 @@ def _fx_extractor(model: nn.Module, layers: list[str]) -> nn.Module:
 
 
 def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers: dict[str, torch.Tensor],
-               batch_size: int, device: torch.device, backend: str) -> None:
+               batch_size: int, device: torch.device, backend: str, selector: Any, pool: Any) -> None:
     """Fill ``buffers[layer]`` (N, M) with ``group``'s outputs, one batch of ``images`` at a time."""
     start = 0
 
@@ -185,7 +304,7 @@ def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers
 
     batches = progress(range(0, len(images), batch_size), desc="features", total=-(-len(images) // batch_size))
     if backend == "hooks":
-        with _hooks(model, group, store, stop_after=group[-1]):
+        with _hooks(model, group, store, stop_after=group[-1], selector=selector, pool=pool):
             for start in batches:
                 _forward(model, images[start:start + batch_size].to(device, non_blocking=True))
         return
@@ -193,19 +312,20 @@ def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers
     for start in batches:
         outputs = _forward(extractor, images[start:start + batch_size].to(device, non_blocking=True))
         for name in group:
-            if not isinstance(outputs[name], torch.Tensor):
-                raise TypeError(f"Layer {name!r} returned {type(outputs[name]).__name__}, not a tensor; "
-                                "probe a module whose output is a single tensor.")
-            store(name, outputs[name])
+            store(name, _layer_features(name, outputs[name], selector, pool))
 
 
 def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,
                         batch_size: int = 250, device: str | torch.device = "auto",
-                        max_bytes: int = DEFAULT_FEATURE_BYTES,
-                        backend: Literal["hooks", "fx"] = "hooks") -> Iterator[tuple[str, torch.Tensor]]:
+                        max_bytes: int = DEFAULT_FEATURE_BYTES, backend: Literal["hooks", "fx"] = "hooks",
+                        output: OutputSelector | dict[str, OutputSelector] = None,
+                        pool: str | Callable | dict[str, Any] = "flatten") -> Iterator[tuple[str, torch.Tensor]]:
     """Yield ``(layer, features)`` for each layer, in the order the layers run in the network.
 
-    Features are (N, M) float32 tensors on ``device``: each sample's output flattened. The model
+    Features are (N, M) float32 tensors on ``device``: each sample's output flattened (the
+    paper's semantics), or reduced by ``pool``. Modules may return tuples, lists, dicts,
+    HuggingFace ``ModelOutput``s or dataclasses: by default their first tensor is used
+    (:func:`select_output`), ``output=`` picks another. The model
     runs in eval mode without gradients, one batch at a time; its train/eval mode and device are
     restored afterwards. At most about ``max_bytes`` of features are held at once: when all layers
     do not fit, the images are run again for the next group of layers, and each pass stops right
@@ -224,10 +344,17 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
             graph up to each group's last layer; the modules in :data:`FX_LEAF_MODULES` are not
             traced through). Both give identical tensors. In both, a one-image pass with hooks
             first orders the layers and checks that each runs exactly once.
+        output: which tensor of each layer's output (:data:`OutputSelector`: None, an index, a
+            key or attribute, a callable), or a dict giving one per layer. With ``"fx"``, a
+            module that returns a tuple or dict must be in :data:`FX_LEAF_MODULES`: FX names a
+            traced-through module's node after its last operation, not after its output.
+        pool: ``"flatten"`` (default), ``"mean"`` or ``"cls"`` for token outputs (N, T, D), or a
+            callable (:func:`pool_features`); a dict gives one per layer.
 
     Raises:
-        TypeError: ``images`` is not a tensor, a layer's output is not a tensor, or (``"fx"``) the
-            model cannot be traced.
+        TypeError: ``images`` is not a tensor, a layer's output has no tensor ``output=`` can find
+            (naming the layer, the output's type and the choices), or (``"fx"``) the model cannot
+            be traced.
         ValueError: ``images`` is not (N, ...) with N >= 1, has another number of channels than the
             model takes (:func:`check_input_channels`), a bad ``batch_size``, or a layer that runs
             more than once.
@@ -245,7 +372,7 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
     n_samples = len(images)
     with evaluating(model, device):
         try:
-            sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers)
+            sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers, output, pool)
         except RuntimeError as err:  # e.g. a conv's "expected input ... to have 3 channels"
             stem = _stem_channels(model)
             if stem is not None and images.ndim == 4 and images.shape[1] != stem:
@@ -253,18 +380,19 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
             raise
         for group in _plan_passes(sizes, n_samples, max_bytes):
             buffers = {name: torch.empty(n_samples, sizes[name], device=device) for name in group}
-            _run_group(model, images, group, buffers, batch_size, device, backend)
+            _run_group(model, images, group, buffers, batch_size, device, backend, output, pool)
             for name in group:
                 yield name, buffers.pop(name)
 
 
 def extract_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,
                      batch_size: int = 250, device: str | torch.device = "auto",
-                     backend: Literal["hooks", "fx"] = "hooks") -> dict[str, torch.Tensor]:
+                     backend: Literal["hooks", "fx"] = "hooks", output: Any = None,
+                     pool: Any = "flatten") -> dict[str, torch.Tensor]:
     """All requested layers' flattened outputs at once, as a dict ``layer -> (N, M) CPU tensor``.
 
     Convenient for small N; :func:`iter_layer_features` keeps memory bounded for large N.
-    ``backend`` is as there.
+    ``backend``, ``output`` and ``pool`` are as there.
 
     Example:
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU())
@@ -273,4 +401,4 @@ def extract_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence
     """
     return {name: features.cpu() for name, features in
             iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device, max_bytes=2**62,
-                                backend=backend)}
+                                backend=backend, output=output, pool=pool)}

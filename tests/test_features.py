@@ -1,6 +1,8 @@
 """Feature extraction by module name: hooks and FX, the memory budget, the restored model state."""
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 
 import pytest
@@ -94,16 +96,95 @@ def test_a_module_that_runs_twice_is_refused(backend):
         extract_features(net, torch.rand(2, 3, 4, 4), layers=["1"], device="cpu", backend=backend)
 
 
-class _Pair(nn.Module):
+class _Wrapped(nn.Module):
+    """A conv whose output comes wrapped as a transformer block's would: tuple, list, dict, dataclass."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.conv, self.kind = nn.Conv2d(3, 3, 1), kind
+
     def forward(self, x):
-        return x, x
+        y = self.conv(x)
+        if self.kind == "tuple":
+            return y, "not a tensor", y * 2
+        if self.kind == "list":
+            return [None, y]
+        if self.kind == "dict":
+            return {"attention": None, "hidden": y, "doubled": y * 2}
+        if self.kind == "dataclass":
+            return _Output(hidden=y, extra=y * 2)
+        return "nothing"
+
+
+@dataclasses.dataclass
+class _Output:
+    hidden: torch.Tensor
+    extra: torch.Tensor
+
+
+def _wrapped_net(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(_Wrapped(kind), nn.Identity())
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_layer_whose_output_is_not_a_tensor_is_named(backend):
-    net = nn.Sequential(nn.Conv2d(3, 3, 1), _Pair())
-    with pytest.raises(TypeError, match="Layer '1' returned tuple, not a tensor"):
-        extract_features(net, torch.rand(2, 3, 4, 4), layers=["1"], device="cpu", backend=backend)
+@pytest.mark.parametrize("kind", ["tuple", "list", "dict", "dataclass"])
+def test_a_wrapped_output_gives_the_features_of_its_first_tensor(kind, backend, monkeypatch):
+    import dynamic_graphs.features as features_module
+
+    # FX names a traced-through module's node after its last operation; as a leaf, its output is the module's.
+    monkeypatch.setattr(features_module, "FX_LEAF_MODULES", (*features_module.FX_LEAF_MODULES, _Wrapped))
+    images = torch.rand(4, 3, 5, 5)
+    net = _wrapped_net(kind)
+    expected = net[0].conv(images).detach().reshape(4, -1)
+    features = extract_features(net, images, layers=["0"], device="cpu", backend=backend)["0"]
+    assert torch.equal(features, expected)
+
+
+@pytest.mark.parametrize("kind, selector", [("tuple", 2), ("tuple", -1), ("dict", "doubled"),
+                                            ("dataclass", "extra"), ("dict", lambda out: out["hidden"] * 2)])
+def test_output_picks_another_tensor_by_index_key_attribute_or_callable(kind, selector):
+    images = torch.rand(4, 3, 5, 5)
+    net = _wrapped_net(kind)
+    expected = (net[0].conv(images) * 2).detach().reshape(4, -1)
+    features = extract_features(net, images, layers=["0"], device="cpu", output=selector)["0"]
+    torch.testing.assert_close(features, expected)
+    per_layer = extract_features(net, images, layers=["0", "1"], device="cpu", output={"0": selector})
+    torch.testing.assert_close(per_layer["0"], expected)  # a dict: one selector per layer (others: default)
+
+
+@pytest.mark.parametrize("kind, selector, message", [
+    ("none", None, r"Layer '0' returned a str, with no tensor to use; pass output= an index"),
+    ("tuple", 1, r"output=1 picked a str from layer '0', not a tensor"),
+    ("tuple", 5, r"output=5 is out of range: layer '0' returned a tuple of 3 \(Tensor, str, Tensor\)"),
+    ("dict", "missing", r"output='missing' is not a key of layer '0'.s output, a dict with keys \['attention'"),
+    ("dataclass", "other", r"output='other' is neither a key nor an attribute of layer '0'.s output, a _Output"),
+    ("dict", 0, r"output=0 indexes a tuple or list, but layer '0' returned a dict"),
+])
+def test_an_output_with_no_usable_tensor_is_named_with_the_choices(kind, selector, message):
+    with pytest.raises(TypeError, match=message):
+        extract_features(_wrapped_net(kind), torch.rand(2, 3, 4, 4), layers=["0"], device="cpu", output=selector)
+
+
+def test_token_outputs_are_flattened_or_pooled_by_mean_or_class_token():
+    tokens = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)  # (N, T, D)
+    net = nn.Sequential(nn.Identity())
+    images = tokens.clone()
+    flat = extract_features(net, images, layers=["0"], device="cpu")["0"]
+    assert torch.equal(flat, tokens.reshape(2, 12))  # the paper's semantics: everything flattened
+    mean = extract_features(net, images, layers=["0"], device="cpu", pool="mean")["0"]
+    assert torch.equal(mean, tokens.mean(dim=1))
+    cls = extract_features(net, images, layers=["0"], device="cpu", pool="cls")["0"]
+    assert torch.equal(cls, tokens[:, 0])
+    maps = torch.rand(2, 3, 4, 4)  # (N, C, H, W): mean over positions
+    assert torch.equal(extract_features(net, maps, layers=["0"], device="cpu", pool="mean")["0"], maps.mean(dim=(2, 3)))
+    custom = extract_features(net, maps, layers=["0"], device="cpu", pool=lambda t: t.amax(dim=(2, 3)))["0"]
+    assert torch.equal(custom, maps.amax(dim=(2, 3)))
+    with pytest.raises(ValueError, match=r"pool='cls' takes the first token of a \(N, T, D\) output; layer '0' "
+                                         r"gives \(N, 3, 4, 4\)"):
+        extract_features(net, maps, layers=["0"], device="cpu", pool="cls")
+    with pytest.raises(KeyError, match="pool"):
+        extract_features(net, maps, layers=["0"], device="cpu", pool="max")
 
 
 class _DataDependent(nn.Module):
