@@ -14,7 +14,7 @@ from .data import as_dataset, labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, check_input_channels, iter_layer_features, resolve_layers
 from .graphs import edge_weights, knn_graph, leiden, modularity, partition_agreement
 from .frames import check_curves, summarize_by_curve, t_interval
-from .utils import check_positive_int
+from .utils import check_positive_int, model_name
 
 
 def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
@@ -178,7 +178,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
             rows.append({"layer": layer, "depth": depth[layer], "repeat": repeat, **scores, "n": n, "k": k})
     frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)
     frame.attrs["params"] = {"n": n, "repeats": repeats, "k": k, "seed": seed, "sampling": sampling,
-                             "model": getattr(model, "config", {}).get("name", type(model).__name__)}
+                             "model": model_name(model)}
     return frame
 
 

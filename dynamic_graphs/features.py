@@ -15,7 +15,7 @@ from torch import nn
 
 from .models import probe_layers
 from .models.common import Normalize
-from .utils import UnknownNameError, check_positive_int, evaluating, lookup, progress, resolve_device
+from .utils import UnknownNameError, check_positive_int, evaluating, lookup, model_name, progress, resolve_device
 
 DEFAULT_FEATURE_BYTES = 2 * 2**30  # features held at once; layers that do not fit cost extra forward passes
 BACKENDS = ("hooks", "fx")
@@ -193,11 +193,9 @@ def _stem_channels(model: nn.Module) -> int | None:
 
 
 def _channel_mismatch(model: nn.Module, expected: int, images: torch.Tensor, what: str) -> ValueError:
-    config = getattr(model, "config", None)
-    name = config.get("name") if isinstance(config, dict) else None
     got = images.shape[1]
     return ValueError(
-        f"The model ({name or type(model).__name__}) takes {expected}-channel images but {what} are {got}-channel "
+        f"The model ({model_name(model)}) takes {expected}-channel images but {what} are {got}-channel "
         f"(image shape {tuple(images.shape[1:])}); use a dataset with {expected}-channel images, or a model built for "
         f"{got} (get_model(..., in_channels={got}) with the dataset's mean and std from dataset_info).")
 

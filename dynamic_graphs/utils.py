@@ -77,6 +77,14 @@ def as_list(value: Any) -> list:
 # --------------------------------------------------------------------------- names
 
 
+def model_name(model: Any) -> str:
+    """A registry model's name (``model.config["name"]``), else its class name (a HuggingFace model's
+    ``config`` is no dict and has no registry name)."""
+    config = getattr(model, "config", None)
+    name = config.get("name") if isinstance(config, dict) else None
+    return str(name) if name else type(model).__name__
+
+
 class UnknownNameError(KeyError):
     """A ``KeyError`` for an unknown name whose message prints as written (``KeyError`` quotes it)."""
 

@@ -49,6 +49,9 @@ EXPECTED_PROBE_COUNTS = {
 # The ImageNet variants have the same probe counts; there are no small (3-stage) ImageNet ResNets.
 _SMALL = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
 EXPECTED_PROBE_COUNTS.update({f"imagenet_{k}": v for k, v in EXPECTED_PROBE_COUNTS.items() if k not in _SMALL})
+# Vision transformers: one probe layer per encoder block.
+EXPECTED_PROBE_COUNTS.update({"vit_tiny": 6, "imagenet_vit_b_16": 12, "imagenet_vit_b_32": 12, "imagenet_vit_l_16": 24,
+                              "imagenet_vit_l_32": 24})
 
 # The paper's probe layers (its code's hook lists): module indices of the Conv2d layers inside ``features``.
 VGG_PROBES = {
@@ -61,6 +64,8 @@ VGG_PROBES = {
 # Too slow to build with real weights on a 2-core CI box; they get meta-device checks only.
 BIG = {"resnet101", "resnet152", "vgg19"} | {m for m in MODELS if m.startswith("imagenet_")}
 REAL = [m for m in list_models() if m not in BIG]
+VITS = {m for m in MODELS if "vit_" in m}
+CNNS = [m for m in list_models() if m not in VITS]  # (N, C, H, W) probe outputs, 32 x 32 inputs everywhere
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -217,7 +222,8 @@ def test_forward_shape(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in list_models()])
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m
+                                  for m in CNNS + ["vit_tiny"]])
 def test_structure_on_meta(name):
     model = _meta_model(name)
     # Shape propagation only: checks every layer fits together, for the big models too.
@@ -290,7 +296,7 @@ def _probe_shapes(model: nn.Module, names: list[str], size: int) -> dict[str, tu
     return shapes
 
 
-@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in list_models()])
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in BIG else m for m in CNNS])
 def test_layer_info_describes_every_probe_layer(name):
     model = _meta_model(name)
     infos = layer_info(model)
@@ -308,6 +314,27 @@ def test_layer_info_describes_every_probe_layer(name):
         unit_in, unit_out = shapes[info.unit[0]][0], shapes[info.unit[-1]][1]
         assert info.removable == (unit_in == unit_out and info.stage > 0), info
         assert bool(info.reason) != info.removable
+
+
+@pytest.mark.parametrize("name", sorted(VITS))
+def test_a_vit_probes_every_encoder_block_and_its_token_sequence(name):
+    model = _meta_model(name)
+    size, patch, width = model.image_size, model.patch_size, model.hidden_dim
+    infos = layer_info(model)
+    assert [i.name for i in infos] == [f"encoder.layers.encoder_layer_{i}" for i in range(EXPECTED_PROBE_COUNTS[name])]
+    assert all((i.stage, i.channels, i.reduction, i.removable) == (1, width, patch, False) and i.reason for i in infos)
+    shapes = _probe_shapes(model, [i.name for i in infos], size)
+    tokens = 1 + (size // patch) ** 2  # the class token and the patches
+    assert {out for _, out in shapes.values()} == {(1, tokens, width)}
+    assert model(torch.empty(2, 3, size, size, device="meta")).shape == (2, 10)
+    assert model.normalize.mean_values == (IMAGENET_MEAN if name.startswith("imagenet_") else CIFAR10_MEAN)
+
+
+def test_a_vit_takes_other_channels_and_image_sizes():
+    model = get_model("vit_tiny", **ONE_CHANNEL, image_size=16, num_layers=2).eval()
+    assert model.conv_proj.in_channels == 1 and len(probe_layers(model)) == 2
+    assert model(torch.rand(3, 1, 16, 16)).shape == (3, 10)
+    assert get_model(**json.loads(json.dumps(model.config))).config == model.config
 
 
 def test_layer_info_units_and_wrappers():

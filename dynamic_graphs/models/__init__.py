@@ -24,7 +24,7 @@ from torch import nn
 
 from ..utils import UnknownNameError, check_positive_int, lookup
 from .common import MODELS, LayerInfo, Normalize, register_model
-from . import imagenet, resnet_cifar, vgg_cifar  # noqa: F401  (importing registers the models)
+from . import imagenet, resnet_cifar, vgg_cifar, vit  # noqa: F401  (importing registers the models)
 
 __all__ = ["MODELS", "register_model", "list_models", "get_model", "probe_layers", "layer_info", "LayerInfo",
            "Normalize", "UnknownModelError"]

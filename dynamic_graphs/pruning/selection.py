@@ -26,7 +26,7 @@ from ..data import get_dataset
 from ..features import check_layers, iter_layer_features
 from ..frames import iter_curves, single_curve, summarize_by_curve, t_interval
 from ..models import LayerInfo, UnknownModelError, layer_info, list_models, probe_layers
-from ..utils import check_int, check_positive_int, lookup
+from ..utils import check_int, check_positive_int, lookup, model_name
 from .surgery import removable_layers, stage_room, units
 
 DEFAULT_THRESHOLD = 0.01  # ΔQ below this counts as "no gain" (about the std of a 5 × 500 mean here)
@@ -39,10 +39,6 @@ PAPER_VARIANTS: dict[str, dict[str, list[str]]] = {
         "VGG11_3": ["features.11", "features.18", "features.25"],
     },
 }
-
-
-def _model_name(model: nn.Module) -> str:
-    return model.config["name"] if hasattr(model, "config") else type(model).__name__
 
 
 def _paired_gains(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
@@ -90,7 +86,7 @@ def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
         ValueError: a curve's layers are not ``model``'s probe layers, or its ``model`` column
             names another model (a curve of another model); curves no column tells apart.
     """
-    name = _model_name(model)
+    name = model_name(model)
     expected = probe_layers(model)
     removable = set(removable_layers(model))
     summary = summarize_by_curve(curve, caller="layer_gains")
