@@ -39,8 +39,8 @@ from torch.utils.data import Dataset
 from ._settings import settings
 from .data import ImageTensorDataset, as_dataset, load_batch
 from .models.common import Normalize
-from .utils import (UnknownNameError, atomic_torch_save, cache_key, check_positive_int, evaluating, isolated_rng,
-                    lookup, progress, resolve_device, tensor_digest)
+from .utils import (UnknownNameError, atomic_torch_save, cache_key, cache_lock, check_positive_int, evaluating,
+                    isolated_rng, lookup, progress, resolve_device, tensor_digest)
 
 logger = logging.getLogger(__name__)
 
@@ -429,22 +429,38 @@ def attack(model: nn.Module, dataset: Dataset | str, method: str, *, n: int, see
     if len(dataset) == 0:
         raise ValueError("dataset is empty")
     device = resolve_device(device)
-    path = None
-    if cache:
-        key, path = _cache_entry(model, dataset, method, params=params, n=n, seed=int(seed), batch_size=batch_size,
-                                 paper_compat=bool(paper_compat))
+    if not cache:
+        return _make_set(model, dataset, method, params, n=n, seed=int(seed), batch_size=batch_size, device=device,
+                         paper_compat=bool(paper_compat), path=None, key=None)
+    key, path = _cache_entry(model, dataset, method, params=params, n=n, seed=int(seed), batch_size=batch_size,
+                             paper_compat=bool(paper_compat))
+    if path.exists():
+        return _cached_set(path, key, n, method, params, paper_compat)
+    with cache_lock(path, what=f"{_CLASSES[method]} examples"):  # one producer; the others read its set
         if path.exists():
-            state = _read_cache(path, key)
-            if len(state["labels"]) < n:
-                warnings.warn(f"{_CLASSES[method]}: the cached set {path} holds only {len(state['labels'])} of the "
-                              f"{n} examples asked for (the dataset ran out when it was made).", RuntimeWarning,
-                              stacklevel=2)
-            return AdversarialDataset(state["images"], state["labels"], clean_images=state["clean_images"],
-                                      clean_indices=state["clean_indices"], predictions=state["predictions"],
-                                      method=method, params=params, counts=state["counts"],
-                                      paper_compat=paper_compat, classes=state.get("classes"), cache_path=path)
-    made = _generate(model, dataset, method, params, n=n, seed=int(seed), batch_size=batch_size,
-                     device=device, paper_compat=bool(paper_compat))
+            return _cached_set(path, key, n, method, params, paper_compat)
+        return _make_set(model, dataset, method, params, n=n, seed=int(seed), batch_size=batch_size, device=device,
+                         paper_compat=bool(paper_compat), path=path, key=key)
+
+
+def _cached_set(path: Path, key: str, n: int, method: str, params: dict, paper_compat: bool) -> AdversarialDataset:
+    """The adversarial set cached at ``path`` (see :func:`_read_cache`), with a warning if it is short."""
+    state = _read_cache(path, key)
+    if len(state["labels"]) < n:
+        warnings.warn(f"{_CLASSES[method]}: the cached set {path} holds only {len(state['labels'])} of the "
+                      f"{n} examples asked for (the dataset ran out when it was made).", RuntimeWarning,
+                      stacklevel=3)
+    return AdversarialDataset(state["images"], state["labels"], clean_images=state["clean_images"],
+                              clean_indices=state["clean_indices"], predictions=state["predictions"],
+                              method=method, params=params, counts=state["counts"],
+                              paper_compat=paper_compat, classes=state.get("classes"), cache_path=path)
+
+
+def _make_set(model: nn.Module, dataset: Dataset, method: str, params: dict, *, n: int, seed: int, batch_size: int,
+              device: torch.device, paper_compat: bool, path: Path | None, key: str | None) -> AdversarialDataset:
+    """Generate the adversarial set and, with a ``path``, save it there atomically."""
+    made = _generate(model, dataset, method, params, n=n, seed=seed, batch_size=batch_size,
+                     device=device, paper_compat=paper_compat)
     classes = getattr(dataset, "classes", None)
     classes = list(classes) if classes is not None else None
     result = AdversarialDataset(made["images"], made["labels"], clean_images=made["clean_images"],
@@ -459,7 +475,7 @@ def attack(model: nn.Module, dataset: Dataset | str, method: str, *, n: int, see
         import torchattacks
 
         atomic_torch_save({"version": _CACHE_VERSION, "key": key, "method": method, "params": params,
-                           "paper_compat": bool(paper_compat), "device": str(device),
+                           "paper_compat": paper_compat, "device": str(device),
                            "torchattacks": torchattacks.__version__, "classes": classes,
                            "counts": made["counts"], **{name: made[name] for name in _TENSORS}}, path)
     return result

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from ._settings import settings
 from .models.common import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
-from .utils import UnknownNameError, atomic_torch_save, cache_key, check_int, check_positive_int, lookup
+from .utils import UnknownNameError, atomic_torch_save, cache_key, cache_lock, check_int, check_positive_int, lookup
 
 __all__ = [
     "DatasetNotFoundError",
@@ -461,8 +461,24 @@ def _cached_tensors(path: Path, build: Callable[[], dict]) -> ImageTensorDataset
     """Load decoded tensors from ``path``, or build and atomically save them.
 
     A cache that cannot be read or has the wrong content is rebuilt rather than trusted, and
-    the rebuilt file replaces it.
+    the rebuilt file replaces it. Processes that want it at once build it once (:func:`cache_lock`).
     """
+    cached = _read_tensors(path)
+    if cached is not None:
+        return cached
+    with cache_lock(path, what="the dataset's tensor cache"):
+        cached = _read_tensors(path)  # built by another process while this one waited?
+        if cached is not None:
+            return cached
+        obj = build()
+        obj["version"] = _CACHE_VERSION
+        atomic_torch_save(obj, path)
+    return ImageTensorDataset(obj["images"], obj["labels"], obj["classes"])
+
+
+def _read_tensors(path: Path) -> ImageTensorDataset | None:
+    """The cached dataset at ``path``, or None when there is none; an unreadable one is removed (with a
+    warning) so that it is rebuilt."""
     if path.is_file():
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -472,12 +488,9 @@ def _cached_tensors(path: Path, build: Callable[[], dict]) -> ImageTensorDataset
             reason = "unexpected content or version"
         if _valid_cache(obj):
             return ImageTensorDataset(obj["images"], obj["labels"], obj["classes"])
-        warnings.warn(f"Rebuilding unreadable dataset cache {path} ({reason})", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"Rebuilding unreadable dataset cache {path} ({reason})", RuntimeWarning, stacklevel=4)
         path.unlink(missing_ok=True)
-    obj = build()
-    obj["version"] = _CACHE_VERSION
-    atomic_torch_save(obj, path)
-    return ImageTensorDataset(obj["images"], obj["labels"], obj["classes"])
+    return None
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -29,8 +29,8 @@ from torch.utils.data import DataLoader, Dataset
 from ._settings import settings
 from .data import as_dataset, dataset_info, get_dataset
 from .models import get_model
-from .utils import (atomic_path, atomic_torch_save, cache_key, check_positive_int, evaluating, git_commit,
-                    isolated_rng, lookup, progress, resolve_device, shown_path)
+from .utils import (atomic_path, atomic_torch_save, cache_key, cache_lock, check_positive_int, evaluating,
+                    git_commit, isolated_rng, lookup, progress, resolve_device, shown_path)
 
 logger = logging.getLogger(__name__)
 
@@ -649,13 +649,17 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
     if finished(path):
         return load_checkpoint(path, device=device)
-    # Shipped weights hold the final epoch only: a keep_epochs run needs every epoch's file, so it trains.
-    if not keep_epochs and _install_shipped(name, dataset, hparams, seed, model_kwargs, path):
-        return load_checkpoint(path, device=device)
-    with isolated_rng(seed, resolve_device(device)):  # the initial weights are part of what the seed fixes
-        model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
-                          mean=info["mean"], std=info["std"], **model_kwargs)
-    logger.info("Training %s on %s (%d epochs) -> %s", name, dataset, hparams["epochs"], shown_path(path))
-    train(model, get_dataset(dataset, "train"), get_dataset(dataset, "test"), checkpoint=path, device=device,
-          seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, **overrides)
+    # One producer per entry: other processes asking for it wait here, then load what it wrote.
+    with cache_lock(path, what=f"{name} trained on {dataset}"):
+        if finished(path):
+            return load_checkpoint(path, device=device)
+        # Shipped weights hold the final epoch only: a keep_epochs run needs every epoch's file, so it trains.
+        if not keep_epochs and _install_shipped(name, dataset, hparams, seed, model_kwargs, path):
+            return load_checkpoint(path, device=device)
+        with isolated_rng(seed, resolve_device(device)):  # the initial weights are part of what the seed fixes
+            model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                              mean=info["mean"], std=info["std"], **model_kwargs)
+        logger.info("Training %s on %s (%d epochs) -> %s", name, dataset, hparams["epochs"], shown_path(path))
+        train(model, get_dataset(dataset, "train"), get_dataset(dataset, "test"), checkpoint=path, device=device,
+              seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, **overrides)
     return load_checkpoint(path, device=device)

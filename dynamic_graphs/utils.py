@@ -322,6 +322,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextmanager
+def cache_lock(path: str | os.PathLike, *, what: str = "this cache entry") -> Iterator[None]:
+    """Hold the lock of the cache entry ``path`` while producing it (``<path>.lock`` beside it).
+
+    Several processes asking for one entry at once (a sweep's workers, two notebooks) produce it
+    once: the first takes the lock; the others wait for it, then find the entry finished (callers
+    check again after taking the lock). The lock is an OS file lock (``filelock``), which the system
+    releases when its holder exits or crashes, so a crashed producer never leaves a lock that
+    blocks; its half-written file never exists either (:func:`atomic_path`). A producer that fails
+    removes its lock file and the folders it made. Within one process the lock is reentrant.
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    created = []  # the folders this call makes, innermost first
+    folder = path.parent
+    while not folder.exists():
+        created.append(folder)
+        folder = folder.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock", is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logging.getLogger(__name__).info("Waiting for another process producing %s (%s)", what, shown_path(path))
+        lock.acquire()
+    produced = False
+    try:
+        yield
+        produced = True
+    finally:
+        lock.release()
+        if not produced:  # a failed producer leaves no trace: no lock file, no empty folder (a waiter retries)
+            Path(lock.lock_file).unlink(missing_ok=True)
+            for made in created:
+                try:
+                    made.rmdir()
+                except OSError:  # not empty: something else lives there now
+                    break
+
+
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` through a temporary file and a rename."""
     with atomic_path(path) as tmp:

@@ -14,7 +14,7 @@ from .._settings import settings
 from ..data import dataset_info, get_dataset, labels_of
 from ..models import get_model
 from ..training import FASHION_MNIST_STEP_BASE, _merge, explicit_recipe, finished, load_checkpoint, train, train_defaults
-from ..utils import cache_key, isolated_rng, resolve_device, shown_path, state_digest, tensor_digest
+from ..utils import cache_key, cache_lock, isolated_rng, resolve_device, shown_path, state_digest, tensor_digest
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +138,16 @@ def recover(pruned: nn.Module, dataset: Any = "fashion-mnist", *, test_set: Data
                       / f"{config['name']}-{cache_key(fields)}.pt")
     checkpoint = Path(checkpoint)
     if not finished(checkpoint):
-        how = "from scratch" if from_scratch else "fine-tuning"
-        if settings.verbosity >= 1:
-            logger.info("Recovering %s %s (%s, %d epochs) -> %s", config["name"],
-                        config.get("blocks", config.get("cfg")), how, hparams["epochs"], shown_path(checkpoint))
-        with isolated_rng(device=resolve_device(device)):  # train reseeds; the caller's streams stay as they were
-            train(start, data.train, data.test, checkpoint=checkpoint, device=device, seed=seed,
-                  dataset_name=data.name, **explicit_recipe(hparams))
+        with cache_lock(checkpoint, what=f"the recovery of pruned {config['name']}"):
+            if not finished(checkpoint):  # another process may have finished it while this one waited
+                how = "from scratch" if from_scratch else "fine-tuning"
+                if settings.verbosity >= 1:
+                    logger.info("Recovering %s %s (%s, %d epochs) -> %s", config["name"],
+                                config.get("blocks", config.get("cfg")), how, hparams["epochs"],
+                                shown_path(checkpoint))
+                with isolated_rng(device=resolve_device(device)):  # train reseeds; the caller's streams stay
+                    train(start, data.train, data.test, checkpoint=checkpoint, device=device, seed=seed,
+                          dataset_name=data.name, **explicit_recipe(hparams))
     model = load_checkpoint(checkpoint, device=device)
     model.pruned_layers = getattr(pruned, "pruned_layers", [])
     return model
