@@ -25,7 +25,8 @@ from .figures import (PAPER_TABLE1, ablation_curves, adversarial_curves, asympto
                       model_curves, summarize_comparison, training_dynamics)
 from .frames import check_curves, curve_labels, iter_curves, stack_curves
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
-from .metrics import cka_matrix, edge_statistics, linear_cka, matrix_rank_correlation, modularity_difference, one_nn_error
+from .metrics import (cka_matrix, edge_statistics, knn_accuracy, layer_metrics, linear_cka, matrix_rank_correlation,
+                      modularity_difference, mutual_knn, one_nn_error, separation_fuzziness)
 from .models import LayerInfo, get_model, layer_info, list_models, probe_layers
 from .parameters import check_parameters
 from .pl import (draw_graph, embed_gif, graph_animation, plot_ablation, plot_adversarial_curves, plot_asymptotics,

@@ -67,11 +67,14 @@ def _inverse_norms(matrix: torch.Tensor, name: str | None) -> torch.Tensor:
     return 1.0 / norms.clamp_min(_EPS)
 
 
-def _similarity_rows(matrix: torch.Tensor, inverse: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Rows ``start:stop`` of the cosine-similarity matrix, with the zero diagonal (see cosine_similarity)."""
+def _similarity_rows(matrix: torch.Tensor, inverse: torch.Tensor, start: int, stop: int,
+                     diagonal: float = 0.0) -> torch.Tensor:
+    """Rows ``start:stop`` of the cosine-similarity matrix, with ``diagonal`` on the diagonal: the paper's
+    0 (a self entry can still be among the top k, and is no edge; see cosine_similarity), or -inf to
+    leave each sample out of its own neighbours."""
     block = matrix[start:stop] @ matrix.T
     block.mul_(inverse[start:stop, None]).mul_(inverse[None, :])
-    block.diagonal(start).zero_()  # zero, not -inf: a self entry can still be among the top k (and is no edge)
+    block.diagonal(start).fill_(diagonal)
     return block
 
 
@@ -128,8 +131,8 @@ def block_rows(n_samples: int, itemsize: int = 4, *, budget: int = BLOCK_BYTES) 
     return max(1, min(n_samples, budget // (itemsize * n_samples)))
 
 
-def cosine_top_k(features: Any, k: int, *, name: str | None = None,
-                 rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | None = None,
+                 exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each sample's k most cosine-similar samples (zero self-similarity), without the N × N matrix.
 
     The similarity matrix is computed ``rows`` rows at a time (default: as many as fit
@@ -142,16 +145,19 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None,
         k: neighbours per sample, 1 <= k < N.
         name: layer name for error messages.
         rows: rows per block; None: from :data:`BLOCK_BYTES`.
+        exclude_self: leave each sample out of its own neighbours (its similarity -inf instead of
+            the paper's 0): the k nearest *other* samples, for leave-one-out measures.
 
     Returns:
-        ``(indices, values)``, both (N, k) numpy arrays.
+        ``(indices, values)``, both (N, k) numpy arrays, most similar first.
     """
     matrix = as_feature_matrix(features, name=name)
     n_samples = matrix.shape[0]
     k = _check_k(k, n_samples)
     rows = block_rows(n_samples, matrix.element_size()) if rows is None else check_int("rows", rows, minimum=1)
     inverse = _inverse_norms(matrix, name)
-    blocks = [top_k_neighbours(_similarity_rows(matrix, inverse, start, min(start + rows, n_samples)), k)
+    diagonal = -float("inf") if exclude_self else 0.0
+    blocks = [top_k_neighbours(_similarity_rows(matrix, inverse, start, min(start + rows, n_samples), diagonal), k)
               for start in range(0, n_samples, rows)]
     return np.concatenate([i for i, _ in blocks]), np.concatenate([v for _, v in blocks])
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,6 +24,7 @@ from ..curve import draw_samples
 from ..data import get_dataset
 from ..features import check_layers, iter_layer_features
 from ..frames import iter_curves, single_curve, summarize_by_curve, t_interval
+from ..metrics import linear_cka, probe_score
 from ..models import LayerInfo, UnknownModelError, layer_info, list_models, probe_layers
 from ..utils import check_int, check_positive_int, lookup, model_name
 from .surgery import removable_layers, stage_room, units
@@ -270,10 +270,6 @@ def linear_probe_accuracy(model: nn.Module, dataset: Any, *, layers: Sequence[st
     Raises:
         ValueError: a layer without declared info while ``pool`` is set.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     n_train, n_test = check_positive_int("n_train", n_train), check_positive_int("n_test", n_test)
     if pool is not None:
         pool = check_positive_int("pool", pool)
@@ -295,12 +291,8 @@ def linear_probe_accuracy(model: nn.Module, dataset: Any, *, layers: Sequence[st
     rows = []
     for depth, layer in enumerate(layers, start=1):
         features = pooled[layer]
-        scaler = StandardScaler().fit(features[:n_train])
-        with warnings.catch_warnings():  # an unconverged lbfgs still ranks layers; its warnings would flood logs
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            probe = LogisticRegression(max_iter=300).fit(scaler.transform(features[:n_train]), labels[:n_train])
-        accuracy = probe.score(scaler.transform(features[n_train:]), labels[n_train:])
-        rows.append({"layer": layer, "depth": depth, "probe_acc": float(accuracy)})
+        accuracy = probe_score(features[:n_train], labels[:n_train], features[n_train:], labels[n_train:])
+        rows.append({"layer": layer, "depth": depth, "probe_acc": accuracy})
     frame = pd.DataFrame(rows)
     return frame.assign(delta=frame["probe_acc"].diff())
 
@@ -458,8 +450,6 @@ def cka_scores(model: nn.Module, dataset: Any, *, n: int = 500, seed: int = 0,
     Raises:
         ValueError: a representation with zero variance (CKA is undefined there).
     """
-    from ..metrics import linear_cka
-
     return _unit_scores(model, dataset, lambda x, y, _layer: linear_cka(x, y), n=n, seed=seed, device=device,
                         batch_size=batch_size)
 
