@@ -123,8 +123,8 @@ def test_blocked_graph_never_builds_more_rows_than_asked(monkeypatch):
     shapes = []
     real = graphs_module._similarity_rows
 
-    def spy(matrix, inverse, start, stop):
-        block = real(matrix, inverse, start, stop)
+    def spy(matrix, inverse, start, stop, *args):
+        block = real(matrix, inverse, start, stop, *args)
         shapes.append(tuple(block.shape))
         return block
 
