@@ -359,8 +359,21 @@ def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | 
 def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hparams: dict[str, Any], *,
            checkpoint: str | Path | None, device: torch.device, seed: int, keep_epochs: bool,
            dataset_name: str | None) -> list[dict]:
-    """The training loop of :func:`train`, run inside its seeded random streams; returns the history."""
+    """The training loop of :func:`train`, run inside its seeded random streams; returns the history.
+
+    Under ``torch.distributed`` (torchrun), each rank trains a DistributedDataParallel replica on its
+    share of every global batch (:func:`_shard`), and rank 0 alone evaluates and writes the checkpoint.
+    """
+    rank, world = _distributed()
+    if world > 1 and hparams["batch_size"] % world:
+        raise ValueError(f"batch_size {hparams['batch_size']} must be a multiple of the {world} processes, so that "
+                         "every process takes the same share of each batch.")
     model.to(device)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_indices = _subset(len(train_set), hparams["train_size"], seed)
     test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
     optimizer, scheduler = _optimizer(model, hparams, steps_per_epoch=-(-len(train_indices) // hparams["batch_size"]))
@@ -385,16 +398,18 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 10_000 + epoch)  # same order after a resume
         order = train_indices[torch.randperm(len(train_indices), generator=generator).numpy()]
+        order = _shard(order, hparams["batch_size"], rank, world)
+        local_batch = hparams["batch_size"] // world
         model.train()
         loss_sum, correct = 0.0, 0
         lr = optimizer.param_groups[0]["lr"]  # the epoch's (first batch's) learning rate
-        bar = progress(_batches(train_set, order, hparams["batch_size"]), desc=f"epoch {epoch}/{hparams['epochs']}",
-                       total=-(-len(order) // hparams["batch_size"]))
+        bar = progress(_batches(train_set, order, local_batch), desc=f"epoch {epoch}/{hparams['epochs']}",
+                       total=-(-len(order) // local_batch))
         for images, labels in bar:
             images = augment(images, crop_padding=hparams["crop_padding"], flip=hparams["flip"],
                              rotation=hparams["rotation"], generator=generator)
             images, labels = images.to(device), labels.to(device)
-            logits = model(images)
+            logits = net(images)
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -403,29 +418,62 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
                 scheduler.step()
             loss_sum += loss.item() * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
+        seen = len(order)
+        if world > 1:  # the epoch's totals over every rank's share
+            totals = torch.tensor([loss_sum, float(correct), float(seen)], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(totals)
+            loss_sum, correct, seen = totals[0].item(), int(totals[1].item()), int(totals[2].item())
         if not math.isfinite(loss_sum):
             raise FloatingPointError(f"Training diverged at epoch {epoch} (loss {loss_sum}); lower lr "
                                      f"(now {hparams['lr']}).")
         if not per_batch:
             scheduler.step()
-        test_acc = evaluate(model, test_set, device=device, indices=test_indices) if test_set is not None else None
-        history.append({"epoch": epoch, "lr": lr, "train_loss": loss_sum / len(order),
-                        "train_acc": correct / len(order), "test_acc": test_acc,
+        test_acc = (evaluate(model, test_set, device=device, indices=test_indices)
+                    if test_set is not None and rank == 0 else None)
+        history.append({"epoch": epoch, "lr": lr, "train_loss": loss_sum / seen,
+                        "train_acc": correct / seen, "test_acc": test_acc,
                         "seconds": time.perf_counter() - started})
         row = history[-1]
         logger.info("epoch %3d  lr %.4g  loss %.4f  train %.4f  test %s  %.0fs", epoch, lr, row["train_loss"],
                     row["train_acc"], "None" if test_acc is None else f"{test_acc:.4f}", row["seconds"])
-        if path is not None:
+        if path is not None and rank == 0:  # one writer: the checkpoint is the same as a single process's
             state = {"config": getattr(model, "config", None), "dataset": dataset_name, "hparams": hparams,
                      "seed": seed, "epoch": epoch, "complete": epoch == hparams["epochs"],
-                     "test_acc": test_acc, "history": history, "git": git_commit(),
+                     "test_acc": test_acc, "history": history, "git": git_commit(), "processes": world,
                      "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()}
             atomic_torch_save(state, path)
             if keep_epochs:
                 atomic_torch_save({k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "rng")},
                                   epoch_checkpoint(path, epoch))
+        if world > 1:
+            torch.distributed.barrier()  # every rank starts the next epoch after the checkpoint is written
+    if world > 1:  # BN statistics drift per rank after DDP's last broadcast: every replica ends as rank 0's
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, src=0)
     return history
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world size)`` of the torch.distributed group this process is in; ``(0, 1)`` outside one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _shard(order: np.ndarray, batch_size: int, rank: int, world: int) -> np.ndarray:
+    """This rank's share of an epoch's ``order``: each global batch of ``batch_size`` split round-robin.
+
+    Every rank then takes as many steps as a single process would, on ``batch_size / world`` images
+    each, and DistributedDataParallel averages their gradients over the global batch. A last
+    partial batch too small to give every rank an image is left out (by every rank alike).
+    """
+    if world == 1:
+        return order
+    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if len(chunks[-1]) < world:
+        chunks = chunks[:-1]
+    return np.concatenate([chunk[rank::world] for chunk in chunks])
 
 
 def _optimizer(model: nn.Module, hparams: Mapping[str, Any], *, steps_per_epoch: int
