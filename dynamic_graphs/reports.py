@@ -6,6 +6,13 @@ Command line::
     python -m dynamic_graphs.reports fig3 --tag deep -p model "[resnet110, vgg16]"   # reports/fig3-deep.html
     python -m dynamic_graphs.reports --all                          # every notebook, reports/parameters.yml
     python -m dynamic_graphs.reports fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
+    python -m dynamic_graphs.reports fig3 fig6 -f params.yml --executor dask --workers 2   # a Dask sweep
+    python -m dynamic_graphs.reports --all --executor dask --scheduler tcp://head:8786     # any Dask cluster
+
+Every run renders its own report; a failed run does not stop the others, and the command ends by
+listing the runs that failed and why, with a non-zero exit status. ``--executor dask`` submits
+each run as a Dask task: to a ``LocalCluster`` of ``--workers`` processes by default, or to the
+scheduler at ``--scheduler`` (one started by dask-jobqueue on SLURM or PBS, or on Kubernetes).
 
 In ``reports/parameters.yml`` a notebook maps to its parameters, or to a list of runs, each with an
 optional ``tag`` naming its report.
@@ -119,15 +126,97 @@ def full_runs(name: str, config: dict[str, Any]) -> list[tuple[str | None, dict[
     return out
 
 
+EXECUTORS = ("serial", "dask")
+
+
+def _runs(names: list[str], use_all: bool, tag: str | None, shared: dict[str, Any],
+          overrides: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """The (notebook, tag, parameters) runs asked for: parameters.yml's runs with ``--all``, else one per
+    name; each with the ``-f`` file's parameters, then the ``-p`` ones, on top."""
+    import yaml
+
+    config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
+    runs = []
+    for name in names:
+        for run_tag, parameters in (full_runs(name, config) if use_all else [(tag, {})]):
+            runs.append((name, run_tag, {**parameters, **shared, **overrides}))
+    return runs
+
+
+def _stem(name: str, tag: str | None) -> str:
+    return f"{name}-{tag}" if tag else name
+
+
+def _reason(error: BaseException) -> str:
+    """One line on why a run failed: the notebook's own exception for a failed cell."""
+    if hasattr(error, "ename"):  # papermill's PapermillExecutionError
+        return f"{error.ename}: {error.evalue}"
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def render_runs(runs: list[tuple[str, str | None, dict[str, Any]]], *, out_dir: str | Path = REPORT_DIR,
+                executor: str = "serial", scheduler: str | None = None, workers: int | None = None
+                ) -> dict[str, str]:
+    """Render every run, serially or as Dask tasks; return ``{report: error}`` for those that failed.
+
+    With ``executor="dask"`` each run is one task (``distributed.Client.submit``), on a
+    ``LocalCluster`` of ``workers`` single-threaded processes, or on the scheduler at ``scheduler``;
+    Dask schedules them, its dashboard shows them, and a failed run does not stop the others.
+    Progress is logged as each run ends.
+    """
+    lookup(executor, EXECUTORS, what="executor")
+    failures: dict[str, str] = {}
+    if executor == "serial":
+        for index, (name, tag, parameters) in enumerate(runs, start=1):
+            logger.info("rendering %s (%d of %d) with %s", _stem(name, tag), index, len(runs), parameters)
+            try:
+                logger.info("wrote %s", render(name, parameters, out_dir=out_dir, tag=tag))
+            except Exception as err:  # the others still run; the summary names this one
+                failures[_stem(name, tag)] = _reason(err)
+        return failures
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as err:
+        raise ImportError("--executor dask needs Dask: pip install -e \".[cluster]\" (dask[distributed]).") from err
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+    client = Client(scheduler or cluster)
+    try:
+        logger.info("Dask: %d runs on %s (dashboard: %s)", len(runs), scheduler or "a LocalCluster",
+                    client.dashboard_link)
+        futures = {client.submit(render, name, parameters, out_dir=str(Path(out_dir).resolve()), tag=tag,
+                                 key=f"render-{_stem(name, tag)}", pure=False): _stem(name, tag)
+                   for name, tag, parameters in runs}
+        for done, future in enumerate(as_completed(futures), start=1):
+            stem = futures[future]
+            if future.status == "finished":
+                logger.info("[%d/%d] %s: wrote %s", done, len(runs), stem, future.result())
+            else:
+                failures[stem] = _reason(future.exception())
+                logger.info("[%d/%d] %s failed", done, len(runs), stem)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"notebooks to render: {', '.join(notebook_names())}")
     parser.add_argument("--all", action="store_true", help="render every notebook with reports/parameters.yml")
+    parser.add_argument("-f", "--parameters-file", help="a YAML file of parameters for every run (as papermill's -f)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a parameter (YAML value), for every notebook rendered")
+                        help="override a parameter (YAML value), for every notebook rendered; over -f")
     parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports)")
     parser.add_argument("--out-dir", default=str(REPORT_DIR),
                         help="where the reports go (default: the committed reports/; make demo uses out/demo)")
+    parser.add_argument("--executor", default="serial", choices=EXECUTORS,
+                        help="serial (default) or dask: every run a Dask task")
+    parser.add_argument("--scheduler", help="a Dask scheduler address (default: a LocalCluster)")
+    parser.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
     args = parser.parse_args(argv)
     # papermill logs the notebook's own output (epoch lines, progress) through its logger: show it here.
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -138,16 +227,27 @@ def main(argv: list[str] | None = None) -> int:
         names = [lookup(name, notebook_names(), what="notebook") for name in names]
     except KeyError as err:  # a typo is a usage error, not a traceback
         parser.error(str(err))
-    import yaml
+    shared = {}
+    if args.parameters_file:
+        import yaml
 
-    config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
+        try:
+            shared = yaml.safe_load(Path(args.parameters_file).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            parser.error(f"cannot read the parameters file {args.parameters_file}: {err}")
+        if not isinstance(shared, dict):
+            parser.error(f"{args.parameters_file} must map parameter names to values, got {type(shared).__name__}")
+    if args.scheduler and args.executor != "dask":
+        parser.error("--scheduler needs --executor dask")
     overrides = {key: _parse_value(value) for key, value in args.parameter}
-    for name in names:
-        runs = full_runs(name, config) if args.all else [(args.tag, {})]
-        for tag, parameters in runs:
-            parameters = {**parameters, **overrides}
-            logger.info("rendering %s%s with %s", name, f" ({tag})" if tag else "", parameters)
-            logger.info("wrote %s", render(name, parameters, out_dir=args.out_dir, tag=tag))
+    runs = _runs(names, args.all, args.tag, shared, overrides)
+    failures = render_runs(runs, out_dir=args.out_dir, executor=args.executor, scheduler=args.scheduler,
+                           workers=args.workers)
+    if failures:
+        logger.error("%d of %d runs failed:", len(failures), len(runs))
+        for stem, error in failures.items():
+            logger.error("  %s: %s", stem, error)
+        return 1
     return 0
 
 

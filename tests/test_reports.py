@@ -205,3 +205,43 @@ def test_a_rendered_report_holds_no_path_of_this_machine(tmp_path, session_data_
     assert "figures/asymptotics_C10_d64.png" in html.read_text()
     assert ">commit</th>" in html.read_text()
     assert not list(tmp_path.glob(".*"))  # no temporary file left beside the report
+
+
+def test_a_sweep_runs_every_report_lists_the_failures_and_exits_non_zero(tmp_path, monkeypatch, caplog):
+    calls = []
+
+    def fake_render(name, parameters, out_dir, tag):
+        calls.append((name, parameters))
+        if parameters.get("n") == -5 and name == "fig6":
+            raise ValueError("n must be an integer >= 1, got -5.")
+        return Path(out_dir) / f"{name}.html"
+
+    monkeypatch.setattr(reports, "render", fake_render)
+    shared = tmp_path / "params.yml"
+    shared.write_text("n: 60\nk: 3\n")
+    assert reports.main(["fig3", "fig6", "-f", str(shared), "-p", "k", "5", "--out-dir", str(tmp_path)]) == 0
+    assert calls == [("fig3", {"n": 60, "k": 5}), ("fig6", {"n": 60, "k": 5})]  # -p over -f, for every run
+    calls.clear()
+    assert reports.main(["fig6", "fig3", "-f", str(shared), "-p", "n", "-5", "--out-dir", str(tmp_path)]) == 1
+    assert [name for name, _ in calls] == ["fig6", "fig3"]  # the failure did not stop the next run
+    assert "1 of 2 runs failed" in caplog.text and "fig6: ValueError: n must be an integer >= 1, got -5." in caplog.text
+    with pytest.raises(SystemExit):
+        reports.main(["fig3", "--scheduler", "tcp://localhost:8786"])  # a scheduler needs --executor dask
+    (tmp_path / "list.yml").write_text("[1, 2]\n")
+    with pytest.raises(SystemExit):
+        reports.main(["fig3", "-f", str(tmp_path / "list.yml")])
+
+
+@pytest.mark.slow
+def test_a_dask_sweep_renders_each_report_and_names_the_failed_run(tmp_path, session_data_dir, caplog):
+    pytest.importorskip("distributed")
+    preset = str(reports.NOTEBOOK_DIR / "ci-parameters.yml")
+    options = ["-f", preset, "--executor", "dask", "--workers", "2", "--out-dir", str(tmp_path)]
+    assert reports.main(["asymptotics", "fig2", *options]) == 0
+    assert (tmp_path / "asymptotics.html").exists() and (tmp_path / "fig2.html").exists()
+    for report in ("asymptotics.html", "fig2.html"):
+        (tmp_path / report).unlink()
+    # ns = [2] is below k for asymptotics (its first cell refuses it); fig2 has no ns and renders
+    assert reports.main(["asymptotics", "fig2", *options, "-p", "ns", "[2]"]) == 1
+    assert (tmp_path / "fig2.html").exists() and not (tmp_path / "asymptotics.html").exists()
+    assert "1 of 2 runs failed" in caplog.text and "asymptotics: ValueError" in caplog.text
