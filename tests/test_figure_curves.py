@@ -166,3 +166,28 @@ def test_model_curves_gives_one_curve_per_training_seed_on_the_same_images(data_
     assert (alone.modularity.to_numpy() == first).all()
     default = model_curves("resnet20", "synthetic", n=10, repeats=1, seed=5, device="cpu")
     assert set(default.train_seed) == {5}  # None: the sample's seed trains the model, as before
+
+
+def test_model_curves_on_an_executor_give_the_serial_frame(data_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    options = dict(trained=False, train_seeds=[0, 1], n=10, repeats=1, device="cpu")
+    serial = model_curves(["resnet20", "resnet32"], "synthetic", **options)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pooled = model_curves(["resnet20", "resnet32"], "synthetic", executor=pool, **options)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(pooled, serial)
+
+
+@pytest.mark.slow
+def test_model_curves_as_dask_tasks_give_the_serial_frame(data_dir):
+    distributed = pytest.importorskip("distributed")
+    import pandas as pd
+
+    options = dict(trained=False, train_seeds=[0, 1], n=10, repeats=1, device="cpu")
+    serial = model_curves("resnet20", "synthetic", **options)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, \
+            distributed.Client(cluster) as client:
+        tasks = model_curves("resnet20", "synthetic", executor=client, **options)
+    pd.testing.assert_frame_equal(tasks, serial)

@@ -17,7 +17,8 @@ from ..utils import as_list, check_int_list, isolated_rng
 def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, trained: bool = True,
                  untrained_baseline: bool = False, n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
                  train_seeds: int | Sequence[int] | None = None, device: str | torch.device = "auto",
-                 split: str = "test", with_leiden: bool = False, **train_overrides: Any) -> pd.DataFrame:
+                 split: str = "test", with_leiden: bool = False, executor: Any = None,
+                 **train_overrides: Any) -> pd.DataFrame:
     """Modularity curves for every model × dataset × training seed, of trained (cached) or freshly
     initialised models.
 
@@ -32,6 +33,10 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
         train_seeds: the models' training seeds, one curve each (the spread across them is what
             :func:`~dynamic_graphs.summarize_seeds` and ``plot_curve_grid(..., over="train_seed")``
             show); None: ``[seed]``, one model trained with the sample's seed.
+        executor: None (one curve after another), or anything with ``submit(fn, *args,
+            **kwargs)`` returning futures: a ``dask.distributed.Client`` (each curve a Dask task,
+            on a LocalCluster or any cluster) or a ``concurrent.futures`` executor. The frame is
+            the same either way: the curves are stacked in the order of the serial run.
 
     Returns:
         The curves stacked with :func:`~dynamic_graphs.stack_curves`: label columns ``dataset``,
@@ -42,24 +47,33 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
     for name in models:
         probe_layers(name)  # an unknown model fails here, listing the registry
     train_seeds = check_int_list("train_seeds", [seed] if train_seeds is None else train_seeds, minimum=0)
-    infos = {dataset: dataset_info(dataset) for dataset in datasets}
-    states = [trained, False] if untrained_baseline and trained else [trained]
-    curves = {}
     for dataset in datasets:
-        images = get_dataset(dataset, split)
-        for name in models:
-            for is_trained in states:
-                for train_seed in train_seeds:
-                    if is_trained:
-                        model = pretrained(name, dataset, seed=train_seed, device=device, **train_overrides)
-                        accuracy = model.checkpoint["test_acc"]
-                    else:
-                        info = infos[dataset]
-                        with isolated_rng(train_seed):  # the seed fixes the initial weights; the caller's RNG is untouched
-                            model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
-                                              mean=info["mean"], std=info["std"])
-                        accuracy = float("nan")
-                    curve = modularity_curve(model, images, n=n, repeats=repeats, k=k, seed=seed, device=device,
-                                             with_leiden=with_leiden)
-                    curves[(dataset, name, is_trained, train_seed)] = curve.assign(test_acc=accuracy)
+        dataset_info(dataset)  # an unknown dataset fails here, before any work
+    states = [trained, False] if untrained_baseline and trained else [trained]
+    jobs = [(dataset, name, is_trained, train_seed) for dataset in datasets for name in models
+            for is_trained in states for train_seed in train_seeds]
+    options = dict(n=n, repeats=repeats, k=k, seed=seed, device=device, split=split, with_leiden=with_leiden,
+                   train_overrides=train_overrides)
+    if executor is None:
+        results = [_one_curve(*job, **options) for job in jobs]
+    else:  # one task per curve; Dask (or concurrent.futures) schedules them, the cache locks share the models
+        results = [future.result() for future in [executor.submit(_one_curve, *job, **options) for job in jobs]]
+    curves = dict(zip(jobs, results))
     return stack_curves(curves, name=["dataset", "model", "trained", "train_seed"])
+
+
+def _one_curve(dataset: str, name: str, is_trained: bool, train_seed: int, *, n: int, repeats: int, k: int,
+               seed: int, device: Any, split: str, with_leiden: bool, train_overrides: dict) -> pd.DataFrame:
+    """One curve of :func:`model_curves` (a module-level function, so that a Dask worker can run it)."""
+    if is_trained:
+        model = pretrained(name, dataset, seed=train_seed, device=device, **train_overrides)
+        accuracy = model.checkpoint["test_acc"]
+    else:
+        info = dataset_info(dataset)
+        with isolated_rng(train_seed):  # the seed fixes the initial weights; the caller's RNG is untouched
+            model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                              mean=info["mean"], std=info["std"])
+        accuracy = float("nan")
+    curve = modularity_curve(model, get_dataset(dataset, split), n=n, repeats=repeats, k=k, seed=seed, device=device,
+                             with_leiden=with_leiden)
+    return curve.assign(test_acc=accuracy)
