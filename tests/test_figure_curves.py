@@ -168,12 +168,15 @@ def test_model_curves_gives_one_curve_per_training_seed_on_the_same_images(data_
     assert set(default.train_seed) == {5}  # None: the sample's seed trains the model, as before
 
 
+@pytest.mark.slow
 def test_model_curves_on_an_executor_give_the_serial_frame(data_dir):
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     options = dict(trained=False, train_seeds=[0, 1], n=10, repeats=1, device="cpu")
     serial = model_curves(["resnet20", "resnet32"], "synthetic", **options)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # processes, not threads: weights are drawn in torch's global random stream, which threads would share
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
         pooled = model_curves(["resnet20", "resnet32"], "synthetic", executor=pool, **options)
     import pandas as pd
 

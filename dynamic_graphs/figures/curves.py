@@ -35,8 +35,9 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
             show); None: ``[seed]``, one model trained with the sample's seed.
         executor: None (one curve after another), or anything with ``submit(fn, *args,
             **kwargs)`` returning futures: a ``dask.distributed.Client`` (each curve a Dask task,
-            on a LocalCluster or any cluster) or a ``concurrent.futures`` executor. The frame is
-            the same either way: the curves are stacked in the order of the serial run.
+            on a LocalCluster or any cluster) or a ``concurrent.futures`` process pool (not a
+            thread pool: weights are drawn in torch's global random stream, which threads share).
+            The frame is the same either way: the curves are stacked in the order of the serial run.
 
     Returns:
         The curves stacked with :func:`~dynamic_graphs.stack_curves`: label columns ``dataset``,
