@@ -104,6 +104,34 @@ def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: s
     return scores
 
 
+def curve_samples(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[str] | None, n: int, repeats: int,
+                  seed: int, sampling: str = "random", caller: str = "modularity_curve"
+                  ) -> tuple[list[str], dict[str, int], Dataset, list[tuple[int, np.ndarray, np.ndarray]]]:
+    """What a curve is measured on, checked before any forward pass: ``(layers, depth, dataset, draws)``.
+
+    ``depth`` maps each layer to its 1-based position; ``draws`` holds ``(repeat, indices, labels)``
+    for the ``repeats`` disjoint samples of :func:`sample_indices`. :func:`modularity_curve` and
+    :func:`~dynamic_graphs.layer_metrics` share it, so that they read exactly the same images.
+
+    Raises:
+        ValueError: images whose channels the model does not take, too few images, a sample with
+            one class.
+    """
+    layers = resolve_layers(model, layers, caller)
+    depth = {name: position for position, name in enumerate(layers, start=1)}
+    dataset = as_dataset(dataset)
+    samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
+    all_labels = labels_of(dataset)
+    check_input_channels(model, load_images(dataset, samples[0][:1]), what="the dataset's images")
+    draws = []
+    for repeat, indices in enumerate(samples):
+        labels = all_labels[indices]
+        if np.unique(labels).size < 2:
+            raise ValueError(f"Repeat {repeat} drew only one class; modularity needs at least 2 (use a larger n).")
+        draws.append((repeat, indices, labels))
+    return layers, depth, dataset, draws
+
+
 def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[str] | None = None,
                      n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
                      device: str | torch.device = "auto", batch_size: int = 250,
@@ -158,17 +186,10 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
         >>> modularity_curve(net, data, layers=["1", "2"], n=20, repeats=2, device="cpu").shape
         (4, 7)
     """
-    layers = resolve_layers(model, layers)
-    depth = {name: position for position, name in enumerate(layers, start=1)}
-    dataset = as_dataset(dataset)
-    samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
-    all_labels = labels_of(dataset)
-    check_input_channels(model, load_images(dataset, samples[0][:1]), what="the dataset's images")
+    layers, depth, dataset, draws = curve_samples(model, dataset, layers=layers, n=n, repeats=repeats, seed=seed,
+                                                  sampling=sampling)
     rows = []
-    for repeat, indices in enumerate(samples):
-        labels = all_labels[indices]
-        if np.unique(labels).size < 2:
-            raise ValueError(f"Repeat {repeat} drew only one class; modularity needs at least 2 (use a larger n).")
+    for repeat, indices, labels in draws:
         images = load_images(dataset, indices)
         for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size,
                                                    device=device, max_bytes=max_bytes, output=output, pool=pool):

@@ -423,25 +423,17 @@ def layer_metrics(model: nn.Module, dataset: Any, *, layers: Sequence[str] | Non
     Raises:
         UnknownNameError: an unknown metric; otherwise as :func:`~dynamic_graphs.modularity_curve`.
     """
-    from .curve import layer_scores, sample_indices
-    from .data import as_dataset, labels_of, load_images
-    from .features import check_input_channels
+    from .curve import curve_samples, layer_scores
+    from .data import load_images
     from .utils import lookup
 
     if isinstance(metrics, str):
         raise TypeError(f"metrics must be a list of names, got the string {metrics!r}; use [{metrics!r}].")
     metrics = [lookup(metric, LAYER_METRICS, what="layer metric") for metric in metrics]
-    layers = resolve_layers(model, layers, "layer_metrics")
-    depth = {name: position for position, name in enumerate(layers, start=1)}
-    dataset = as_dataset(dataset)
-    samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed)
-    all_labels = labels_of(dataset)
-    check_input_channels(model, load_images(dataset, samples[0][:1]), what="the dataset's images")
+    layers, depth, dataset, draws = curve_samples(model, dataset, layers=layers, n=n, repeats=repeats, seed=seed,
+                                                  caller="layer_metrics")
     rows = []
-    for repeat, indices in enumerate(samples):
-        labels = all_labels[indices]
-        if np.unique(labels).size < 2:
-            raise ValueError(f"Repeat {repeat} drew only one class; the metrics need at least 2 (use a larger n).")
+    for repeat, indices, labels in draws:
         split = np.random.default_rng([seed, repeat]).permutation(len(indices))
         fit, score = split[:int(len(split) * PROBE_FRACTION)], split[int(len(split) * PROBE_FRACTION):]
         previous: dict[str, Any] = {}
