@@ -394,6 +394,7 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         if len(history) < hparams["epochs"]:
             logger.info("Resuming %s: epochs 1-%d done, continuing at epoch %d of %d", shown_path(path), len(history),
                         len(history) + 1, hparams["epochs"])
+    commit = git_commit()  # the code that runs: a file edited mid-run does not change what was loaded
     for epoch in range(len(history) + 1, hparams["epochs"] + 1):
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 10_000 + epoch)  # same order after a resume
@@ -439,7 +440,7 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         if path is not None and rank == 0:  # one writer: the checkpoint is the same as a single process's
             state = {"config": getattr(model, "config", None), "dataset": dataset_name, "hparams": hparams,
                      "seed": seed, "epoch": epoch, "complete": epoch == hparams["epochs"],
-                     "test_acc": test_acc, "history": history, "git": git_commit(), "processes": world,
+                     "test_acc": test_acc, "history": history, "git": commit, "processes": world,
                      "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()}
             atomic_torch_save(state, path)
