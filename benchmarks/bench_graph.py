@@ -125,12 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"{row['n']:>7} {row['dim']:>5} {row['features_gb']:>11.3f} | {blocked['seconds']:9.2f} "
                      f"{blocked['peak_rss_gb']:5.2f} | {whole_s} | {floor['seconds']:7.2f} {floor['peak_rss_gb']:5.2f} | "
                      f"{blocked['seconds'] / floor['seconds']:13.2f} {versus} | {same}")
-    table = "\n".join(lines)
+    import platform
+
+    import torch
+
+    from dynamic_graphs.utils import git_commit
+
+    provenance = (f"commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch "
+                  f"{torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs ({platform.machine()}), "
+                  f"load average {os.getloadavg()[0]:.2f} at the end (another process on the CPU slows every contender)")
+    table = "\n".join([f"# python benchmarks/bench_graph.py --n {' '.join(map(str, sizes))} --dim {args.dim} --k {args.k}",
+                        f"# {provenance}", *lines])
     print(table)
     if args.out:
         out = Path(args.out)
         out.write_text(table + "\n")
-        out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"provenance": provenance, "results": results}, indent=2) + "\n")
     return 0
 
 
