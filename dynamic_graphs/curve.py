@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from .data import as_dataset, labels_of, load_images
 from .features import DEFAULT_FEATURE_BYTES, check_input_channels, iter_layer_features, resolve_layers
-from .graphs import edge_weights, knn_graph, leiden, modularity, partition_agreement
+from .graphs import APPROX_DIM, edge_weights, knn_graph, leiden, modularity, partition_agreement
 from .frames import check_curves, summarize_by_curve, t_interval
 from .utils import check_positive_int, model_name
 
@@ -76,16 +76,18 @@ def _undefined_reason(features: torch.Tensor, graph) -> str | None:
 
 
 def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
-                 with_leiden: bool = False, seed: int = 0, rows: int | None = None) -> dict[str, float]:
+                 with_leiden: bool = False, seed: int = 0, rows: int | None = None, method: str = "exact",
+                 dim: int = APPROX_DIM) -> dict[str, float]:
     """Scores of one layer's graph: Q against the classes, and optionally the Leiden view.
 
-    ``rows`` is :func:`knn_graph`'s block size (None: its memory budget).
+    ``rows``, ``method`` and ``dim`` are :func:`knn_graph`'s (``seed`` also seeds an approximate
+    graph's projection).
 
     Q is NaN, with an :class:`UndefinedModularityWarning` naming the layer, when it is undefined:
     all-zero or constant outputs (torchvision's ViT ``heads`` at initialisation), or a graph
     without positive total edge weight.
     """
-    graph = knn_graph(features, k=k, name=layer, rows=rows)
+    graph = knn_graph(features, k=k, name=layer, rows=rows, method=method, dim=dim, seed=seed)
     reason = _undefined_reason(features, graph)
     if reason is not None:
         warnings.warn(f"Layer {layer!r}: {reason}; its modularity is undefined and set to NaN "
@@ -137,7 +139,8 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
                      device: str | torch.device = "auto", batch_size: int = 250,
                      sampling: Literal["random", "sequential"] = "random", with_leiden: bool = False,
                      max_bytes: int = DEFAULT_FEATURE_BYTES, output: Any = None, pool: Any = "flatten",
-                     graph_rows: int | None = None) -> pd.DataFrame:
+                     graph_rows: int | None = None, graph_method: str = "exact",
+                     graph_dim: int = APPROX_DIM) -> pd.DataFrame:
     """Modularity of every probe layer's k-NN graph, for ``repeats`` disjoint samples of ``n`` images.
 
     This is the paper's measure (Lu et al. 2022, Sec. 3; docs/method.md, "The measure"): for each sample, each layer's flattened outputs
@@ -163,6 +166,8 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
         pool: ``"flatten"`` (the paper's semantics), ``"mean"`` or ``"cls"`` for token outputs
             (N, T, D), or a callable; see :func:`~dynamic_graphs.pool_features`.
         graph_rows: similarity rows per block in :func:`knn_graph` (None: its memory budget).
+        graph_method, graph_dim: ``"exact"`` (the paper's graphs) or ``"approx"``, graphs of a seeded
+            random projection to ``graph_dim`` columns (:func:`~dynamic_graphs.graphs.random_projection`).
 
     A layer whose Q is undefined does not stop the curve: when every sample's output is the same
     (all zero, as torchvision's ViT ``heads`` at initialisation, or constant), cosine similarity
@@ -194,7 +199,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
         for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size,
                                                    device=device, max_bytes=max_bytes, output=output, pool=pool):
             scores = layer_scores(features, labels, k=k, layer=layer, with_leiden=with_leiden, seed=seed + repeat,
-                                  rows=graph_rows)
+                                  rows=graph_rows, method=graph_method, dim=graph_dim)
             del features  # free this layer before the next one is taken
             rows.append({"layer": layer, "depth": depth[layer], "repeat": repeat, **scores, "n": n, "k": k})
     frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)

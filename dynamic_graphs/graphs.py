@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .utils import as_labels, check_int
+from .utils import as_labels, check_int, lookup
 
 if TYPE_CHECKING:  # igraph is imported lazily: `import dynamic_graphs` stays light
     import igraph
@@ -182,7 +182,36 @@ def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarr
     return edges, upper.data[keep]
 
 
-def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int | None = None) -> igraph.Graph:
+GRAPH_METHODS = ("exact", "approx")
+APPROX_DIM = 256  # the approximate graph's projected width
+
+
+def random_projection(features: Any, dim: int = APPROX_DIM, *, seed: int = 0, name: str | None = None) -> torch.Tensor:
+    """The flattened features times a seeded Gaussian matrix (M, dim) / sqrt(dim): (N, dim), on their device.
+
+    Johnson-Lindenstrauss: inner products and norms, hence cosine similarities, are kept up to
+    errors of order 1 / sqrt(dim), so the k-NN graph of the projection approximates the paper's at
+    dim / M of the Gram cost. Features no wider than ``dim`` are returned as they are. The matrix
+    is drawn from its own generator seeded by ``seed`` (the global random state is untouched), in
+    blocks of its rows, and applied block by block, so no copy of the features is made.
+    """
+    matrix = as_feature_matrix(features, name=name)
+    dim = check_int("dim", dim, minimum=1)
+    width = matrix.shape[1]
+    if width <= dim:
+        return matrix
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    projected = torch.zeros(matrix.shape[0], dim, dtype=torch.float32, device=matrix.device)
+    step = max(1, (16 * 2**20) // (4 * dim))  # 16 MiB of the random matrix at a time
+    for start in range(0, width, step):
+        stop = min(start + step, width)
+        block = torch.randn(stop - start, dim, generator=generator).to(matrix.device)
+        projected += matrix[:, start:stop].float() @ block
+    return projected / dim ** 0.5
+
+
+def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int | None = None,
+              method: str = "exact", dim: int = APPROX_DIM, seed: int = 0) -> igraph.Graph:
     """The paper's k-NN graph of one layer's representation (Lu et al. 2022; docs/method.md, "The measure").
 
     Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
@@ -198,6 +227,10 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
         name: layer name for error messages.
         rows: similarity rows per block; None: as many as fit :data:`BLOCK_BYTES` (all of them
             at the paper's N = 500).
+        method: ``"exact"`` (the paper's graph) or ``"approx"``: the same construction on a seeded
+            random projection of the features to ``dim`` columns (:func:`random_projection`), for
+            wide layers at large N; an approximation, see docs/method.md.
+        dim, seed: the approximate graph's projected width and projection seed.
 
     Returns:
         Undirected ``igraph.Graph`` with N vertices and edge attribute ``"weight"``.
@@ -208,6 +241,9 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
         (4, False)
     """
     igraph = _import_igraph()
+    method = lookup(method, GRAPH_METHODS, what="graph method")
+    if method == "approx":
+        features = random_projection(features, dim, seed=seed, name=name)
     indices, values = cosine_top_k(features, k, name=name, rows=rows)
     edges, weights = symmetrised_edges(indices, values)
     return igraph.Graph(n=indices.shape[0], edges=edges, directed=False, edge_attrs={"weight": weights.tolist()})

@@ -106,3 +106,16 @@ def test_nan_features_name_the_layer(data):
     with pytest.raises(ValueError, match="layer '3'.*NaN"):
         modularity_curve(net, data, layers=["0", "3"], n=20, repeats=1, device="cpu")
 
+
+
+def test_an_approximate_curve_reads_the_same_images_with_projected_graphs():
+    from conftest import tiny_resnet, tiny_synthetic
+
+    model, data = tiny_resnet(), tiny_synthetic("test")
+    exact = modularity_curve(model, data, n=40, repeats=2, device="cpu")
+    approx = modularity_curve(model, data, n=40, repeats=2, device="cpu", graph_method="approx", graph_dim=16)
+    assert approx[["layer", "repeat"]].equals(exact[["layer", "repeat"]]) and approx.modularity.notna().all()
+    narrow = exact.layer == "conv1"  # conv1 of the 8 x 8 images is 16 x 8 x 8 wide: projected, so it differs
+    assert not np.allclose(approx.modularity[narrow], exact.modularity[narrow])
+    again = modularity_curve(model, data, n=40, repeats=2, device="cpu", graph_method="approx", graph_dim=16)
+    assert again.modularity.equals(approx.modularity)  # seeded

@@ -301,3 +301,23 @@ def test_leiden_tolerates_negative_edges():
     graph = knn_graph(negative_features(), k=3)
     found = leiden(graph, seed=0)
     assert found.shape == (7,)
+
+
+def test_the_approximate_graph_is_the_exact_one_of_a_seeded_projection():
+    from dynamic_graphs.graphs import random_projection
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(5), 40)
+    x = (rng.standard_normal((200, 2000)) + 1.2 * rng.standard_normal((5, 2000))[labels]).astype(np.float32)
+    projected = random_projection(x, 64, seed=3)
+    assert tuple(projected.shape) == (200, 64)
+    # the projection itself, written out: one Gaussian matrix drawn in row blocks from the seed's generator
+    generator = torch.Generator().manual_seed(3)
+    reference = torch.from_numpy(x) @ torch.randn(2000, 64, generator=generator) / 8
+    torch.testing.assert_close(projected, reference, rtol=1e-4, atol=1e-4)
+    approx = knn_graph(x, k=3, method="approx", dim=64, seed=3)
+    assert edge_dict(approx).keys() == edge_dict(knn_graph(projected, k=3)).keys()
+    assert abs(modularity(approx, labels) - modularity(knn_graph(x, k=3), labels)) < 0.02
+    assert edge_dict(knn_graph(x[:, :50], k=3, method="approx", dim=64)) == edge_dict(knn_graph(x[:, :50], k=3))
+    with pytest.raises(KeyError, match="graph method"):
+        knn_graph(x, k=3, method="faiss")
