@@ -131,7 +131,7 @@ def test_the_grid_draws_the_spread_across_training_seeds():
     figure = plot_curve_grid(frame, over="train_seed")
     left = figure.axes[0]
     assert left.get_title() == "m1"
-    assert left.get_legend_handles_labels()[1] == ["trained (92.0% ± 2.8% test acc., 2 seeds)"]
+    assert left.get_legend_handles_labels()[1] == ["trained (92.0% ± 2.8%, 2 seeds)"]
     mean_line, *seed_lines = left.lines
     assert np.allclose(mean_line.get_ydata(), [0.25, 0.55]) and len(seed_lines) == 2
     assert sorted(tuple(np.round(line.get_ydata(), 6)) for line in seed_lines) == [(0.2, 0.6), (0.3, 0.5)]

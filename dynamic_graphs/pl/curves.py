@@ -132,6 +132,8 @@ def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "m
                     _plot_across(group, over, ax=ax, label=label, value=value)
                 else:
                     plot_curve(_line(group, value, "plot_curve_grid"), ax=ax, label=label, value=value)
+            if ax.get_legend() is not None:  # small, and placed where it hides the fewest points
+                ax.legend(fontsize=7, loc="best")
             ax.set_title(f"{col_key}" if len(rows) == 1 else f"{col_key} · {row_key}", fontsize=10)
             if j == 0:
                 ax.set_ylabel(f"Q ({row_key})" if value == "modularity" else value)
@@ -171,7 +173,7 @@ def _hue_label(hue: str | None, key, group: pd.DataFrame, over: str | None = Non
     # One accuracy per trained model: per value of ``over`` when the line pools several.
     accuracy = group.groupby(over, sort=False)["test_acc"].first() if over in group else group["test_acc"].iloc[:1]
     if len(accuracy) > 1:
-        return f"trained ({accuracy.mean():.1%} ± {accuracy.std():.1%} test acc., {len(accuracy)} seeds)"
+        return f"trained ({accuracy.mean():.1%} ± {accuracy.std():.1%}, {len(accuracy)} seeds)"
     return f"trained ({accuracy.iloc[0]:.1%} test acc.)"
 
 
