@@ -4,9 +4,12 @@ Three contenders run on the same sampled images (``dynamic_graphs.sample_indices
 the same layers and the CPU, k = 3:
 
 * **ours**: ``modularity_curve(model, data, layers=..., n=..., repeats=..., k=3, device="cpu")``;
-* **floor**: what no exact method avoids: the library's feature extraction
-  (``iter_layer_features``, the same forward passes ours makes) plus the Gram product
-  ``F @ F.T`` of every layer's flattened (n, D) features, and nothing else;
+* **floor**: the library's feature extraction (``iter_layer_features``, the same forward passes
+  ours makes: more than one when the layers' features do not fit its memory budget) plus the
+  Gram product ``F @ F.T`` of every layer's flattened (n, D) features, and nothing else;
+* **single**: what no exact method avoids, the one-pass floor: one forward pass over the images
+  (no features kept) plus the same Gram products, each timed alone on features extracted
+  outside the timed region. ours / single is the whole overhead, extra passes included;
 * **paper**: the same extraction plus ``dynamic_graphs.reference.paper_modularity`` per layer,
   the paper's own path (einsum Gram, ``heapq.nlargest`` per row, dense adjacency, networkx
   modularity; Lu et al. 2022, Sec. 3). Its Q values are compared with ours.
@@ -40,16 +43,17 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import torch
 
 import dynamic_graphs as dg
 from dynamic_graphs.data import load_images
 from dynamic_graphs.reference import paper_modularity
-from dynamic_graphs.training import checkpoint_path, finished, train_defaults
-from dynamic_graphs.utils import isolated_rng
+from dynamic_graphs.training import checkpoint_path, finished, shipped_entry, train_defaults
+from dynamic_graphs.utils import isolated_rng, shown_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "reports" / "benchmark_curve.txt"
-CONTENDERS = ("ours", "floor", "paper")
+CONTENDERS = ("ours", "floor", "single", "paper")
 Q_TOLERANCE = 1e-5  # float32 near-ties at the k-th neighbour can move an edge, and Q by ~1e-4
 GB = 1e9
 FULL = {"model": "resnet56", "n": [500, 10_000], "repeats": [5, 1], "layers": ["all", "stage-ends"]}
@@ -71,11 +75,12 @@ def build_model(spec: dict[str, Any]):
 
 
 def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str], k: int,
-              seed: int) -> Callable[[], dict[tuple[int, str], float]]:
-    """A call running one contender over the setting; it returns Q per (repeat, layer) (none for the floor)."""
+              seed: int) -> Callable[[], tuple[dict[tuple[int, str], float], float | None]]:
+    """A call running one contender over the setting. It returns Q per (repeat, layer) (none for the
+    floors) and the seconds to count, or None to count the whole call."""
     def ours():
         curve = dg.modularity_curve(model, data, layers=layers, n=n, repeats=repeats, k=k, seed=seed, device="cpu")
-        return {(int(r), layer): float(q) for r, layer, q in curve[["repeat", "layer", "modularity"]].itertuples(False)}
+        return {(int(r), layer): float(q) for r, layer, q in curve[["repeat", "layer", "modularity"]].itertuples(False)}, None
 
     def per_layer(score):
         labels = dg.labels_of(data)
@@ -85,25 +90,41 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
             for layer, features in dg.iter_layer_features(model, images, layers=layers, device="cpu"):
                 q[repeat, layer] = score(features, labels[indices])
                 del features
-        return q
+        return q, None
 
     def gram(features, _labels) -> None:
         features @ features.T  # noqa: B018 -- computed and dropped: the product is the floor's cost
 
     def floor():
         per_layer(gram)
-        return {}
+        return {}, None
+
+    def single():
+        counted = 0.0
+        for indices in dg.sample_indices(len(data), n=n, repeats=repeats, seed=seed):
+            images = load_images(data, indices)
+            start = time.perf_counter()
+            with torch.no_grad():
+                for batch in images.split(250):  # iter_layer_features' batch size
+                    model(batch)
+            counted += time.perf_counter() - start
+            for _, features in dg.iter_layer_features(model, images, layers=layers, device="cpu"):
+                start = time.perf_counter()
+                features @ features.T  # noqa: B018
+                counted += time.perf_counter() - start
+                del features
+        return {}, counted
 
     def paper():
         return per_layer(lambda features, labels: paper_modularity(features, labels, k=k))
 
-    return {"ours": ours, "floor": floor, "paper": paper}[name]
+    return {"ours": ours, "floor": floor, "single": single, "paper": paper}[name]
 
 
 def child_main(spec: dict[str, Any]) -> None:
     """Warm up, time one contender ``trials`` times, and write the times and Q values as JSON."""
     dg.settings.verbosity = 0  # no progress bars in the timed region
-    model, data = build_model(spec), dg.get_dataset(spec["dataset"], "test")
+    model, data = build_model(spec), dg.get_dataset(spec["dataset"], spec.get("split", "test"))
     setting = {key: spec[key] for key in ("n", "repeats", "layers", "k", "seed")}
     contender(spec["contender"], model, data, **{**setting, "repeats": 1, "layers": spec["layers"][-1:]})()
     times = []
@@ -111,8 +132,8 @@ def child_main(spec: dict[str, Any]) -> None:
         call = contender(spec["contender"], model, data, **setting)
         gc.collect()
         start = time.perf_counter()
-        q = call()
-        times.append(time.perf_counter() - start)
+        q, counted = call()
+        times.append(time.perf_counter() - start if counted is None else counted)
     q = [[*key, value] for key, value in q.items()]
     Path(spec["result_path"]).write_text(json.dumps({"times_s": times, "q": q}))
 
@@ -149,8 +170,12 @@ def resolve_layer_spec(spec: str, all_layers: list[str]) -> list[str]:
 
 
 def default_checkpoint(model: str, dataset: str) -> str | None:
-    """The cached default-recipe checkpoint of ``dg.pretrained(model, dataset)``, if it is complete."""
-    path = checkpoint_path(model, dataset, train_defaults(dataset), 0)
+    """The cached default-recipe checkpoint of ``dg.pretrained(model, dataset)``, if it is complete
+    (shipped weights are installed into the cache first; nothing is trained)."""
+    hparams = train_defaults(dataset)
+    path = checkpoint_path(model, dataset, hparams, 0)
+    if not finished(path) and shipped_entry(model, dataset, hparams, 0) is not None:
+        dg.pretrained(model, dataset)
     return str(path) if finished(path) else None
 
 
@@ -174,7 +199,8 @@ def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         check = row["q_check"]
         lines.append({"setting": f"n={row['n']} x {row['repeats']}, {len(row['layers'])} layers ({row['layer_spec']})",
                       **{f"{name} s": best.get(name, np.nan) for name in CONTENDERS},
-                      "ours/floor": ratio("ours", "floor"), "paper/ours": ratio("paper", "ours"),
+                      "ours/floor": ratio("ours", "floor"), "ours/single": ratio("ours", "single"),
+                      "paper/ours": ratio("paper", "ours"),
                       **{f"RSS {name} GB": peak.get(name, np.nan) for name in CONTENDERS},
                       "max |dQ|": check["max_abs_diff"] if check else np.nan,
                       f"|dQ|>{Q_TOLERANCE:g}": f"{check['above_tolerance']}/{check['graphs']}" if check else "-"})
@@ -186,7 +212,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: resnet20, n=100, 1 repeat, stage ends")
     parser.add_argument("--model", help="registered model (default resnet56; --quick resnet20)")
-    parser.add_argument("--dataset", default="fashion-mnist", help="dataset name; its test split is sampled")
+    parser.add_argument("--dataset", default="fashion-mnist", help="dataset name")
+    parser.add_argument("--split", default="test", choices=("train", "test"),
+                        help="the split the images are sampled from (default test; train for n > 10,000)")
     parser.add_argument("--n", type=int, nargs="+", help="images per graph, one per setting (default 500 10000)")
     parser.add_argument("--repeats", type=int, nargs="+", help="disjoint samples per setting (default 5 1)")
     parser.add_argument("--layers", nargs="+", metavar="SPEC", help="per setting: all, stage-ends or "
@@ -222,14 +250,14 @@ def main(argv: list[str] | None = None) -> None:
         child_main(json.loads(args.child))
         return
     checkpoint = args.checkpoint or (None if args.untrained else default_checkpoint(args.model, args.dataset))
-    base = {"model": args.model, "dataset": args.dataset, "checkpoint": checkpoint, "seed": args.seed,
-            "k": args.k, "trials": args.trials}
+    base = {"model": args.model, "dataset": args.dataset, "split": args.split, "checkpoint": checkpoint,
+            "seed": args.seed, "k": args.k, "trials": args.trials}
     all_layers = dg.probe_layers(build_model(base))
     parameters = {**{key: value for key, value in vars(args).items() if key not in ("out", "child")},
-                  "checkpoint": checkpoint}
+                  "checkpoint": checkpoint and shown_path(checkpoint)}
     info = dg.run_info(**parameters, device="cpu")
     load_start = os.getloadavg()
-    model_line = f"model: {args.model}, " + (f"checkpoint {checkpoint}" if checkpoint else
+    model_line = f"model: {args.model}, " + (f"checkpoint {shown_path(checkpoint)}" if checkpoint else
                                              f"random init (seed {args.seed}; timings hardly depend on the weights)")
     print(f"bench_curve: {model_line}; load average {' '.join(f'{x:.2f}' for x in load_start)}", flush=True)
 
@@ -247,8 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     frame = table(rows)
     load_end = os.getloadavg()
     text = "\n".join([
-        f"bench_curve: {model_line}; {args.dataset} test; CPU; k={args.k}; best of {args.trials} trial(s) each",
-        "floor = feature extraction + F @ F.T per layer; paper = extraction + reference.paper_modularity",
+        f"bench_curve: {model_line}; {args.dataset} {args.split}; CPU; k={args.k}; best of {args.trials} trial(s) each",
+        "floor = feature extraction + F @ F.T per layer; single = one forward pass + the same F @ F.T; "
+        "paper = extraction + reference.paper_modularity",
         f"load average: start {' '.join(f'{x:.2f}' for x in load_start)}, end {' '.join(f'{x:.2f}' for x in load_end)}",
         "", frame.to_string(float_format=lambda x: f"{x:.3g}" if abs(x) < 1e-2 else f"{x:.2f}", na_rep="-"),
         "", info.to_string(), ""])

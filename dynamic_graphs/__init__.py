@@ -20,9 +20,10 @@ from .attacks import ATTACK_DEFAULTS, PAPER_COMPAT_PARAMS, AdversarialDataset, a
 from .curve import draw_samples, layer_scores, modularity_curve, sample_indices, summarize_curve, summarize_seeds
 from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
 from .features import extract_features, iter_layer_features, pool_features, select_output
-from .figures import (PAPER_TABLE1, ablation_curves, adversarial_curves, asymptotic_sweep, attack_summary,
-                      compare_pruning, evaluate_variants, layer_embeddings, layer_graph_table, layer_graphs,
-                      model_curves, summarize_comparison, training_dynamics)
+from .figures import (BLOCK_SCORES, PAPER_TABLE1, ablation_curves, adversarial_curves, asymptotic_sweep,
+                      attack_summary, block_removal_costs, block_scores, compare_pruning, cost_correlations,
+                      evaluate_variants, layer_embeddings, layer_graph_table, layer_graphs, model_curves,
+                      score_rules, summarize_comparison, training_dynamics)
 from .frames import check_curves, curve_labels, iter_curves, stack_curves
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
 from .metrics import (cka_matrix, edge_statistics, knn_accuracy, layer_metrics, linear_cka, matrix_rank_correlation,
@@ -30,9 +31,9 @@ from .metrics import (cka_matrix, edge_statistics, knn_accuracy, layer_metrics, 
 from .models import LayerInfo, get_model, layer_info, list_models, probe_layers
 from .parameters import check_parameters
 from .pl import (draw_graph, embed_gif, graph_animation, plot_ablation, plot_adversarial_curves, plot_asymptotics,
-                 plot_convergence, plot_curve, plot_curve_grid, plot_decomposition, plot_embedding, plot_embeddings,
-                 plot_layer_graphs, plot_layer_matrix, plot_pruning_comparison, plot_removal_effects,
-                 plot_training_dynamics, plot_variant_curves)
+                 plot_block_costs, plot_convergence, plot_cost_correlations, plot_curve, plot_curve_grid,
+                 plot_decomposition, plot_embedding, plot_embeddings, plot_layer_graphs, plot_layer_matrix,
+                 plot_pruning_comparison, plot_removal_effects, plot_training_dynamics, plot_variant_curves)
 from .pruning import (FINETUNE_DEFAULTS, contrast_variants, layer_gains, linear_probe_accuracy, model_cost,
                       paper_variants, plateau_variants, probe_criterion_layers, prune, random_layers, recover,
                       redundant_layers, removable_layers, rising_layers, tail_layers)

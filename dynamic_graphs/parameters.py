@@ -153,6 +153,26 @@ def _pruning_methods(name: str, value: Any) -> list[str]:
     return methods
 
 
+def _layer_metrics(name: str, value: Any) -> list[str]:
+    """Measures of :func:`dynamic_graphs.layer_metrics`, matched as it does; at least one, each once."""
+    from .metrics import LAYER_METRICS
+
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of names, got the string {value!r}; on the command line give a list "
+                        f"as YAML: -y \"{name}: [modularity, knn_accuracy]\".")
+    metrics = [lookup(metric, LAYER_METRICS, what="layer metric") for metric in _names(value)]
+    if not metrics or len(set(metrics)) != len(metrics):
+        raise ValueError(f"{name} must list each measure of {', '.join(LAYER_METRICS)} at most once, and at least "
+                         f"one; got {metrics}.")
+    return metrics
+
+
+def _split(name: str, value: Any) -> str:
+    if value not in ("train", "test"):
+        raise ValueError(f"{name} must be 'train' or 'test', got {value!r}.")
+    return value
+
+
 def _device(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be 'auto', 'cpu' or 'cuda[:i]', got {value!r} ({type(value).__name__}).")
@@ -166,6 +186,8 @@ RULES: dict[str, Rule] = {
     "dataset": _datasets,
     "methods": _attacks,                        # fig5
     "baselines": _pruning_methods,              # table1
+    "metrics": _layer_metrics,                  # metrics: dg.layer_metrics' measures
+    "metric_split": _split,                     # metrics: the split the measures are computed on
     "device": _device,
     "layout": _text,                            # fig2: an igraph layout name
     # counts
@@ -184,6 +206,7 @@ RULES: dict[str, Rule] = {
     "ncols": _count(),                          # fig1
     "num_classes": _count(minimum=2),           # asymptotics
     "dim": _count(),
+    "n_boot": _count(),                         # metrics: bootstrap resamples
     "verbosity": _count(minimum=0, maximum=2),
     # lists of integers
     "ns": _int_list(),
