@@ -264,18 +264,79 @@ def _flat_sizes_in_run_order(model: nn.Module, image: torch.Tensor, layers: list
     return dict(calls)
 
 
-def _plan_passes(sizes: dict[str, int], n_samples: int, max_bytes: int) -> list[list[str]]:
-    """Group consecutive layers so that each group's features (float32) fit in ``max_bytes``."""
+def _plan_passes(sizes: dict[str, int], n_samples: int, max_bytes: int, *, carry: bool = False) -> list[list[str]]:
+    """Group consecutive layers so that each group's features (float32) fit in ``max_bytes``.
+
+    With ``carry``, a pass after the first also holds the previous pass's last layer (the input it
+    resumes from, see :func:`_resume_segment`), and the budget counts it.
+    """
     passes: list[list[str]] = [[]]
     held = 0
     for name, size in sizes.items():
         need = 4 * n_samples * size
         if passes[-1] and held + need > max_bytes:
+            held = 4 * n_samples * sizes[passes[-1][-1]] if carry else 0
             passes.append([])
-            held = 0
         passes[-1].append(name)
         held += need
     return passes
+
+
+def _output_shapes(model: nn.Module, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Size | None]:
+    """Each layer's raw output shape per sample from a one-image pass; None where it is not one float32 tensor."""
+    shapes: dict[str, torch.Size | None] = {}
+    modules = dict(model.named_modules())
+
+    def make_hook(name: str):
+        def hook(_module, _inputs, output):
+            plain = isinstance(output, torch.Tensor) and output.dtype == torch.float32
+            shapes[name] = output.shape[1:] if plain else None
+        return hook
+
+    handles = [modules[name].register_forward_hook(make_hook(name)) for name in layers]
+    try:
+        _forward(model, image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def _resume_segment(model: nn.Module, boundary: str, group: list[str]) -> nn.Module | None:
+    """A module computing ``{layer: output}`` for ``group`` from ``boundary``'s output alone, or None.
+
+    The network is traced (:func:`_fx_extractor`) up to the group's last layer, and the part after
+    ``boundary`` becomes a graph of its own whose input is ``boundary``'s output. That is only
+    possible where the network's data flow is cut by ``boundary``: no value computed before it (a
+    skip connection across it, the input images) is read after it. Elsewhere, and for models
+    FX cannot trace, None: the pass runs from the images instead.
+    """
+    try:
+        traced = _fx_extractor(model, [boundary, *group])
+    except TypeError:
+        return None
+    nodes = list(traced.graph.nodes)
+    returned = nodes[-1].args[0]  # create_feature_extractor returns {name: node}
+    if not isinstance(returned, dict) or boundary not in returned:
+        return None
+    cut = returned[boundary]
+    position = {node: index for index, node in enumerate(nodes)}
+    after = nodes[position[cut] + 1:-1]
+    for node in after:
+        if any(position[used] < position[cut] and used.op != "get_attr" for used in node.all_input_nodes):
+            return None  # a value from before the cut crosses it
+    graph = torch.fx.Graph()
+    values = {cut: graph.placeholder("boundary")}
+
+    def value_of(node: torch.fx.Node) -> torch.fx.Node:
+        if node not in values:  # a parameter or buffer fetched before the cut
+            values[node] = graph.node_copy(node, value_of)
+        return values[node]
+
+    for node in after:
+        values[node] = graph.node_copy(node, value_of)
+    graph.output({name: value_of(returned[name]) for name in group})
+    return torch.fx.GraphModule(traced, graph)
 
 
 def _fx_extractor(model: nn.Module, layers: list[str]) -> nn.Module:
@@ -293,14 +354,25 @@ def _fx_extractor(model: nn.Module, layers: list[str]) -> nn.Module:
 
 
 def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers: dict[str, torch.Tensor],
-               batch_size: int, device: torch.device, backend: str, selector: Any, pool: Any) -> None:
-    """Fill ``buffers[layer]`` (N, M) with ``group``'s outputs, one batch of ``images`` at a time."""
+               batch_size: int, device: torch.device, backend: str, selector: Any, pool: Any,
+               resume: tuple[nn.Module, torch.Tensor, torch.Size] | None = None) -> None:
+    """Fill ``buffers[layer]`` (N, M) with ``group``'s outputs, one batch of ``images`` at a time, or,
+    with ``resume = (segment, boundary features, their shape per sample)``, one batch of the previous
+    pass's last layer at a time (:func:`_resume_segment`)."""
     start = 0
 
     def store(name: str, output: torch.Tensor) -> None:
         buffers[name][start:start + len(output)] = output.reshape(len(output), -1)
 
     batches = progress(range(0, len(images), batch_size), desc="features", total=-(-len(images) // batch_size))
+    if resume is not None:
+        segment, source, shape = resume
+        for start in batches:
+            chunk = source[start:start + batch_size]
+            outputs = _forward(segment, chunk.view(len(chunk), *shape))
+            for name in group:
+                store(name, _layer_features(name, outputs[name], selector, pool))
+        return
     if backend == "hooks":
         with _hooks(model, group, store, stop_after=group[-1], selector=selector, pool=pool):
             for start in batches:
@@ -317,7 +389,8 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
                         batch_size: int = 250, device: str | torch.device = "auto",
                         max_bytes: int = DEFAULT_FEATURE_BYTES, backend: Literal["hooks", "fx"] = "hooks",
                         output: OutputSelector | dict[str, OutputSelector] = None,
-                        pool: str | Callable | dict[str, Any] = "flatten") -> Iterator[tuple[str, torch.Tensor]]:
+                        pool: str | Callable | dict[str, Any] = "flatten",
+                        resume: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield ``(layer, features)`` for each layer, in the order the layers run in the network.
 
     Features are (N, M) float32 tensors on ``device``: each sample's output flattened (the
@@ -326,8 +399,10 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
     (:func:`select_output`), ``output=`` picks another. The model
     runs in eval mode without gradients, one batch at a time; its train/eval mode and device are
     restored afterwards. At most about ``max_bytes`` of features are held at once: when all layers
-    do not fit, the images are run again for the next group of layers, and each pass stops right
-    after its last layer.
+    do not fit, they are taken in several passes, each stopping right after its last layer. A pass
+    after the first resumes from the previous pass's last layer where the network's data flow
+    passes through that layer alone (a ResNet between blocks, a VGG between convs: traced with
+    FX, see ``resume``), and otherwise runs the images again.
 
     Args:
         model: any ``nn.Module`` taking ``images``.
@@ -348,6 +423,12 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
             traced-through module's node after its last operation, not after its output.
         pool: ``"flatten"`` (default), ``"mean"`` or ``"cls"`` for token outputs (N, T, D), or a
             callable (:func:`pool_features`); a dict gives one per layer.
+        resume: let later passes start from the previous pass's last layer (its features, kept
+            within ``max_bytes``) instead of the images, where that layer outputs one float32
+            tensor, flattened as it is (no ``output=`` or ``pool=`` for it), and the network's
+            graph is cut there. The features are identical either way; ``False`` always runs the
+            images. A caller that modifies a yielded tensor in place makes the next pass run the
+            images.
 
     Raises:
         TypeError: ``images`` is not a tensor, a layer's output has no tensor ``output=`` can find
@@ -376,11 +457,30 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
             if stem is not None and images.ndim == 4 and images.shape[1] != stem:
                 raise _channel_mismatch(model, stem, images, "the images") from err
             raise
-        for group in _plan_passes(sizes, n_samples, max_bytes):
+        passes = _plan_passes(sizes, n_samples, max_bytes)
+        shapes: dict[str, torch.Size | None] = {}
+        if len(passes) > 1 and resume:
+            shapes = _output_shapes(model, images[:1].to(device), layers)
+            passes = _plan_passes(sizes, n_samples, max_bytes, carry=True)
+        boundary: tuple[str, torch.Tensor, int] | None = None  # the last pass's last layer, and its version
+        for group in passes:
             buffers = {name: torch.empty(n_samples, sizes[name], device=device) for name in group}
-            _run_group(model, images, group, buffers, batch_size, device, backend, output, pool)
+            resumed = None
+            if boundary is not None:
+                name, source, version = boundary
+                segment = (_resume_segment(model, name, group)
+                           if shapes.get(name) is not None and _for_layer(output, name) is None
+                           and (_for_layer(pool, name) or "flatten") == "flatten" else None)
+                if segment is not None and source._version == version:  # not modified in place by the caller
+                    resumed = (segment, source, shapes[name])
+            _run_group(model, images, group, buffers, batch_size, device, backend, output, pool, resumed)
+            boundary = None
             for name in group:
-                yield name, buffers.pop(name)
+                features = buffers.pop(name)
+                if name == group[-1] and shapes:
+                    boundary = (name, features, features._version)
+                yield name, features
+            del resumed
 
 
 def extract_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,

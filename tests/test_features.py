@@ -62,10 +62,60 @@ def test_small_memory_budget_gives_identical_features_in_more_passes(backend):
                                         backend=backend))
     assert len(calls) == 1 + 2  # a one-image pass that measures the layers, then 2 batches
     budget = dict(iter_layer_features(net, images, layers=LAYERS, batch_size=5, device="cpu", max_bytes=1,
-                                      backend=backend))
+                                      backend=backend, resume=False))
     assert len(calls) - 3 == 1 + 4 * 2  # now one group per layer, each running the 2 batches
     for name in LAYERS:
         assert torch.equal(one_pass[name], budget[name])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_later_passes_resume_from_the_last_layer_of_the_pass_before(backend):
+    net, images = tiny_net(), torch.rand(10, 3, 8, 8)
+    calls = []
+    net[0].register_forward_hook(lambda *_: calls.append(1))
+    one_pass = dict(iter_layer_features(net, images, layers=LAYERS, batch_size=5, device="cpu", max_bytes=2**30))
+    calls.clear()
+    resumed = dict(iter_layer_features(net, images, layers=LAYERS, batch_size=5, device="cpu", max_bytes=1,
+                                       backend=backend))
+    assert len(calls) == 2 + 2  # two one-image passes (sizes, shapes), then the first group's 2 batches only
+    for name in LAYERS:
+        assert torch.equal(one_pass[name], resumed[name])
+
+
+class _Skip(nn.Module):
+    """conv -> relu -> conv, plus the first conv's output again, into ``out``: a value that crosses the relu's cut."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.relu, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)
+        self.out = nn.Identity()
+
+    def forward(self, x):
+        first = self.a(x)
+        return self.out(self.b(self.relu(first)) + first)
+
+
+def test_a_pass_whose_input_crosses_the_cut_or_was_modified_runs_the_images_again():
+    with isolated_rng(0):
+        net = _Skip()
+    images, layers = torch.rand(6, 3, 8, 8), ["a", "relu", "out"]
+    calls = []
+    net.a.register_forward_hook(lambda *_: calls.append(1))
+    one_pass = dict(iter_layer_features(net, images, layers=layers, batch_size=3, device="cpu", max_bytes=2**30))
+    calls.clear()
+    budget = dict(iter_layer_features(net, images, layers=layers, batch_size=3, device="cpu", max_bytes=1))
+    # "relu" resumes from "a"; "out" reads "a"'s output from before the "relu" cut, so it runs the images
+    assert len(calls) == 2 + 2 + 0 + 2
+    for name in layers:
+        assert torch.equal(one_pass[name], budget[name])
+    net, calls = tiny_net(), []
+    net[0].register_forward_hook(lambda *_: calls.append(1))
+    expected = dict(iter_layer_features(net, images, layers=LAYERS, batch_size=3, device="cpu", max_bytes=2**30))
+    calls.clear()
+    for name, features in iter_layer_features(net, images, layers=LAYERS, batch_size=3, device="cpu", max_bytes=1):
+        assert torch.equal(features, expected[name])
+        features.zero_()  # the caller reuses the tensor: the next pass cannot start from it
+    assert len(calls) == 2 + 4 * 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -47,6 +47,7 @@ GOOD = [
     ("recovery_lr", 0.01), ("perplexity", 30), ("fps", 0.5), ("offset", -1.0), ("separations", [0, 0.3]),
     ("separations", 0.6), ("compare_untrained", False), ("paper_compat", True), ("from_scratch", False),
     ("fig_dir", None), ("fig_dir", "/tmp/figures"), ("report_dir", Path("reports")),
+    ("metrics", ["modularity", "linear_probe"]), ("metric_split", "train"), ("metric_split", "test"), ("n_boot", 200),
 ]
 
 
@@ -91,6 +92,11 @@ BAD = [
     ("recovery_seeds", [], ValueError, "recovery_seeds must list at least one integer"),
     ("baselines", ["cka", "ckb"], KeyError, "Unknown pruning method 'ckb'"),
     ("baselines", ["cka", "CKA"], ValueError, "baselines lists a method more than once"),
+    ("metrics", "modularity", TypeError, "metrics must be a list of names, got the string"),
+    ("metrics", ["modularity", "modularity"], ValueError, "metrics must list each measure"),
+    ("metrics", ["modularty"], KeyError, "Unknown layer metric 'modularty'"),
+    ("metric_split", "val", ValueError, "metric_split must be 'train' or 'test', got 'val'."),
+    ("n_boot", 0, ValueError, "n_boot must be an integer >= 1, got 0."),
     ("probe", [0, 1], ValueError, "probe[0] must be an integer >= 1"),
     ("layers_to_draw", 1.5, TypeError, "layers_to_draw[0] must be an integer"),
     ("threshold", "0.01", TypeError, "threshold must be a number, got '0.01' (str)."),
