@@ -69,6 +69,7 @@ test-fast: setup
 
 bench: dataset
 	$(BIN)/python benchmarks/bench_curve.py
+	$(BIN)/python benchmarks/bench_approx.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
