@@ -55,7 +55,8 @@ def timed(call, trials: int) -> tuple[float, dict]:
 
 def compare_layers(model, data, *, n: int, repeats: int, dims: list[int], k: int, seed: int,
                    trials: int) -> pd.DataFrame:
-    """One row per (repeat, layer, method): ``q``, ``seconds`` (0 for repeats > 0: only Q is compared) and ``width``."""
+    """One row per (repeat, layer, method): ``layer``, ``D`` (the layer's width), ``method``, ``q`` and ``seconds``
+    (the best of ``trials`` calls in repeat 0, one call in the others; only repeat 0's times are reported)."""
     labels = dg.labels_of(data)
     rows = []
     for repeat, indices in enumerate(dg.sample_indices(len(data), n=n, repeats=repeats, seed=seed)):

@@ -124,7 +124,7 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
 def child_main(spec: dict[str, Any]) -> None:
     """Warm up, time one contender ``trials`` times, and write the times and Q values as JSON."""
     dg.settings.verbosity = 0  # no progress bars in the timed region
-    model, data = build_model(spec), dg.get_dataset(spec["dataset"], spec.get("split", "test"))
+    model, data = build_model(spec), dg.get_dataset(spec["dataset"], spec["split"])
     setting = {key: spec[key] for key in ("n", "repeats", "layers", "k", "seed")}
     contender(spec["contender"], model, data, **{**setting, "repeats": 1, "layers": spec["layers"][-1:]})()
     times = []

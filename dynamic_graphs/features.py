@@ -480,7 +480,7 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
                 if name == group[-1] and shapes:
                     boundary = (name, features, features._version)
                 yield name, features
-            del resumed
+            del resumed  # the source of this pass must not outlive it: the next pass's budget does not count it
 
 
 def extract_features(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,
