@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.out.with_suffix(".json").write_text(json.dumps(
-        {"parameters": {k: str(v) for k, v in vars(args).items()},
+        {"parameters": {k: shown_path(v) if k == "out" else str(v) for k, v in vars(args).items()},
          "rows": {name: frame.to_dict("records") for name, frame in frames.items()}}, indent=1) + "\n")
     print(f"written: {shown_path(args.out)} and its .json")
 
