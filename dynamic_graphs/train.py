@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         probe_layers(args.model)  # names first: a typo is a usage error, before any process group
         info = dataset_info(args.dataset)
-        overrides = training.with_recipe(args.dataset, args.recipe, {"epochs": args.epochs, "train_size": args.train_size,
-                                                                     "batch_size": args.batch_size})
+        recipe = training.model_recipe(args.model, args.dataset, args.recipe)
+        overrides = training.with_recipe(args.dataset, recipe, {"epochs": args.epochs, "train_size": args.train_size,
+                                                                "batch_size": args.batch_size})
         hparams = training._merge(training.train_defaults(args.dataset), overrides)
     except (KeyError, TypeError, ValueError) as err:
         parser.error(str(err.args[0] if isinstance(err, KeyError) and err.args else err))

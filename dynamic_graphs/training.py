@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._settings import settings
 from .data import as_dataset, dataset_info, get_dataset
-from .models import get_model
+from .models import MODELS, get_model
 from .utils import (atomic_path, atomic_torch_save, cache_key, cache_lock, check_positive_int, evaluating,
                     git_commit, isolated_rng, lookup, progress, resolve_device, shown_path)
 
@@ -73,8 +73,10 @@ IMPLICIT_DEFAULTS: dict[str, Any] = {
     "schedule": "multistep",  # "multistep": MultiStepLR per epoch; "onecycle": OneCycleLR per batch
     "nesterov": False,        # Nesterov momentum in SGD
     "pct_start": 0.3,         # one-cycle only: the fraction of the steps spent warming up to lr
+    "optimizer": "sgd",       # "sgd" (momentum, optionally Nesterov) or "adamw" (momentum unused)
 }
 SCHEDULES = ("multistep", "onecycle")
+OPTIMIZERS = ("sgd", "adamw")
 
 # Named Fashion-MNIST recipes, as overrides of TRAIN_DEFAULTS["fashion-mnist"]:
 # ``pretrained("resnet20", recipe="step")``, or ``train_defaults("fashion-mnist", recipe="step")``
@@ -84,8 +86,15 @@ FASHION_MNIST_ONECYCLE: dict[str, Any] = {"schedule": "onecycle", "nesterov": Tr
                                           "milestones": []}
 FASHION_MNIST_STEP: dict[str, Any] = {"schedule": "multistep", "nesterov": False, "lr": 0.05, "epochs": 4,
                                       "milestones": [2, 3]}
+# Vision transformers train poorly with SGD from scratch: AdamW (lr 1e-3, weight decay 0.05) on a
+# one-cycle schedule, for as many epochs as the dataset's default recipe. A model's builder names
+# the recipe it trains with by default (``register_builder(..., recipe="transformer")``).
+TRANSFORMER: dict[str, Any] = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "nesterov": False,
+                               "schedule": "onecycle", "milestones": []}
 RECIPES: dict[tuple[str, str], dict[str, Any]] = {("fashion-mnist", "onecycle"): FASHION_MNIST_ONECYCLE,
-                                                  ("fashion-mnist", "step"): FASHION_MNIST_STEP}
+                                                  ("fashion-mnist", "step"): FASHION_MNIST_STEP,
+                                                  **{(data, "transformer"): TRANSFORMER
+                                                     for data in ("fashion-mnist", "cifar10", "cifar100")}}
 
 
 def train_defaults(dataset: str, recipe: str | None = None) -> dict[str, Any]:
@@ -122,6 +131,12 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
         raise TypeError(f"nesterov must be True or False, got {hparams['nesterov']!r}.")
     if "nesterov" in hparams:
         hparams["nesterov"] = bool(hparams["nesterov"])
+    optimizer = lookup(hparams.get("optimizer", "sgd"), OPTIMIZERS, what="optimizer",
+                       hint="; 'adamw' is the transformer recipe's")
+    hparams["optimizer"] = optimizer
+    if hparams.get("nesterov") and optimizer != "sgd":
+        raise ValueError(f"nesterov=True applies to optimizer='sgd' only, got optimizer={optimizer!r}; "
+                         "pass nesterov=False.")
     if hparams.get("nesterov") and not hparams["momentum"] > 0:
         raise ValueError(f"nesterov=True needs momentum > 0, got momentum={hparams['momentum']!r}; "
                          "set momentum (e.g. 0.9) or nesterov=False.")
@@ -168,6 +183,19 @@ def with_recipe(dataset: str, recipe: str | None, overrides: Mapping[str, Any]) 
                   hint="; recipe=None gives the dataset's default recipe")
     given = {key: value for key, value in overrides.items() if value is not None}
     return {**RECIPES[(str(dataset), name)], **given}
+
+
+def model_recipe(name: str, dataset: str, recipe: str | None = None) -> str | None:
+    """The named recipe :func:`pretrained` trains ``name`` on ``dataset`` with.
+
+    ``recipe`` when given; otherwise the one the model's builder names (``recipe=`` of
+    :func:`~dynamic_graphs.models.common.register_builder`, ``"transformer"`` for the ViTs) where
+    ``dataset`` has it (:data:`RECIPES`); otherwise None, the dataset's default recipe.
+    """
+    if recipe is not None:
+        return recipe
+    own = getattr(MODELS.get(name), "recipe", None)
+    return own if (str(dataset), own) in RECIPES else None
 
 
 def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
@@ -479,7 +507,7 @@ def _shard(order: np.ndarray, batch_size: int, rank: int, world: int) -> np.ndar
 
 def _optimizer(model: nn.Module, hparams: Mapping[str, Any], *, steps_per_epoch: int
                ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """SGD and the learning-rate schedule of ``hparams``.
+    """The optimizer (SGD, or AdamW with ``optimizer="adamw"``) and the learning-rate schedule of ``hparams``.
 
     ``schedule="multistep"`` (the paper's, arXiv 2111.12485): MultiStepLR, stepped once per epoch.
     ``schedule="onecycle"``: ``OneCycleLR`` with ``max_lr=lr`` over ``epochs * steps_per_epoch``
@@ -487,8 +515,11 @@ def _optimizer(model: nn.Module, hparams: Mapping[str, Any], *, steps_per_epoch:
     cosine-annealing (PyTorch's defaults: from lr/25 up, down to lr/25e4); the momentum stays at
     ``momentum`` (``cycle_momentum=False``).
     """
-    optimizer = torch.optim.SGD(model.parameters(), lr=hparams["lr"], momentum=hparams["momentum"],
-                                weight_decay=hparams["weight_decay"], nesterov=bool(hparams.get("nesterov", False)))
+    if hparams.get("optimizer", "sgd") == "adamw":  # PyTorch's betas and eps
+        optimizer = torch.optim.AdamW(model.parameters(), lr=hparams["lr"], weight_decay=hparams["weight_decay"])
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=hparams["lr"], momentum=hparams["momentum"],
+                                    weight_decay=hparams["weight_decay"], nesterov=bool(hparams.get("nesterov", False)))
     if hparams.get("schedule", "multistep") == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=hparams["lr"], total_steps=hparams["epochs"] * steps_per_epoch,
@@ -638,7 +669,7 @@ def ship_weights(name: str, dataset: str = "fashion-mnist", *, command: str, see
         raise ValueError("ship_weights needs command=, the command line that trained the checkpoint, "
                          "e.g. command='python -m dynamic_graphs.training ship resnet56'.")
     model_kwargs = dict(model_kwargs or {})
-    hparams = _merge(train_defaults(dataset), with_recipe(dataset, recipe, overrides))
+    hparams = _merge(train_defaults(dataset), with_recipe(dataset, model_recipe(name, dataset, recipe), overrides))
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs)
     if not finished(path):
         raise FileNotFoundError(f"No finished checkpoint for {name} on {dataset} with these options at "
@@ -692,7 +723,7 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     """
     info = dataset_info(dataset)
     check_subset_sizes(overrides, info.get("split_sizes"))  # before any download or training
-    overrides = with_recipe(dataset, recipe, overrides)
+    overrides = with_recipe(dataset, model_recipe(name, dataset, recipe), overrides)
     model_kwargs = dict(model_kwargs or {})
     hparams = _merge(train_defaults(dataset), overrides)
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)

@@ -95,7 +95,7 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def register_builder(
-    name: str, make: Callable[..., nn.Module], doc: str, **architecture: Any
+    name: str, make: Callable[..., nn.Module], doc: str, *, recipe: str | None = None, **architecture: Any
 ) -> Callable[..., nn.Module]:
     """Register ``name`` as a builder that takes the zoo's shared options and ``architecture``'s keywords.
 
@@ -107,6 +107,8 @@ def register_builder(
         name: registry key, e.g. ``"resnet56"``.
         make: builds the model from those keywords (a family's class, or a function around it).
         doc: the builder's docstring.
+        recipe: the named training recipe the model trains with by default (``dg.RECIPES``, e.g.
+            ``"transformer"``), where the dataset has it; None: the dataset's default recipe.
         **architecture: the keywords a caller may pass besides the shared options, with their
             defaults, e.g. ``blocks=(9, 9, 9)``.
 
@@ -135,6 +137,7 @@ def register_builder(
         return_annotation="nn.Module",
     )
     build.__doc__ = doc
+    build.recipe = recipe
     return register_model(name)(build)
 
 

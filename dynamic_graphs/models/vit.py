@@ -2,7 +2,8 @@
 
 ``vit_tiny`` is CIFAR-sized (32 × 32 images, 4 × 4 patches, 6 blocks of width 128) so that it trains
 on Fashion-MNIST on a CPU; ``imagenet_vit_*`` are torchvision's ImageNet ViTs, whose pretrained
-weights load directly (``weights="DEFAULT"``). A probe layer is an encoder block; its output is
+weights load directly (``weights="DEFAULT"``). Trained by the package, they use the AdamW
+``"transformer"`` recipe (``dg.RECIPES``). A probe layer is an encoder block; its output is
 the token sequence (N, 1 + patches, width), class token first, which the curve flattens by
 default (the paper's semantics) or pools (``pool="mean"`` or ``"cls"``, see
 :func:`dynamic_graphs.pool_features`).
@@ -67,7 +68,8 @@ class ZooViT(ZooModel, tv_vit.VisionTransformer):
 
 register_builder("vit_tiny", lambda **options: ZooViT(**options),
                  "A CIFAR-sized ViT: 32 x 32 images in 4 x 4 patches (64 tokens and the class token), 6 encoder "
-                 "blocks of width 128 with 4 heads and MLP width 256; it trains on Fashion-MNIST on a CPU.",
+                 "blocks of width 128 with 4 heads and MLP width 256; it trains on Fashion-MNIST on a CPU "
+                 "(AdamW, the transformer recipe).", recipe="transformer",
                  image_size=32, patch_size=4, num_layers=6, num_heads=4, hidden_dim=128, mlp_dim=256,
                  dropout=0.0, attention_dropout=0.0)
 
@@ -85,6 +87,6 @@ _IMAGENET_VITS: dict[str, tuple[dict[str, int], type[tvm.WeightsEnum]]] = {
 for _name, (_architecture, _enum) in _IMAGENET_VITS.items():
     register_builder(_name, _with_weights(partial(ZooViT, imagenet_stats=True), _enum),
                      f"torchvision ImageNet ViT ``{_name}`` ({_architecture}); ``weights=`` names "
-                     f"{_enum.__name__} weights to download and load.",
+                     f"{_enum.__name__} weights to download and load.", recipe="transformer",
                      image_size=224, **_architecture, dropout=0.0, attention_dropout=0.0, weights=None)
 del _name, _architecture, _enum
