@@ -103,10 +103,15 @@ def train_defaults(dataset: str, recipe: str | None = None) -> dict[str, Any]:
     Raises:
         UnknownNameError: ``dataset`` has no recipe of that name (the message lists those it has).
     """
-    defaults = dict(TRAIN_DEFAULTS.get(str(dataset), TRAIN_DEFAULTS[FALLBACK_DEFAULTS]))
+    defaults = dict(TRAIN_DEFAULTS[_recipe_owner(dataset)])
     if recipe is None:
         return defaults
     return _merge(defaults, with_recipe(dataset, recipe, {}))
+
+
+def _recipe_owner(dataset: str | None) -> str:
+    """The dataset whose recipes ``dataset`` trains with: itself, or the fallback (the paper's CIFAR-10)."""
+    return str(dataset) if str(dataset) in TRAIN_DEFAULTS else FALLBACK_DEFAULTS
 
 
 def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -178,11 +183,12 @@ def with_recipe(dataset: str, recipe: str | None, overrides: Mapping[str, Any]) 
     """
     if recipe is None:
         return dict(overrides)
-    names = [name for data, name in RECIPES if data == str(dataset)]
+    owner = _recipe_owner(dataset)
+    names = [name for data, name in RECIPES if data == owner]
     name = lookup(recipe, names, what=f"training recipe for {dataset}",
                   hint="; recipe=None gives the dataset's default recipe")
     given = {key: value for key, value in overrides.items() if value is not None}
-    return {**RECIPES[(str(dataset), name)], **given}
+    return {**RECIPES[(owner, name)], **given}
 
 
 def model_recipe(name: str, dataset: str, recipe: str | None = None) -> str | None:
@@ -190,12 +196,13 @@ def model_recipe(name: str, dataset: str, recipe: str | None = None) -> str | No
 
     ``recipe`` when given; otherwise the one the model's builder names (``recipe=`` of
     :func:`~dynamic_graphs.models.common.register_builder`, ``"transformer"`` for the ViTs) where
-    ``dataset`` has it (:data:`RECIPES`); otherwise None, the dataset's default recipe.
+    ``dataset`` has it (:data:`RECIPES`; a dataset without recipes of its own, an image folder say,
+    has CIFAR-10's); otherwise None, the dataset's default recipe.
     """
     if recipe is not None:
         return recipe
     own = getattr(MODELS.get(name), "recipe", None)
-    return own if (str(dataset), own) in RECIPES else None
+    return own if (_recipe_owner(dataset), own) in RECIPES else None
 
 
 def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
@@ -206,7 +213,7 @@ def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
 
     wanted = core(_merge(train_defaults(dataset), explicit_recipe(hparams)))
     for data, name in RECIPES:
-        if data == str(dataset) and core(train_defaults(data, recipe=name)) == wanted:
+        if data == _recipe_owner(dataset) and core(train_defaults(data, recipe=name)) == wanted:
             return name
     return "default" if core(_merge(train_defaults(dataset), {})) == wanted else "custom"
 

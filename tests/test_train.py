@@ -387,6 +387,56 @@ def test_a_named_recipe_reaches_training_and_explicit_options_override_it(monkey
         with_recipe("fashion-mnist", "cosine", {})
 
 
+def test_adamw_steps_per_batch_on_the_one_cycle_schedule(monkeypatch):
+    seen: list[dict] = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        group = self.param_groups[0]
+        seen.append({"lr": group["lr"], "weight_decay": group["weight_decay"]})
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    sgd_steps = _record_sgd_steps(monkeypatch)
+    options = dict(ONECYCLE, optimizer="adamw", nesterov=False, lr=1e-3, weight_decay=0.05)
+    train(_Linear(), synthetic("train", n=96), None, device="cpu", **options)
+    assert sgd_steps == [] and len(seen) == 3 * 3
+    assert {row["weight_decay"] for row in seen} == {0.05}
+    assert max(row["lr"] for row in seen) == pytest.approx(1e-3, rel=0.05)
+    assert seen[0]["lr"] == pytest.approx(1e-3 / 25) and seen[-1]["lr"] < 1e-4
+
+
+def test_vision_transformers_train_with_the_transformer_recipe_unless_told_otherwise():
+    from dynamic_graphs.training import TRANSFORMER, _merge, model_recipe, train_defaults, with_recipe
+
+    for dataset in ("fashion-mnist", "cifar10", "synthetic"):  # synthetic: CIFAR-10's recipes
+        assert model_recipe("vit_tiny", dataset) == "transformer"
+        assert model_recipe("imagenet_vit_b_16", dataset) == "transformer"
+        assert model_recipe("resnet20", dataset) is None
+    assert model_recipe("vit_tiny", "fashion-mnist", "step") == "step"  # an explicit recipe wins
+    vit = _merge(train_defaults("fashion-mnist"), with_recipe("fashion-mnist", "transformer", {}))
+    assert (vit["optimizer"], vit["lr"], vit["weight_decay"], vit["schedule"]) == ("adamw", 1e-3, 0.05, "onecycle")
+    assert "nesterov" not in vit and vit["epochs"] == train_defaults("fashion-mnist")["epochs"]
+    assert "optimizer" not in train_defaults("fashion-mnist")  # SGD is implicit: the CNN cache keys stay
+    assert TRANSFORMER["optimizer"] == "adamw"
+
+
+def test_pretrained_trains_a_vit_with_adamw(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "data_dir", tmp_path)
+    monkeypatch.setattr(settings, "verbosity", 0)
+    steps = {"adamw": 0}
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        steps["adamw"] += 1
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    tiny = dict(image_size=8, patch_size=4, num_layers=1, num_heads=2, hidden_dim=8, mlp_dim=8)
+    model = pretrained("vit_tiny", "synthetic", model_kwargs=tiny, device="cpu", epochs=1)
+    assert model.checkpoint["hparams"]["optimizer"] == "adamw" and steps["adamw"] > 0
+
+
 def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
     from dynamic_graphs.pruning.recovery import FINETUNE_DEFAULTS
     from dynamic_graphs.training import _merge
@@ -402,6 +452,8 @@ def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
     ({"schedule": 1}, TypeError, "schedule name must be a string"),
     ({"nesterov": "yes"}, TypeError, "nesterov must be True or False"),
     ({"nesterov": True, "momentum": 0.0}, ValueError, "nesterov=True needs momentum > 0"),
+    ({"optimizer": "adam"}, KeyError, "optimizer"),
+    ({"optimizer": "adamw", "nesterov": True}, ValueError, "nesterov=True applies to optimizer='sgd' only"),
     ({"schedule": "onecycle", "milestones": [], "pct_start": 1.5}, ValueError, r"pct_start.*\(0, 1\)"),
     ({"pct_start": 0.2}, ValueError, "applies to schedule='onecycle' only"),
     ({"schedule": "onecycle"}, ValueError, "milestones=.*milestones=\\[\\] with schedule=.onecycle."),
