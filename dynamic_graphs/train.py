@@ -77,10 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         probe_layers(args.model)  # names first: a typo is a usage error, before any process group
         info = dataset_info(args.dataset)
-        recipe = training.model_recipe(args.model, args.dataset, args.recipe)
-        overrides = training.with_recipe(args.dataset, recipe, {"epochs": args.epochs, "train_size": args.train_size,
-                                                                "batch_size": args.batch_size})
-        hparams = training._merge(training.train_defaults(args.dataset), overrides)
+        overrides, hparams = training.model_hparams(args.model, args.dataset, args.recipe, {
+            "epochs": args.epochs, "train_size": args.train_size, "batch_size": args.batch_size})
     except (KeyError, TypeError, ValueError) as err:
         parser.error(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
     rank, world, device = _init_distributed()

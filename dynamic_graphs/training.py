@@ -205,6 +205,17 @@ def model_recipe(name: str, dataset: str, recipe: str | None = None) -> str | No
     return own if (_recipe_owner(dataset), own) in RECIPES else None
 
 
+def model_hparams(name: str, dataset: str, recipe: str | None, overrides: Mapping[str, Any]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options :func:`pretrained` trains ``name`` on ``dataset`` with: ``(overrides, hparams)``.
+
+    ``overrides`` are the caller's on top of the model's recipe (:func:`model_recipe`), as
+    :func:`train` takes them; ``hparams`` is the whole merged recipe, which keys the cache entry.
+    """
+    overrides = with_recipe(dataset, model_recipe(name, dataset, recipe), overrides)
+    return overrides, _merge(train_defaults(dataset), overrides)
+
+
 def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
     """The name of the recipe ``hparams`` follow (:data:`RECIPES`, ``"default"`` for an unnamed default,
     ``"custom"`` otherwise); the subset sizes ``train_size`` and ``test_size`` are not part of it."""
@@ -676,7 +687,7 @@ def ship_weights(name: str, dataset: str = "fashion-mnist", *, command: str, see
         raise ValueError("ship_weights needs command=, the command line that trained the checkpoint, "
                          "e.g. command='python -m dynamic_graphs.training ship resnet56'.")
     model_kwargs = dict(model_kwargs or {})
-    hparams = _merge(train_defaults(dataset), with_recipe(dataset, model_recipe(name, dataset, recipe), overrides))
+    _, hparams = model_hparams(name, dataset, recipe, overrides)
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs)
     if not finished(path):
         raise FileNotFoundError(f"No finished checkpoint for {name} on {dataset} with these options at "
@@ -730,9 +741,8 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
     """
     info = dataset_info(dataset)
     check_subset_sizes(overrides, info.get("split_sizes"))  # before any download or training
-    overrides = with_recipe(dataset, model_recipe(name, dataset, recipe), overrides)
+    overrides, hparams = model_hparams(name, dataset, recipe, overrides)
     model_kwargs = dict(model_kwargs or {})
-    hparams = _merge(train_defaults(dataset), overrides)
     path = checkpoint_path(name, dataset, hparams, seed, model_kwargs, keep_epochs)
     if finished(path):
         return load_checkpoint(path, device=device)

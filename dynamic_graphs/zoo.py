@@ -22,8 +22,7 @@ import pandas as pd
 
 from .data import dataset_info
 from .models import probe_layers
-from .training import (_merge, checkpoint_path, finished, model_recipe, pretrained, recipe_name, ship_weights, shipped_entry,
-                       train_defaults, with_recipe)
+from .training import checkpoint_path, finished, model_hparams, pretrained, recipe_name, ship_weights, shipped_entry
 from .utils import as_list, check_int_list, lookup, shown_path
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, se
 def _available(name: str, dataset: str, seed: int, recipe: str | None, model_kwargs: dict | None,
                overrides: dict) -> bool:
     """Whether :func:`pretrained` would load this model without training (cached, or shipped)."""
-    hparams = _merge(train_defaults(dataset), with_recipe(dataset, model_recipe(name, dataset, recipe), overrides))
+    _, hparams = model_hparams(name, dataset, recipe, overrides)
     return finished(checkpoint_path(name, dataset, hparams, seed, model_kwargs)) or \
         shipped_entry(name, dataset, hparams, seed, model_kwargs) is not None
 
