@@ -42,8 +42,15 @@ from .outputs import figure_name, run_info, save_figure, save_table
 from .training import (FASHION_MNIST_ONECYCLE, FASHION_MNIST_STEP, RECIPES, TRAIN_DEFAULTS, evaluate, load_checkpoint,
                        pretrained, train)
 from .utils import UnknownNameError, resolve_device, seed_everything
-from .zoo import zoo_table
 
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("annotations",)]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("annotations",)] + ["zoo_table"]
+
+
+def __getattr__(name: str):
+    # The zoo module loads on first use: imported here, `python -m dynamic_graphs.zoo` would run it twice.
+    if name == "zoo_table":
+        from .zoo import zoo_table
+        return zoo_table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
