@@ -261,17 +261,16 @@ ONECYCLE = dict(epochs=3, batch_size=32, lr=0.1, weight_decay=0.0, schedule="one
                 milestones=[], pct_start=0.25)
 
 
-def _record_sgd_steps(monkeypatch) -> list[dict]:
-    """Record the first param group (lr, momentum, nesterov) at every SGD step."""
+def _record_steps(monkeypatch, optimizer=torch.optim.SGD, keys=("lr", "momentum", "nesterov")) -> list[dict]:
+    """Record ``keys`` of the first param group at every step of ``optimizer`` (a class)."""
     seen: list[dict] = []
-    real_step = torch.optim.SGD.step
+    real_step = optimizer.step
 
     def step(self, *args, **kwargs):
-        group = self.param_groups[0]
-        seen.append({"lr": group["lr"], "momentum": group["momentum"], "nesterov": group["nesterov"]})
+        seen.append({key: self.param_groups[0][key] for key in keys})
         return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    monkeypatch.setattr(optimizer, "step", step)
     return seen
 
 
@@ -290,7 +289,7 @@ def test_the_step_recipes_and_their_cache_keys_are_unchanged():
 
 
 def test_the_multistep_run_is_the_same_with_the_new_options_spelled_out(monkeypatch):
-    seen = _record_sgd_steps(monkeypatch)
+    seen = _record_steps(monkeypatch)
     plain, explicit = _Linear(), _Linear()
     explicit.load_state_dict(plain.state_dict())
     options = dict(OPTIONS, epochs=2, milestones=[1])
@@ -304,7 +303,7 @@ def test_the_multistep_run_is_the_same_with_the_new_options_spelled_out(monkeypa
 
 
 def test_onecycle_steps_per_batch_like_onecycle_lr_with_nesterov(monkeypatch):
-    seen = _record_sgd_steps(monkeypatch)
+    seen = _record_steps(monkeypatch)
     history = train(_Linear(), synthetic("train", n=96), None, device="cpu", **ONECYCLE)
     seen = list(seen)  # the training run's steps only, not the reference's below
     steps = 3 * 3  # 3 epochs of ceil(96 / 32) batches
@@ -388,16 +387,8 @@ def test_a_named_recipe_reaches_training_and_explicit_options_override_it(monkey
 
 
 def test_adamw_steps_per_batch_on_the_one_cycle_schedule(monkeypatch):
-    seen: list[dict] = []
-    real_step = torch.optim.AdamW.step
-
-    def step(self, *args, **kwargs):
-        group = self.param_groups[0]
-        seen.append({"lr": group["lr"], "weight_decay": group["weight_decay"]})
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
-    sgd_steps = _record_sgd_steps(monkeypatch)
+    seen = _record_steps(monkeypatch, torch.optim.AdamW, ("lr", "weight_decay"))
+    sgd_steps = _record_steps(monkeypatch)
     options = dict(ONECYCLE, optimizer="adamw", nesterov=False, lr=1e-3, weight_decay=0.05)
     train(_Linear(), synthetic("train", n=96), None, device="cpu", **options)
     assert sgd_steps == [] and len(seen) == 3 * 3
@@ -424,17 +415,10 @@ def test_vision_transformers_train_with_the_transformer_recipe_unless_told_other
 def test_pretrained_trains_a_vit_with_adamw(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "data_dir", tmp_path)
     monkeypatch.setattr(settings, "verbosity", 0)
-    steps = {"adamw": 0}
-    real_step = torch.optim.AdamW.step
-
-    def step(self, *args, **kwargs):
-        steps["adamw"] += 1
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    steps = _record_steps(monkeypatch, torch.optim.AdamW, ("lr",))
     tiny = dict(image_size=8, patch_size=4, num_layers=1, num_heads=2, hidden_dim=8, mlp_dim=8)
     model = pretrained("vit_tiny", "synthetic", model_kwargs=tiny, device="cpu", epochs=1)
-    assert model.checkpoint["hparams"]["optimizer"] == "adamw" and steps["adamw"] > 0
+    assert model.checkpoint["hparams"]["optimizer"] == "adamw" and len(steps) > 0
 
 
 def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
