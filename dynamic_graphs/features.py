@@ -218,16 +218,21 @@ def _layer_features(name: str, output: Any, selector: Any, pool: Any) -> torch.T
                          _for_layer(pool, name) or "flatten", layer=name)
 
 
+def _as_features(on_features, selector: Any, pool: Any):
+    """``on_output`` for :func:`_hooks` that hands ``on_features(name, features)`` the (N, M)
+    features of each output (:func:`select_output`, :func:`pool_features`)."""
+    return lambda name, output: on_features(name, _layer_features(name, output, selector, pool))
+
+
 @contextmanager
-def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str | None = None,
-           selector: Any = None, pool: Any = "flatten"):
-    """Call ``on_output(name, features)`` with each named module's output as (N, M) features
-    (:func:`select_output`, :func:`pool_features`); hooks are removed on exit."""
+def _hooks(model: nn.Module, layers: Sequence[str], on_output, stop_after: str | None = None):
+    """Call ``on_output(name, output)`` with each named module's raw output, and end the forward
+    pass after ``stop_after``'s; hooks are removed on exit."""
     modules = dict(model.named_modules())
 
     def make_hook(name: str):
         def hook(_module, _inputs, output):
-            on_output(name, _layer_features(name, output, selector, pool))
+            on_output(name, output)
             if name == stop_after:
                 raise _StopForward
         return hook
@@ -254,7 +259,7 @@ def _flat_sizes_in_run_order(model: nn.Module, image: torch.Tensor, layers: list
                              pool: Any = "flatten") -> dict[str, int]:
     """Feature size per layer, ordered as the layers run, from a one-image forward pass."""
     calls: list[tuple[str, int]] = []
-    with _hooks(model, layers, lambda name, out: calls.append((name, out[0].numel())), selector=selector, pool=pool):
+    with _hooks(model, layers, _as_features(lambda name, out: calls.append((name, out[0].numel())), selector, pool)):
         _forward(model, image)
     names = [name for name, _ in calls]
     for name in layers:
@@ -285,20 +290,13 @@ def _plan_passes(sizes: dict[str, int], n_samples: int, max_bytes: int, *, carry
 def _output_shapes(model: nn.Module, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Size | None]:
     """Each layer's raw output shape per sample from a one-image pass; None where it is not one float32 tensor."""
     shapes: dict[str, torch.Size | None] = {}
-    modules = dict(model.named_modules())
 
-    def make_hook(name: str):
-        def hook(_module, _inputs, output):
-            plain = isinstance(output, torch.Tensor) and output.dtype == torch.float32
-            shapes[name] = output.shape[1:] if plain else None
-        return hook
+    def record(name: str, output: Any) -> None:
+        plain = isinstance(output, torch.Tensor) and output.dtype == torch.float32
+        shapes[name] = output.shape[1:] if plain else None
 
-    handles = [modules[name].register_forward_hook(make_hook(name)) for name in layers]
-    try:
+    with _hooks(model, layers, record):
         _forward(model, image)
-    finally:
-        for handle in handles:
-            handle.remove()
     return shapes
 
 
@@ -374,7 +372,7 @@ def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers
                 store(name, _layer_features(name, outputs[name], selector, pool))
         return
     if backend == "hooks":
-        with _hooks(model, group, store, stop_after=group[-1], selector=selector, pool=pool):
+        with _hooks(model, group, _as_features(store, selector, pool), stop_after=group[-1]):
             for start in batches:
                 _forward(model, images[start:start + batch_size].to(device, non_blocking=True))
         return
