@@ -79,6 +79,7 @@ def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path, kernel_data
 
 
 def test_full_run_parameters_name_real_notebooks_and_parameters():
+    from dynamic_graphs.parameters import RULES
     from dynamic_graphs.reports import FULL_RUN_PARAMETERS, full_runs, notebook_names
 
     config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text())
@@ -90,6 +91,8 @@ def test_full_run_parameters_name_real_notebooks_and_parameters():
         assert len(set(tags)) == len(tags), f"{name}: two full runs write the same report"
         for _, parameters in runs:
             assert set(parameters) <= known, f"{name}: unknown parameters {set(parameters) - known}"
+            for key, value in parameters.items():  # each value passes the check its notebook runs first
+                RULES[key](key, value)
 
 
 @pytest.mark.slow
