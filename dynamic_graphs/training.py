@@ -735,7 +735,8 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
         model_kwargs: extra builder arguments, e.g. ``{"blocks": [2, 3, 6]}``.
         keep_epochs: keep every epoch's weights (for training-dynamics figures).
         recipe: a named recipe of ``dataset`` (:data:`RECIPES`, e.g. ``"step"`` for Fashion-MNIST's
-            first 4-epoch recipe); None: the dataset's default.
+            first 4-epoch recipe); None: the model's own (:func:`model_recipe`: ``"transformer"``
+            for the ViTs), else the dataset's default.
         **overrides: training options, see :data:`TRAIN_DEFAULTS`; ``None`` keeps the default
             (so notebook parameters can be passed through as they are).
     """

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="registry names (dg.list_models()), each optionally with its own seeds: resnet20:0,1,2")
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    parser.add_argument("--recipe", help="a named recipe of the dataset (default: its default recipe)")
+    parser.add_argument("--recipe", help="a named recipe of the dataset (default: the model's own, else the "
+                        "dataset's default)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
     parser.add_argument("--missing", default="train", choices=MISSING,
