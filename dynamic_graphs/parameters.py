@@ -205,6 +205,7 @@ RULES: dict[str, Rule] = {
     "probe_test": _count(),
     "max_layers": _count(optional=True),        # table1; None: every redundant unit
     "ncols": _count(),                          # fig1
+    "col_wrap": _count(optional=True),          # fig3: panels per figure row; None: one row per dataset
     "num_classes": _count(minimum=2),           # asymptotics
     "dim": _count(),
     "n_boot": _count(),                         # metrics: bootstrap resamples
@@ -298,6 +299,14 @@ def _check_seeds(values: dict[str, Any]) -> None:
                          "or random_seeds=None to draw with the recovery seeds.")
 
 
+def _check_layout(values: dict[str, Any]) -> None:
+    """fig3's col_wrap wraps the panels of one dataset (plot_curve_grid refuses it with several)."""
+    datasets = values.get("dataset") or {}
+    if values.get("col_wrap") is not None and len(datasets) > 1:
+        raise ValueError(f"col_wrap wraps the model panels of one dataset, but {len(datasets)} were given "
+                         f"({', '.join(datasets)}); pass col_wrap=None for a row of panels per dataset.")
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -310,7 +319,8 @@ def check_parameters(**parameters: Any) -> None:
     then against each other: every ``k`` below its ``n``, ``perplexity`` below ``n``, and, for each
     dataset, ``n × repeats`` (``max(ns) × repeats``) no more than its test split, ``train_size``,
     ``recovery_train_size`` and ``probe_train + probe_test`` no more than its training split,
-    ``test_size`` no more than its test split, and as many ``random_seeds`` as ``recovery_seeds``.
+    ``test_size`` no more than its test split, as many ``random_seeds`` as ``recovery_seeds``, and
+    ``col_wrap`` only with one dataset.
     Nothing is loaded or downloaded.
 
     When all pass, ``settings.verbosity`` is set from ``verbosity`` (if given). A name without a
@@ -346,5 +356,6 @@ def check_parameters(**parameters: Any) -> None:
     _check_neighbours(checked)
     _check_sizes(checked)
     _check_seeds(checked)
+    _check_layout(checked)
     if "verbosity" in checked:
         settings.verbosity = checked["verbosity"]

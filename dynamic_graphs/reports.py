@@ -5,6 +5,8 @@ Command line::
     python -m dynamic_graphs.reports fig3 -p model resnet56      # one notebook, with overrides
     python -m dynamic_graphs.reports fig3 --tag deep -p model "[resnet110, vgg16]"   # reports/fig3-deep.html
     python -m dynamic_graphs.reports --all                          # every notebook, reports/parameters.yml
+    python -m dynamic_graphs.reports table1 --all                   # one notebook's full runs from that file
+    python -m dynamic_graphs.reports fig3 --all --tag deep          # only its run tagged deep (fig3-deep.html)
     python -m dynamic_graphs.reports fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
     python -m dynamic_graphs.reports fig3 fig6 -f params.yml --executor dask --workers 2   # a Dask sweep
     python -m dynamic_graphs.reports --all --executor dask --scheduler tcp://head:8786     # any Dask cluster
@@ -131,15 +133,22 @@ EXECUTORS = ("serial", "dask")
 
 def _runs(names: list[str], use_all: bool, tag: str | None, shared: dict[str, Any],
           overrides: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """The (notebook, tag, parameters) runs asked for: parameters.yml's runs with ``--all``, else one per
-    name; each with the ``-f`` file's parameters, then the ``-p`` ones, on top."""
+    """The (notebook, tag, parameters) runs asked for: parameters.yml's runs with ``--all`` (only those
+    tagged ``tag`` when given), else one per name; each with the ``-f`` file's parameters, then the
+    ``-p`` ones, on top."""
     import yaml
 
     config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
     runs = []
     for name in names:
         for run_tag, parameters in (full_runs(name, config) if use_all else [(tag, {})]):
+            if use_all and tag is not None and run_tag != tag:
+                continue
             runs.append((name, run_tag, {**parameters, **shared, **overrides}))
+    if not runs:
+        tags = sorted({run_tag for name in names for run_tag, _ in full_runs(name, config) if run_tag})
+        raise ValueError(f"{_shown(FULL_RUN_PARAMETERS)} has no run tagged {tag!r} for {', '.join(names)}; "
+                         f"its tags there: {', '.join(tags) or 'none'}.")
     return runs
 
 
@@ -206,11 +215,13 @@ def render_runs(runs: list[tuple[str, str | None, dict[str, Any]]], *, out_dir: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"notebooks to render: {', '.join(notebook_names())}")
-    parser.add_argument("--all", action="store_true", help="render every notebook with reports/parameters.yml")
+    parser.add_argument("--all", action="store_true",
+                        help="the full runs of reports/parameters.yml: of every notebook, or of the named ones")
     parser.add_argument("-f", "--parameters-file", help="a YAML file of parameters for every run (as papermill's -f)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a parameter (YAML value), for every notebook rendered; over -f")
-    parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports)")
+    parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports); "
+                                      "with --all, render only the runs of that tag")
     parser.add_argument("--out-dir", default=str(REPORT_DIR),
                         help="where the reports go (default: the committed reports/; make demo uses out/demo)")
     parser.add_argument("--executor", default="serial", choices=EXECUTORS,
@@ -220,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # papermill logs the notebook's own output (epoch lines, progress) through its logger: show it here.
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    names = notebook_names() if args.all else args.names
+    names = args.names or (notebook_names() if args.all else [])
     if not names:
         parser.error("name a notebook or pass --all")
     try:
@@ -237,10 +248,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"cannot read the parameters file {args.parameters_file}: {err}")
         if not isinstance(shared, dict):
             parser.error(f"{args.parameters_file} must map parameter names to values, got {type(shared).__name__}")
+        per_notebook = sorted(set(shared) & set(notebook_names()))
+        if per_notebook:  # reports/parameters.yml's shape: its runs are --all's, not one set of parameters
+            parser.error(f"{args.parameters_file} maps notebooks ({', '.join(per_notebook)}) to their runs, as "
+                         f"reports/parameters.yml does; -f takes parameters shared by every run (n: 500). For "
+                         f"that file's runs, pass --all (with the notebook's name, and --tag for one run).")
     if args.scheduler and args.executor != "dask":
         parser.error("--scheduler needs --executor dask")
     overrides = {key: _parse_value(value) for key, value in args.parameter}
-    runs = _runs(names, args.all, args.tag, shared, overrides)
+    try:
+        runs = _runs(names, args.all, args.tag, shared, overrides)
+    except ValueError as err:  # --all --tag that names no run
+        parser.error(str(err))
     failures = render_runs(runs, out_dir=args.out_dir, executor=args.executor, scheduler=args.scheduler,
                            workers=args.workers)
     if failures:

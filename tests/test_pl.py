@@ -85,6 +85,20 @@ def test_curve_grid_draws_a_line_per_hue_and_refuses_a_line_of_several_curves(cu
         plot_curve_grid(frame, hue="variant")
 
 
+def test_curve_grid_wraps_the_models_of_one_dataset_into_rows(curves):
+    frame = stack_curves({f"m{i}": curves[i % 2].assign(trained=True) for i in range(5)}, name="model")
+    figure = plot_curve_grid(frame.assign(dataset="synthetic"), col_wrap=3)
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["m0", "m1", "m2", "m3", "m4"]
+    assert len(figure.axes) == 6 and figure.axes[0].get_gridspec().get_geometry() == (2, 3)
+    assert np.allclose(visible[4].get_lines()[0].get_ydata(), means(curves[0]))  # m4 drew its own curve
+    assert [visible[i].get_ylabel() for i in (0, 3)] == ["Q (synthetic)"] * 2  # each figure row's first panel
+    with pytest.raises(ValueError, match="col_wrap wraps the panels of one 'dataset' value.*2"):
+        plot_curve_grid(pd.concat([frame.assign(dataset="a"), frame.assign(dataset="b")]), col_wrap=3)
+    with pytest.raises(ValueError, match="col_wrap must be a positive integer"):
+        plot_curve_grid(frame.assign(dataset="synthetic"), col_wrap=0)
+
+
 def test_variant_curves_draw_a_line_per_variant_and_refuse_mixed_ones(curves):
     frame = stack_curves({"base": curves[0].assign(top1=91.0), "pruned": curves[1].assign(top1=90.5)},
                          name="variant")

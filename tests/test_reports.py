@@ -207,6 +207,26 @@ def test_a_rendered_report_holds_no_path_of_this_machine(tmp_path, session_data_
     assert not list(tmp_path.glob(".*"))  # no temporary file left beside the report
 
 
+def test_all_with_names_renders_those_notebooks_full_runs_and_a_tag_picks_one(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(reports, "render", lambda name, parameters, out_dir, tag: calls.append((name, tag, parameters)))
+    config = tmp_path / "parameters.yml"
+    config.write_text("fig3:\n  - model: resnet20\n  - tag: deep\n    model: [resnet110, vgg16]\n"
+                      "table1:\n  max_layers: 16\n")
+    monkeypatch.setattr(reports, "FULL_RUN_PARAMETERS", config)
+    assert reports.main(["table1", "--all", "-p", "n", "60"]) == 0
+    assert calls == [("table1", None, {"max_layers": 16, "n": 60})]
+    calls.clear()
+    assert reports.main(["fig3", "--all", "--tag", "deep"]) == 0
+    assert calls == [("fig3", "deep", {"model": ["resnet110", "vgg16"]})]
+    with pytest.raises(SystemExit):
+        reports.main(["fig3", "--all", "--tag", "wide"])
+    assert "has no run tagged 'wide' for fig3; its tags there: deep." in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the per-notebook file as -f would pass every notebook's runs as parameters
+        reports.main(["table1", "-f", str(config)])
+    assert "maps notebooks (fig3, table1) to their runs" in capsys.readouterr().err
+
+
 def test_a_sweep_runs_every_report_lists_the_failures_and_exits_non_zero(tmp_path, monkeypatch, caplog):
     calls = []
 

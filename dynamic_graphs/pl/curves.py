@@ -94,7 +94,7 @@ def _line(group: pd.DataFrame, value: str, caller: str) -> pd.DataFrame:
 
 
 def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "model", hue: str | None = "trained",
-                    over: str | None = None, value: str = "modularity",
+                    over: str | None = None, value: str = "modularity", col_wrap: int | None = None,
                     panel_size: tuple[float, float] = (3.6, 2.8)) -> matplotlib.figure.Figure:
     """A grid of curve panels (Lu et al. 2022, Fig. 3's layout: datasets as rows, models as columns).
 
@@ -103,10 +103,12 @@ def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "m
     such as ``"train_seed"``), the curves that differ only in it are drawn together: each one's
     mean over repeats as a thin line, and their mean with a ±1 std band *across* them (the spread
     between trained models, :func:`~dynamic_graphs.summarize_seeds`); a group with one value of
-    ``over`` is drawn as without it.
+    ``over`` is drawn as without it. With one ``row`` value, ``col_wrap`` wraps the columns into
+    rows of that many panels (six models as two rows of three, the paper's VGGs above its ResNets).
 
     Raises:
         KeyError: ``row``, ``col``, ``hue`` or ``over`` is not a column.
+        ValueError: ``col_wrap`` is not a positive integer, or the frame has several ``row`` values.
         ValueError: a line would still mix several curves (a label column other than ``row``,
             ``col``, ``hue`` and ``over`` varies within it); select them first or choose other columns.
 
@@ -119,26 +121,43 @@ def plot_curve_grid(curves: pd.DataFrame, *, row: str = "dataset", col: str = "m
     require_columns(curves, [c for c in (row, col, hue, over) if c], source="model_curves()",
                     caller="plot_curve_grid")
     rows, cols = list(dict.fromkeys(curves[row])), list(dict.fromkeys(curves[col]))
-    figure, axes = plt.subplots(len(rows), len(cols), squeeze=False, sharey=True,
-                                figsize=(panel_size[0] * len(cols), panel_size[1] * len(rows)))
-    for i, row_key in enumerate(rows):
-        for j, col_key in enumerate(cols):
-            ax = axes[i, j]
-            panel = curves[(curves[row] == row_key) & (curves[col] == col_key)]
-            groups = panel.groupby(hue, sort=False) if hue else [(None, panel)]
-            for key, group in groups:
-                label = _hue_label(hue, key, group, over)
-                if over is not None and group[over].nunique(dropna=False) > 1:
-                    _plot_across(group, over, ax=ax, label=label, value=value)
-                else:
-                    plot_curve(_line(group, value, "plot_curve_grid"), ax=ax, label=label, value=value)
-            if ax.get_legend() is not None:  # small, and placed where it hides the fewest points
-                ax.legend(fontsize=7, loc="best")
-            ax.set_title(f"{col_key}" if len(rows) == 1 else f"{col_key} · {row_key}", fontsize=10)
-            if j == 0:
-                ax.set_ylabel(f"Q ({row_key})" if value == "modularity" else value)
+    panels = [(row_key, col_key) for row_key in rows for col_key in cols]
+    width = _wrap_width(col_wrap, len(cols), rows, row)
+    height = -(-len(panels) // width)
+    figure, axes = plt.subplots(height, width, squeeze=False, sharey=True,
+                                figsize=(panel_size[0] * width, panel_size[1] * height))
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for index, (row_key, col_key) in enumerate(panels):
+        j = index % width
+        ax = axes.flat[index]
+        panel = curves[(curves[row] == row_key) & (curves[col] == col_key)]
+        groups = panel.groupby(hue, sort=False) if hue else [(None, panel)]
+        for key, group in groups:
+            label = _hue_label(hue, key, group, over)
+            if over is not None and group[over].nunique(dropna=False) > 1:
+                _plot_across(group, over, ax=ax, label=label, value=value)
+            else:
+                plot_curve(_line(group, value, "plot_curve_grid"), ax=ax, label=label, value=value)
+        if ax.get_legend() is not None:  # small, and placed where it hides the fewest points
+            ax.legend(fontsize=7, loc="best")
+        ax.set_title(f"{col_key}" if len(rows) == 1 else f"{col_key} · {row_key}", fontsize=10)
+        if j == 0:
+            ax.set_ylabel(f"Q ({row_key})" if value == "modularity" else value)
     figure.tight_layout()
     return figure
+
+
+def _wrap_width(col_wrap: int | None, n_cols: int, rows: list, row: str) -> int:
+    """Panels per figure row: every column without ``col_wrap``; at most ``col_wrap`` with one ``row`` value."""
+    if col_wrap is None:
+        return n_cols
+    if isinstance(col_wrap, bool) or not isinstance(col_wrap, int) or col_wrap < 1:
+        raise ValueError(f"plot_curve_grid: col_wrap must be a positive integer or None, not {col_wrap!r}.")
+    if len(rows) > 1:
+        raise ValueError(f"plot_curve_grid: col_wrap wraps the panels of one {row!r} value, but the frame has "
+                         f"{len(rows)} ({rows}); select one, or pass col_wrap=None for a row each.")
+    return min(col_wrap, n_cols)
 
 
 def _plot_across(group: pd.DataFrame, over: str, *, ax, label: str | None, value: str) -> None:
