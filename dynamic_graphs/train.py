@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", help="a named recipe of the dataset (dg.RECIPES), e.g. step")
     parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
     parser.add_argument("--batch-size", type=int, help="the global batch (default: the recipe's)")
+    parser.add_argument("--precision", choices=training.PRECISIONS,
+                        help="bf16: the forward pass under bfloat16 autocast (default: the recipe's, fp32)")
     parser.add_argument("--out", help="the checkpoint file (default: the cache entry of dg.pretrained)")
     parser.add_argument("--device", help="default: auto (one process) or each process's GPU (torchrun)")
     args = parser.parse_args(argv)
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         probe_layers(args.model)  # names first: a typo is a usage error, before any process group
         info = dataset_info(args.dataset)
         overrides, hparams = training.model_hparams(args.model, args.dataset, args.recipe, {
-            "epochs": args.epochs, "train_size": args.train_size, "batch_size": args.batch_size})
+            "epochs": args.epochs, "train_size": args.train_size, "batch_size": args.batch_size,
+            "precision": args.precision})
     except (KeyError, TypeError, ValueError) as err:
         parser.error(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
     rank, world, device = _init_distributed()

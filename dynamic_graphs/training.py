@@ -74,9 +74,11 @@ IMPLICIT_DEFAULTS: dict[str, Any] = {
     "nesterov": False,        # Nesterov momentum in SGD
     "pct_start": 0.3,         # one-cycle only: the fraction of the steps spent warming up to lr
     "optimizer": "sgd",       # "sgd" (momentum, optionally Nesterov) or "adamw" (momentum unused)
+    "precision": "fp32",      # "bf16": forward and loss under bfloat16 autocast (weights, updates fp32)
 }
 SCHEDULES = ("multistep", "onecycle")
 OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("fp32", "bf16")
 
 # Named Fashion-MNIST recipes, as overrides of TRAIN_DEFAULTS["fashion-mnist"]:
 # ``pretrained("resnet20", recipe="step")``, or ``train_defaults("fashion-mnist", recipe="step")``
@@ -139,6 +141,8 @@ def _merge(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     optimizer = lookup(hparams.get("optimizer", "sgd"), OPTIMIZERS, what="optimizer",
                        hint="; 'adamw' is the transformer recipe's")
     hparams["optimizer"] = optimizer
+    hparams["precision"] = lookup(hparams.get("precision", "fp32"), PRECISIONS, what="training precision",
+                                  hint="; 'bf16' autocasts the forward pass to bfloat16")
     if hparams.get("nesterov") and optimizer != "sgd":
         raise ValueError(f"nesterov=True applies to optimizer='sgd' only, got optimizer={optimizer!r}; "
                          "pass nesterov=False.")
@@ -218,15 +222,18 @@ def model_hparams(name: str, dataset: str, recipe: str | None, overrides: Mappin
 
 def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
     """The name of the recipe ``hparams`` follow (:data:`RECIPES`, ``"default"`` for an unnamed default,
-    ``"custom"`` otherwise); the subset sizes ``train_size`` and ``test_size`` are not part of it."""
+    ``"custom"`` otherwise); the subset sizes ``train_size`` and ``test_size`` are not part of it, and
+    bfloat16 training adds ``"+bf16"`` (``"onecycle+bf16"``)."""
     def core(recipe: Mapping[str, Any]) -> dict:
-        return {key: value for key, value in recipe.items() if key not in ("train_size", "test_size")}
+        return {key: value for key, value in recipe.items() if key not in ("train_size", "test_size", "precision")}
 
-    wanted = core(_merge(train_defaults(dataset), explicit_recipe(hparams)))
+    merged = _merge(train_defaults(dataset), explicit_recipe(hparams))
+    suffix = f"+{merged['precision']}" if "precision" in merged else ""  # present only when not fp32
+    wanted = core(merged)
     for data, name in RECIPES:
         if data == _recipe_owner(dataset) and core(train_defaults(data, recipe=name)) == wanted:
-            return name
-    return "default" if core(_merge(train_defaults(dataset), {})) == wanted else "custom"
+            return name + suffix
+    return ("default" if core(_merge(train_defaults(dataset), {})) == wanted else "custom") + suffix
 
 
 def check_subset_sizes(options: Mapping[str, Any], split_sizes: Mapping[str, int | None] | None) -> None:
@@ -424,6 +431,9 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
     test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
     optimizer, scheduler = _optimizer(model, hparams, steps_per_epoch=-(-len(train_indices) // hparams["batch_size"]))
     per_batch = hparams.get("schedule", "multistep") == "onecycle"
+    # bfloat16 autocast (CPU and CUDA): about half the time of a CPU epoch where the CPU has AVX512-BF16;
+    # bfloat16 keeps float32's range, so no loss scaling. Evaluation stays in float32.
+    low_precision = hparams.get("precision", "fp32") == "bf16"
     history: list[dict] = []
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
@@ -456,8 +466,9 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
             images = augment(images, crop_padding=hparams["crop_padding"], flip=hparams["flip"],
                              rotation=hparams["rotation"], generator=generator)
             images, labels = images.to(device), labels.to(device)
-            logits = net(images)
-            loss = F.cross_entropy(logits, labels)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
+                logits = net(images)
+                loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -431,7 +431,33 @@ def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
                         "train_size": None, "test_size": None}
 
 
+def test_bf16_training_autocasts_the_forward_pass_and_keeps_float32_weights(monkeypatch):
+    from dynamic_graphs.training import _merge, checkpoint_path, recipe_name, train_defaults
+
+    seen = []
+    fp32, bf16 = _Linear(), _Linear()
+    bf16.load_state_dict(fp32.state_dict())
+    hook = bf16.register_forward_hook(lambda module, args, output: seen.append((module.training, output.dtype)))
+    history = train(bf16, synthetic("train", n=96), synthetic("test", n=32), device="cpu", precision="bf16",
+                    **dict(OPTIONS, epochs=1))
+    hook.remove()
+    train(fp32, synthetic("train", n=96), synthetic("test", n=32), device="cpu", **dict(OPTIONS, epochs=1))
+    assert {dtype for training, dtype in seen if training} == {torch.bfloat16}
+    assert {dtype for training, dtype in seen if not training} == {torch.float32}  # evaluation stays fp32
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    moved = [not torch.equal(a, b) for a, b in zip(bf16.state_dict().values(), fp32.state_dict().values())]
+    assert any(moved) and np.isfinite(history.train_loss.iloc[0])  # another run, rounded differently
+    merged = _merge(train_defaults("fashion-mnist"), {"precision": "bf16"})
+    assert merged["precision"] == "bf16" and "precision" not in _merge(train_defaults("fashion-mnist"),
+                                                                         {"precision": "fp32"})
+    assert checkpoint_path("resnet20", "fashion-mnist", merged, 0, {}) != \
+        checkpoint_path("resnet20", "fashion-mnist", train_defaults("fashion-mnist"), 0, {})
+    assert recipe_name("fashion-mnist", merged) == "onecycle+bf16"
+    assert recipe_name("fashion-mnist", train_defaults("fashion-mnist")) == "onecycle"
+
+
 @pytest.mark.parametrize("options, error, match", [
+    ({"precision": "fp16"}, KeyError, "training precision"),
     ({"schedule": "cosine"}, KeyError, "learning-rate schedule"),
     ({"schedule": 1}, TypeError, "schedule name must be a string"),
     ({"nesterov": "yes"}, TypeError, "nesterov must be True or False"),

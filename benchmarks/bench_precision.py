@@ -1,0 +1,97 @@
+"""Benchmark: a training step in float32 against the same step under bfloat16 autocast (``precision="bf16"``).
+
+For each model, one seeded batch of Fashion-MNIST-shaped inputs (1 × 32 × 32, the padded images)
+goes through the loop body of ``dynamic_graphs.train``: forward pass and cross-entropy (under
+``torch.autocast(..., dtype=torch.bfloat16)`` for bf16), backward pass and an SGD step with
+Nesterov momentum. The two precisions alternate trial by trial on one process, so that a load on
+the machine slows both alike; each keeps its best time after one untimed warm-up. Reported: seconds
+per step of each, fp32 / bf16 (the speed-up) and the implied minutes per 60,000-image epoch.
+
+Only the speed is measured here. Whether bf16 training reaches the accuracy of fp32 is a
+property of a whole run: ``python -m dynamic_graphs.zoo resnet20 --precision bf16`` against the
+fp32 row of ``reports/zoo.csv``.
+
+    .venv/bin/python benchmarks/bench_precision.py                        # resnet56 vgg16, batch 128, 1 thread
+    .venv/bin/python benchmarks/bench_precision.py --models resnet20 --trials 2 --out /tmp/p.txt   # smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+import dynamic_graphs as dg
+from dynamic_graphs.utils import shown_path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "reports" / "benchmark_precision.txt"
+PRECISIONS = ("fp32", "bf16")
+
+
+def step_seconds(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, trials: int) -> dict:
+    """Best seconds per training step of ``model`` in each precision, the precisions alternating."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+    best = dict.fromkeys(PRECISIONS, float("inf"))
+    for trial in range(trials + 1):  # trial 0 warms both up, untimed
+        for precision in PRECISIONS:
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = F.cross_entropy(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if trial:
+                best[precision] = min(best[precision], time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["resnet56", "vgg16"])
+    parser.add_argument("--batch-size", type=int, default=128, help="the Fashion-MNIST recipe's batch")
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: one training job per core)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    info = dg.dataset_info("fashion-mnist")
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch_size, 1, 32, 32, generator=generator)
+    labels = torch.randint(0, info["num_classes"], (args.batch_size,), generator=generator)
+    load_start = os.getloadavg()
+    rows = []
+    for name in args.models:
+        torch.manual_seed(0)
+        model = dg.get_model(name, num_classes=info["num_classes"], in_channels=1, mean=info["mean"],
+                             std=info["std"]).train()
+        best = step_seconds(model, images, labels, trials=args.trials)
+        steps = -(-60_000 // args.batch_size)
+        rows.append({"model": name, "fp32_s": round(best["fp32"], 3), "bf16_s": round(best["bf16"], 3),
+                     "fp32/bf16": round(best["fp32"] / best["bf16"], 2),
+                     "fp32_min_per_epoch": round(best["fp32"] * steps / 60, 1),
+                     "bf16_min_per_epoch": round(best["bf16"] * steps / 60, 1)})
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    load_end = os.getloadavg()
+    info = dg.run_info(**{key: value for key, value in vars(args).items() if key != "out"}, device="cpu")
+    text = "\n".join([f"bench_precision: a training step, float32 against bfloat16 autocast, best of {args.trials} "
+                      f"alternating trials, batch {args.batch_size} of 1 x 32 x 32 inputs, {args.threads} thread(s)",
+                      f"load average: start {' '.join(f'{x:.2f}' for x in load_start)}, "
+                      f"end {' '.join(f'{x:.2f}' for x in load_end)}", "", table.to_string(index=False), "",
+                      info.to_string(), ""])
+    print("\n" + text, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"parameters": {k: shown_path(v) if k == "out" else v for k, v in vars(args).items()}, "rows": rows},
+        indent=1) + "\n")
+    print(f"written: {shown_path(args.out)} and its .json")
+
+if __name__ == "__main__":
+    main()
