@@ -25,6 +25,7 @@ from ._settings import settings
 from .attacks import list_attacks, resolve_attack
 from .data import dataset_info
 from .models import UnknownModelError, list_models
+from .training import check_model_options
 from .utils import _is_int, check_int, check_int_list, lookup, resolve_device
 
 __all__ = ["RULES", "check_parameters"]
@@ -102,6 +103,13 @@ def _flag(name: str, value: Any) -> bool:
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TypeError(f"{name} must be a non-empty string, got {value!r} ({type(value).__name__}).")
+    return value
+
+
+def _optional_mapping(name: str, value: Any) -> dict | None:
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"{name} must be a mapping (YAML {{key: value}}) or None, got {value!r} "
+                        f"({type(value).__name__}).")
     return value
 
 
@@ -227,6 +235,7 @@ RULES: dict[str, Rule] = {
     "offset": _finite,                          # asymptotics
     "separations": _separations,
     # switches and directories
+    "train_options": _optional_mapping,         # fig3: {model: {option: value}}, checked with the models
     "compare_untrained": _flag,
     "paper_compat": _flag,
     "from_scratch": _flag,
@@ -299,6 +308,12 @@ def _check_seeds(values: dict[str, Any]) -> None:
                          "or random_seeds=None to draw with the recovery seeds.")
 
 
+def _check_train_options(values: dict[str, Any]) -> None:
+    """fig3's per-model training options: for its models, valid options on every dataset."""
+    if values.get("train_options") is not None:
+        check_model_options(values["train_options"], values.get("model") or [], list(values.get("dataset") or {}))
+
+
 def _check_layout(values: dict[str, Any]) -> None:
     """fig3's col_wrap wraps the panels of one dataset (plot_curve_grid refuses it with several)."""
     datasets = values.get("dataset") or {}
@@ -319,8 +334,9 @@ def check_parameters(**parameters: Any) -> None:
     then against each other: every ``k`` below its ``n``, ``perplexity`` below ``n``, and, for each
     dataset, ``n × repeats`` (``max(ns) × repeats``) no more than its test split, ``train_size``,
     ``recovery_train_size`` and ``probe_train + probe_test`` no more than its training split,
-    ``test_size`` no more than its test split, as many ``random_seeds`` as ``recovery_seeds``, and
-    ``col_wrap`` only with one dataset.
+    ``test_size`` no more than its test split, as many ``random_seeds`` as ``recovery_seeds``,
+    ``col_wrap`` only with one dataset, and ``train_options`` for the notebook's models only, each
+    a valid recipe (:func:`~dynamic_graphs.training.check_model_options`).
     Nothing is loaded or downloaded.
 
     When all pass, ``settings.verbosity`` is set from ``verbosity`` (if given). A name without a
@@ -357,5 +373,6 @@ def check_parameters(**parameters: Any) -> None:
     _check_sizes(checked)
     _check_seeds(checked)
     _check_layout(checked)
+    _check_train_options(checked)
     if "verbosity" in checked:
         settings.verbosity = checked["verbosity"]

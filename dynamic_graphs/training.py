@@ -17,7 +17,7 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -218,6 +218,39 @@ def model_hparams(name: str, dataset: str, recipe: str | None, overrides: Mappin
     """
     overrides = with_recipe(dataset, model_recipe(name, dataset, recipe), overrides)
     return overrides, _merge(train_defaults(dataset), overrides)
+
+
+def check_model_options(options: Mapping[str, Mapping[str, Any]] | None, models: Sequence[str],
+                        datasets: Sequence[str], overrides: Mapping[str, Any] | None = None) -> dict[str, dict]:
+    """Per-model training options, ``{model: {option: value}}``, checked before any training.
+
+    Each key must be one of ``models``; each model's options, on top of the shared ``overrides``
+    (a ``recipe`` among them names the recipe), must merge into a valid recipe on every dataset.
+
+    Returns:
+        A copy, ``{}`` for None.
+
+    Raises:
+        TypeError: not a mapping of mappings, or an unknown training option.
+        ValueError: a key that is not among ``models``, or an option out of range.
+        UnknownNameError: (a ``KeyError``) an unknown recipe, schedule, optimizer or precision.
+    """
+    if options is None:
+        return {}
+    example = "e.g. {'vgg16': {'precision': 'bf16'}}"
+    if not isinstance(options, Mapping) or not all(isinstance(value, Mapping) for value in options.values()):
+        raise TypeError(f"train_options must map model names to dicts of training options ({example}), "
+                        f"got {options!r}.")
+    strays = [name for name in options if name not in models]
+    if strays:
+        raise ValueError(f"train_options names {strays}, which are not among the models {list(models)}; "
+                         f"add them to the models or drop their options.")
+    for name, own in options.items():
+        merged = {**(overrides or {}), **own}
+        recipe = merged.pop("recipe", None)
+        for dataset in datasets:
+            model_hparams(name, dataset, recipe, merged)
+    return {name: dict(own) for name, own in options.items()}
 
 
 def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:

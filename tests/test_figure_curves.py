@@ -168,6 +168,36 @@ def test_model_curves_gives_one_curve_per_training_seed_on_the_same_images(data_
     assert set(default.train_seed) == {5}  # None: the sample's seed trains the model, as before
 
 
+def test_train_options_reach_only_the_model_they_name(data_dir, monkeypatch):
+    import dynamic_graphs.figures.curves as curves_module
+    from dynamic_graphs import dataset_info, get_model
+
+    seen = {}
+
+    def fake_pretrained(name, dataset, *, seed, device, **overrides):
+        seen[name] = overrides
+        info = dataset_info(dataset)
+        model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                          mean=info["mean"], std=info["std"])
+        model.checkpoint = {"test_acc": 0.5}
+        return model
+
+    monkeypatch.setattr(curves_module, "pretrained", fake_pretrained)
+    model_curves(["resnet20", "resnet32"], "synthetic", n=10, repeats=1, device="cpu", epochs=2,
+                 train_options={"resnet32": {"precision": "bf16", "epochs": 3}})
+    assert seen == {"resnet20": {"epochs": 2}, "resnet32": {"epochs": 3, "precision": "bf16"}}
+    seen.clear()
+    with pytest.raises(ValueError, match=r"train_options names \['vgg16'\], which are not among the models"):
+        model_curves("resnet20", "synthetic", train_options={"vgg16": {"precision": "bf16"}})
+    with pytest.raises(KeyError, match="training precision"):
+        model_curves("resnet20", "synthetic", train_options={"resnet20": {"precision": "fp16"}})
+    with pytest.raises(TypeError, match="Unknown training option"):
+        model_curves("resnet20", "synthetic", train_options={"resnet20": {"precison": "bf16"}})
+    with pytest.raises(TypeError, match="must map model names to dicts"):
+        model_curves("resnet20", "synthetic", train_options={"resnet20": "bf16"})
+    assert seen == {}  # every refusal came before any training
+
+
 @pytest.mark.slow
 def test_model_curves_on_an_executor_give_the_serial_frame(data_dir):
     import multiprocessing

@@ -39,7 +39,7 @@ GOOD = [
     ("n", 1), ("repeats", 5), ("k", 3), ("seed", 0), ("epochs", None), ("epochs", 2), ("train_size", None),
     ("train_size", 2048), ("test_size", 500), ("recovery_epochs", 1), ("recovery_train_size", None),
     ("probe_train", 200), ("probe_test", 100), ("max_layers", None), ("max_layers", 2), ("ncols", 5),
-    ("col_wrap", None), ("col_wrap", 3),
+    ("col_wrap", None), ("col_wrap", 3), ("train_options", None), ("train_options", {}),
     ("num_classes", 2), ("dim", 64), ("verbosity", 0), ("verbosity", 2),
     ("ns", [30, 60]), ("ks", 3), ("counts", [1]), ("counts", []), ("random_seeds", [0, 1]), ("train_seeds", [0, 1, 2]),
     ("train_seeds", None), ("recovery_seeds", [0, 1, 2]), ("random_seeds", None),
@@ -78,6 +78,7 @@ BAD = [
     ("max_layers", 0, ValueError, "max_layers must be an integer >= 1"),
     ("ncols", 0, ValueError, "ncols must be an integer >= 1"),
     ("col_wrap", "3x", TypeError, "col_wrap must be an integer"),
+    ("train_options", "bf16", TypeError, "train_options must be a mapping"),
     ("num_classes", 1, ValueError, "num_classes must be an integer >= 2"),
     ("dim", "64", TypeError, "dim must be an integer, got '64' (str)."),
     ("verbosity", 3, ValueError, "verbosity must be an integer between 0 and 2, got 3."),
@@ -218,6 +219,8 @@ def test_dataset_info_gives_the_split_sizes():
     (dict(random_seeds=[0], recovery_seeds=[0, 1, 2]), "random_seeds [0] and recovery_seeds [0, 1, 2] pair up run by"),
     (dict(dataset=["fashion-mnist", "synthetic"], col_wrap=3),
      "col_wrap wraps the model panels of one dataset, but 2 were given (fashion-mnist, synthetic)"),
+    (dict(model=["resnet20"], dataset="fashion-mnist", train_options={"vgg16": {"precision": "bf16"}}),
+     "train_options names ['vgg16'], which are not among the models ['resnet20']"),
 ])
 def test_parameters_are_checked_against_each_other_and_the_dataset(parameters, message):
     with pytest.raises(ValueError) as caught:
@@ -230,7 +233,8 @@ def test_the_largest_values_that_fit_pass():
                      recovery_train_size=60000, probe_train=50000, probe_test=10000)
     check_parameters(dataset="fashion-mnist", n=500, k=3, ks=[3, 499], ns=[4, 5000], repeats=2)  # fig6's sweeps
     check_parameters(ns=[12, 5000], ks=[3, 11], repeats=3, num_classes=12)  # asymptotics: no dataset to fit
-    check_parameters(dataset="fashion-mnist", model=["resnet20", "vgg11"], col_wrap=3)
+    check_parameters(dataset="fashion-mnist", model=["resnet20", "vgg11"], col_wrap=3,
+                     train_options={"vgg11": {"precision": "bf16"}})
 
 
 def test_verbosity_is_set_once_every_check_passed():

@@ -1,7 +1,7 @@
 """Fig. 1 and Fig. 3: modularity curves of trained (and untrained) models on one or more datasets."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -10,7 +10,7 @@ from ..curve import modularity_curve
 from ..data import dataset_info, get_dataset
 from ..frames import stack_curves
 from ..models import get_model, probe_layers
-from ..training import pretrained
+from ..training import check_model_options, pretrained
 from ..utils import as_list, check_int_list, isolated_rng
 
 
@@ -18,7 +18,8 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
                  untrained_baseline: bool = False, n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
                  train_seeds: int | Sequence[int] | None = None, device: str | torch.device = "auto",
                  split: str = "test", with_leiden: bool = False, executor: Any = None,
-                 **train_overrides: Any) -> pd.DataFrame:
+                 train_options: Mapping[str, Mapping[str, Any]] | None = None, **train_overrides: Any
+                 ) -> pd.DataFrame:
     """Modularity curves for every model × dataset × training seed, of trained (cached) or freshly
     initialised models.
 
@@ -38,6 +39,8 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
             on a LocalCluster or any cluster) or a ``concurrent.futures`` process pool (not a
             thread pool: weights are drawn in torch's global random stream, which threads share).
             The frame is the same either way: the curves are stacked in the order of the serial run.
+        train_options: per-model training options on top of ``train_overrides``, e.g.
+            ``{"vgg16": {"precision": "bf16"}}`` (the others keep their cached or shipped weights).
 
     Returns:
         The curves stacked with :func:`~dynamic_graphs.stack_curves`: label columns ``dataset``,
@@ -50,15 +53,17 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
     train_seeds = check_int_list("train_seeds", [seed] if train_seeds is None else train_seeds, minimum=0)
     for dataset in datasets:
         dataset_info(dataset)  # an unknown dataset fails here, before any work
+    per_model = check_model_options(train_options, models, datasets, train_overrides)
     states = [trained, False] if untrained_baseline and trained else [trained]
     jobs = [(dataset, name, is_trained, train_seed) for dataset in datasets for name in models
             for is_trained in states for train_seed in train_seeds]
-    options = dict(n=n, repeats=repeats, k=k, seed=seed, device=device, split=split, with_leiden=with_leiden,
-                   train_overrides=train_overrides)
+    options = dict(n=n, repeats=repeats, k=k, seed=seed, device=device, split=split, with_leiden=with_leiden)
+    overrides = {name: {**train_overrides, **per_model.get(name, {})} for name in models}
     if executor is None:
-        results = [_one_curve(*job, **options) for job in jobs]
+        results = [_one_curve(*job, **options, train_overrides=overrides[job[1]]) for job in jobs]
     else:  # one task per curve; Dask (or concurrent.futures) schedules them, the cache locks share the models
-        results = [future.result() for future in [executor.submit(_one_curve, *job, **options) for job in jobs]]
+        futures = [executor.submit(_one_curve, *job, **options, train_overrides=overrides[job[1]]) for job in jobs]
+        results = [future.result() for future in futures]
     curves = dict(zip(jobs, results))
     return stack_curves(curves, name=["dataset", "model", "trained", "train_seed"])
 
