@@ -134,6 +134,37 @@ def test_rank_correlation_of_a_matrix_with_itself_and_its_reverse():
         matrix_rank_correlation(d, d[:4, :4])
 
 
+def test_cka_agreement_is_each_repeats_correlation_recomputed_by_hand(data):
+    from dynamic_graphs import cka_agreement, summarize_agreement
+
+    net = tiny_net()
+    frame = cka_agreement(net, data, layers=LAYERS, n=30, repeats=3, k=3, seed=2, device="cpu")
+    assert list(frame.columns) == ["repeat", "spearman", "pairs", "n", "k"]
+    assert frame["pairs"].eq(6).all() and frame["repeat"].tolist() == [0, 1, 2]
+    curve = modularity_curve(net, data, layers=LAYERS, n=30, repeats=3, k=3, seed=2, device="cpu")
+    from scipy.stats import spearmanr
+
+    upper = np.triu_indices(len(LAYERS), k=1)
+    for repeat, indices in enumerate(sample_indices(len(data), n=30, repeats=3, seed=2)):
+        q = curve[curve.repeat == repeat].sort_values("depth").modularity.to_numpy()
+        d = np.abs(q[:, None] - q[None, :])
+        by_layer = extract_features(net, data.batch(indices)[0], layers=LAYERS, device="cpu")
+        features = [by_layer[layer].double().numpy() for layer in LAYERS]
+        cka = np.array([[direct_cka(a, b) for b in features] for a in features])
+        expected = spearmanr(d[upper], (1 - cka)[upper])[0]
+        assert frame.spearman[repeat] == pytest.approx(expected, abs=1e-9)
+    summary = summarize_agreement(frame)
+    values = frame.spearman.to_numpy()
+    assert summary["mean"].item() == pytest.approx(values.mean())
+    assert summary.ci_low.item() < values.mean() < summary.ci_high.item()
+    assert summary.repeats.item() == 3
+    assert np.isnan(summarize_agreement(frame.iloc[:1]).ci_low.item())  # one repeat has no interval
+    with pytest.raises(ValueError, match="at least 3 layers"):
+        cka_agreement(net, data, layers=LAYERS[:2], n=30, repeats=1, device="cpu")
+    with pytest.raises(KeyError, match="spearman"):
+        summarize_agreement(curve)
+
+
 def test_draw_samples_are_the_first_repeat_of_the_curve(data):
     images, labels = draw_samples(data, n=30, seed=4)
     indices = sample_indices(len(data), n=30, repeats=3, seed=4)[0]

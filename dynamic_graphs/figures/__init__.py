@@ -10,4 +10,5 @@ from .dynamics import training_dynamics
 from .embeddings import layer_embeddings
 from .graphs import layer_graph_table, layer_graphs
 from .metrics import BLOCK_SCORES, block_removal_costs, block_scores, cost_correlations, score_rules
+from .similarity import cka_agreement, summarize_agreement
 from .pruning import PAPER_TABLE1, compare_pruning, evaluate_variants, summarize_comparison
