@@ -3,10 +3,10 @@
 Command line::
 
     python -m dynamic_graphs.reports fig3 -p model resnet56      # one notebook, with overrides
-    python -m dynamic_graphs.reports fig3 --tag deep -p model "[resnet110, vgg16]"   # reports/fig3-deep.html
+    python -m dynamic_graphs.reports fig3 --tag vggs -p model "[vgg16, vgg19]"   # reports/fig3-vggs.html
     python -m dynamic_graphs.reports --all                          # every notebook, reports/parameters.yml
     python -m dynamic_graphs.reports table1 --all                   # one notebook's full runs from that file
-    python -m dynamic_graphs.reports fig3 --all --tag deep          # only its run tagged deep (fig3-deep.html)
+    python -m dynamic_graphs.reports fig3 --all --tag seeds         # only its run tagged seeds (fig3-seeds.html)
     python -m dynamic_graphs.reports fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
     python -m dynamic_graphs.reports fig3 fig6 -f params.yml --executor dask --workers 2   # a Dask sweep
     python -m dynamic_graphs.reports --all --executor dask --scheduler tcp://head:8786     # any Dask cluster
