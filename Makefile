@@ -46,7 +46,8 @@ reports: dataset
 	$(BIN)/python -m dynamic_graphs.reports --all
 
 # The trained zoo the reports use, one row per model and seed (top-1, epochs, minutes) from each run's
-# own checkpoint, into reports/zoo.csv. Trains what is missing (hours on a CPU); ZOO_ARGS="--missing skip"
+# own checkpoint, into reports/zoo.csv (updated: rows of runs trained elsewhere stay). Trains what is
+# missing (hours on a CPU); ZOO_ARGS="--missing skip"
 # lists only what is trained.
 zoo: dataset
 	$(BIN)/python -m dynamic_graphs.zoo $(ZOO_MODELS) --out reports/zoo.csv $(ZOO_ARGS)

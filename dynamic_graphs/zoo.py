@@ -9,6 +9,11 @@ Command line::
 
 Every row comes from the checkpoint of the run that trained the model (its recorded test
 accuracy, epochs and per-epoch seconds), never from a re-evaluation.
+
+``--out`` updates the table it names: a row of this run replaces the row of the same checkpoint
+(``model``, ``dataset``, ``key``) and the other rows stay, so that models trained on other
+machines or in other sessions, whose checkpoints this one lacks, keep their rows. ``--replace``
+writes only this run's rows.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from .data import dataset_info
 from .models import probe_layers
 from .training import (PRECISIONS, checkpoint_path, finished, model_hparams, pretrained, recipe_name, ship_weights,
                        shipped_entry)
-from .utils import as_list, check_int_list, lookup, shown_path
+from .utils import as_list, atomic_path, check_int_list, lookup, shown_path
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +113,36 @@ def _available(name: str, dataset: str, seed: int, recipe: str | None, model_kwa
         shipped_entry(name, dataset, hparams, seed, model_kwargs) is not None
 
 
+ROW_IDENTITY = ["model", "dataset", "key"]  # one training run: its checkpoint's cache key encodes recipe and seed
+
+
+def updated_table(path: str | Path, table: pd.DataFrame) -> pd.DataFrame:
+    """The zoo table at ``path`` with ``table``'s rows in it: each replaces the row of the same run, others are added.
+
+    Rows of ``path`` that ``table`` does not hold keep their place. A missing file is an empty table.
+
+    Raises:
+        ValueError: ``path`` exists but is not a zoo table (unreadable, or without the columns
+            :data:`ZOO_COLUMNS`): it is not overwritten.
+    """
+    path = Path(path)
+    if not path.exists():
+        return table.reset_index(drop=True)
+    try:
+        existing = pd.read_csv(path, dtype={"key": str, "git": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise ValueError(f"{shown_path(path)} could not be read as a zoo table ({err}); it is left as it is. Move it "
+                         "away, or pass --replace to write this run's rows only.") from err
+    absent = [column for column in ZOO_COLUMNS if column not in existing.columns]
+    if absent:
+        raise ValueError(f"{shown_path(path)} is not a zoo table: it lacks the columns {absent}; it is left as it is. "
+                         "Move it away, or pass --replace to write this run's rows only.")
+    rows = existing[ZOO_COLUMNS].to_dict("records")
+    fresh = {tuple(row[column] for column in ROW_IDENTITY): row for row in table.to_dict("records")}
+    kept = [fresh.pop(tuple(row[column] for column in ROW_IDENTITY), row) for row in rows]
+    return pd.DataFrame(kept + list(fresh.values()), columns=ZOO_COLUMNS)
+
+
 def _model_and_seeds(spec: str, default: list[int]) -> tuple[str, list[int]]:
     """``"resnet20:0,1,2"`` -> ``("resnet20", [0, 1, 2])``; ``"vgg11"`` -> ``("vgg11", default)``."""
     name, _, seeds = spec.partition(":")
@@ -135,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: the recipe's, fp32)")
     parser.add_argument("--missing", default="train", choices=MISSING,
                         help="a model not trained yet: train it (default), skip its row, or fail")
-    parser.add_argument("--out", help="write the table as CSV here (e.g. reports/zoo.csv); else print it")
+    parser.add_argument("--out", help="update the CSV table here (e.g. reports/zoo.csv): this run's rows replace "
+                        "those of the same checkpoint, the others stay; else print the table")
+    parser.add_argument("--replace", action="store_true", help="with --out: write this run's rows only")
     parser.add_argument("--ship", action="store_true",
                         help="also copy each trained model into weights/ with its sha256 (see dg.ship_weights)")
     parser.add_argument("--device", default="auto")
@@ -155,10 +192,12 @@ def main(argv: list[str] | None = None) -> int:
             ship_weights(row.model, args.dataset, command=command, seed=int(row.seed), recipe=args.recipe,
                          epochs=args.epochs, train_size=args.train_size, precision=args.precision)
     if args.out:
-        from .utils import atomic_path
-
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if not args.replace:
+            try:
+                table = updated_table(out, table)
+            except ValueError as err:
+                parser.error(str(err))
         with atomic_path(out) as tmp:
             table.to_csv(tmp, index=False)
         logger.info("wrote %s (%d rows)", shown_path(out), len(table))

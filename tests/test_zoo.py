@@ -81,7 +81,52 @@ def test_the_command_line_writes_the_csv(empty_data_dir):
         [["resnet20", "synthetic", 1, 64, 0]]
     assert main(["resnet20:0,1", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
                  "--missing", "skip", "--out", str(out)]) == 0
-    assert pd.read_csv(out)[["model", "seed"]].values.tolist() == [["resnet20", 0]]  # seed 1 is not trained
+    assert pd.read_csv(out)[["model", "seed"]].values.tolist() == [["resnet20", 0]]  # seed 1 is not trained: no row
     for bad in (["resnet21"], ["resnet20:0,x"]):
         with pytest.raises(SystemExit):  # argparse's usage error, not a traceback
             main([*bad, "--out", str(out)])
+
+
+def _zoo_rows(*specs):
+    """A zoo table of (model, key, top1) rows, the other columns filled alike."""
+    return pd.DataFrame([{"model": model, "dataset": "fashion-mnist", "top1": top1, "epochs": 6, "train_size": 60000,
+                          "seed": 0, "minutes": 1.0, "recipe": "onecycle", "key": key, "git": "abc1234"}
+                         for model, key, top1 in specs], columns=ZOO_COLUMNS)
+
+
+def test_out_updates_the_table_and_keeps_rows_of_other_runs(tmp_path):
+    from dynamic_graphs.zoo import updated_table
+
+    path = tmp_path / "zoo.csv"
+    new = _zoo_rows(("vgg16", "0000000123", 92.6), ("vgg19", "bbbbbbbbbb", 92.7))
+    assert updated_table(path, new).equals(new)  # no file yet: this run's rows
+    _zoo_rows(("resnet20", "aaaaaaaaaa", 92.9), ("vgg16", "0000000123", 89.2), ("vgg11", "cccccccccc", 92.8)) \
+        .to_csv(path, index=False)
+    merged = updated_table(path, new)
+    # the vgg16 run is replaced in its place (its key read as text, not as the number 123); vgg19 is added
+    assert merged[["model", "key", "top1"]].values.tolist() == [
+        ["resnet20", "aaaaaaaaaa", 92.9], ["vgg16", "0000000123", 92.6], ["vgg11", "cccccccccc", 92.8],
+        ["vgg19", "bbbbbbbbbb", 92.7]]
+    assert updated_table(path, new.iloc[:0]).equals(pd.read_csv(path, dtype={"key": str, "git": str}))
+
+    not_a_table = tmp_path / "notes.csv"
+    not_a_table.write_text("model,accuracy\nresnet20,0.9\n")
+    with pytest.raises(ValueError, match=r"lacks the columns \['dataset', 'top1'.*left as it is.*--replace"):
+        updated_table(not_a_table, new)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="could not be read as a zoo table"):
+        updated_table(empty, new)
+
+
+def test_the_command_line_refuses_to_overwrite_what_it_cannot_read(empty_data_dir):
+    out = empty_data_dir / "reports" / "zoo.csv"
+    out.parent.mkdir(parents=True)
+    out.write_text("model,accuracy\nresnet20,0.9\n")
+    args = ["resnet20", "--dataset", "synthetic", "--train-size", "64", "--device", "cpu", "--missing", "skip",
+            "--out", str(out)]
+    with pytest.raises(SystemExit):
+        main(args)
+    assert out.read_text() == "model,accuracy\nresnet20,0.9\n"
+    assert main([*args, "--replace"]) == 0
+    assert list(pd.read_csv(out).columns) == ZOO_COLUMNS
