@@ -223,7 +223,7 @@ RULES: dict[str, Rule] = {
     "ks": _int_list(),
     "counts": _int_list(allow_empty=True),      # fig8, fig9; fig9's []: the paper's variants only
     "random_seeds": _int_list(minimum=0, optional=True),  # table1; None: the recovery seeds
-    "recovery_seeds": _int_list(minimum=0),     # table1
+    "recovery_seeds": _int_list(minimum=0, optional=True),  # table1, fig8, fig9; None (figs. 8-9): [seed]
     "train_seeds": _int_list(minimum=0, optional=True),  # fig3; None: [seed]
     "probe": _int_list(),                       # fig4: 1-based probe-layer indices
     "layers_to_draw": _int_list(),              # fig2: 1-based probe-layer indices

@@ -397,6 +397,48 @@ def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     np.testing.assert_allclose(by_object.top1, table.top1.iloc[:2])
 
 
+@pytest.mark.slow
+def test_evaluate_variants_over_recovery_seeds_keeps_each_run_apart(data_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
+    variants = {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}
+    table, curves = dg.evaluate_variants(parent, variants, "synthetic", n=40, repeats=1, device="cpu",
+                                         recovery_seeds=[0, 1], epochs=1, batch_size=50, train_size=100)
+    assert table.variant.tolist() == ["unpruned", "one", "two", "one", "two"]
+    assert table.recovery_seed.tolist()[1:] == [0, 0, 1, 1] and table.recovery_seed.isna().iloc[0]
+    recovered = list((data_dir / "checkpoints" / "synthetic" / "pruned").glob("*.pt"))
+    assert len(recovered) == 4  # one recovery run per (variant, seed)
+    # The seed-0 runs are the runs of the unseeded call with seed=0 (the default).
+    single, _ = dg.evaluate_variants(parent, variants, "synthetic", with_curves=False, device="cpu", epochs=1,
+                                     batch_size=50, train_size=100)
+    np.testing.assert_allclose(single.top1, table.top1.iloc[:3])
+    # Each (variant, seed) is its own curve, measured on the same images (the sample seed).
+    assert set(dg.curve_labels(curves)) >= {"variant", "recovery_seed"}
+    assert curves.groupby(["variant", "recovery_seed"], dropna=False).ngroups == 5
+    summary = dg.summarize_comparison(table, by="variant", reference="one").set_index("variant")
+    assert summary.runs.tolist() == [1, 2, 2]
+    runs = table[table.variant == "two"].top1
+    assert summary.loc["two", "top1"] == pytest.approx(runs.mean())
+    assert summary.loc["two", "top1_std"] == pytest.approx(runs.std())
+    assert summary.loc["two", "q_last"] == pytest.approx(table[table.variant == "two"].q_last.mean())
+    assert np.isfinite(summary.loc["two", "p_value"]) and np.isnan(summary.loc["one", "p_value"])
+    # The plots draw a variant's runs together (mean, spread, each run) and say so.
+    ax = dg.plot_variant_curves(curves)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith("unpruned (") and "2 seeds" in labels[1]
+    with pytest.raises(ValueError, match="plot_variant_curves.*several curves|recovery_seed"):
+        dg.plot_variant_curves(curves, over=None)
+    ax = dg.plot_removal_effects(table)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["one\n(1 removed, 2 seeds)", "two\n(2 removed, 2 seeds)"]
+    with pytest.raises(ValueError, match="several rows.*recovery_seed"):
+        dg.plot_removal_effects(table.drop(columns="recovery_seed"))
+    plt.close("all")
+
+
 def test_pruning_plots_draw_their_tables_and_refuse_other_frames():
     import matplotlib
 

@@ -38,7 +38,8 @@ def _reduction(before: int, after: int) -> float:
 
 def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dataset: Any = "fashion-mnist", *,
                       test_set: Dataset | None = None, with_curves: bool = True, n: int = 500, repeats: int = 5,
-                      k: int = 3, seed: int = 0, device: str | torch.device = "auto", from_scratch: bool = False,
+                      k: int = 3, seed: int = 0, recovery_seeds: Sequence[int] | None = None,
+                      device: str | torch.device = "auto", from_scratch: bool = False,
                       **recovery: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prune ``parent`` once per variant, recover each (:func:`dynamic_graphs.recover`), and measure it.
 
@@ -50,31 +51,41 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
         test_set: with a Dataset, the images the curves and accuracies are measured on.
         with_curves: also measure each variant's modularity curve (and the parent's).
         n, repeats, k: curve settings.
-        seed: recovery and curve seed (the same for every variant, so they meet the same budget).
+        seed: the curves' sample seed (the same images for every variant), and the recovery seed
+            without ``recovery_seeds`` (the same for every variant, so they meet the same budget).
+        recovery_seeds: recover every variant once per seed (its training order and subset), so
+            that a variant's accuracy is a mean over runs with a spread
+            (:func:`summarize_comparison` with ``by="variant"``); the table and the curves then
+            carry a ``recovery_seed`` column.
         from_scratch, **recovery: passed to :func:`dynamic_graphs.recover` (``epochs=``, ``lr=``,
             ``train_size=``...).
 
     Returns:
-        ``(table, curves)``. ``table`` has one row per variant plus ``unpruned``: ``variant``,
-        ``removed`` (count), ``layers``, ``top1`` (%), ``params``, ``flops``, ``macs``,
-        ``params_reduction``, ``flops_reduction``, ``q_last`` (mean Q of the last probe layer) and
-        ``delta_acc``/``delta_q`` (unpruned minus variant). ``curves`` stacks the curves
-        (:func:`dynamic_graphs.stack_curves`) with the label column ``variant`` and each
-        variant's ``top1`` (empty without ``with_curves``).
+        ``(table, curves)``. ``table`` has one row per variant (per recovery seed, with
+        ``recovery_seeds``) plus ``unpruned``: ``variant``, [``recovery_seed``,] ``removed``
+        (count), ``layers``, ``top1`` (%), ``params``, ``flops``, ``macs``, ``params_reduction``,
+        ``flops_reduction``, ``q_last`` (mean Q of the last probe layer) and ``delta_acc``/``delta_q``
+        (unpruned minus the run). ``curves`` stacks the curves (:func:`dynamic_graphs.stack_curves`)
+        with the label column ``variant`` (and ``recovery_seed``) and each run's ``top1`` (empty
+        without ``with_curves``).
     """
     from ..curve import modularity_curve
 
+    seeded = recovery_seeds is not None
+    run_seeds = check_int_list("recovery_seeds", recovery_seeds, minimum=0) if seeded else [seed]
     data = TrainingData(dataset, test_set)
     image_size = data.info()["image_size"]
     base_cost = model_cost(parent, image_size=image_size)
-    models = {"unpruned": parent}
-    for variant, layers in variants.items():
-        models[variant] = recover(prune(parent, layers), dataset, test_set=test_set, from_scratch=from_scratch,
-                                  seed=seed, device=device, **recovery)
+    models = {("unpruned", None): parent}
+    for run_seed in run_seeds:
+        for variant, layers in variants.items():
+            models[(variant, run_seed)] = recover(prune(parent, layers), dataset, test_set=test_set,
+                                                  from_scratch=from_scratch, seed=run_seed, device=device, **recovery)
     rows, curves = [], {}
-    for variant, model in models.items():
+    for (variant, run_seed), model in models.items():
         cost = model_cost(model, image_size=image_size)
-        row = {"variant": variant, "removed": len(getattr(model, "pruned_layers", [])),
+        row = {"variant": variant, **({"recovery_seed": run_seed} if seeded else {}),
+               "removed": len(getattr(model, "pruned_layers", [])),
                "layers": ", ".join(getattr(model, "pruned_layers", [])),
                "top1": 100 * model.checkpoint["test_acc"], **cost,
                "params_reduction": _reduction(base_cost["params"], cost["params"]),
@@ -82,13 +93,20 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
         if with_curves:
             curve = modularity_curve(model, data.test, n=n, repeats=repeats, k=k, seed=seed, device=device)
             row["q_last"] = float(curve[curve.depth == curve.depth.max()].modularity.mean())
-            curves[variant] = curve.assign(top1=row["top1"])
+            curves[(variant, run_seed) if seeded else variant] = curve.assign(top1=row["top1"])
         rows.append(row)
     table = pd.DataFrame(rows)
+    if seeded:
+        table["recovery_seed"] = table["recovery_seed"].astype("Int64")  # the unpruned row has none
     table["delta_acc"] = table.top1.iloc[0] - table.top1
     if with_curves:
         table["delta_q"] = table.q_last.iloc[0] - table.q_last
-    return table, (stack_curves(curves, name="variant") if curves else pd.DataFrame())
+    if not curves:
+        return table, pd.DataFrame()
+    stacked = stack_curves(curves, name=["variant", "recovery_seed"] if seeded else "variant")
+    if seeded:
+        stacked["recovery_seed"] = stacked["recovery_seed"].astype("Int64")
+    return table, stacked
 
 
 def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fashion-mnist", *,
@@ -206,7 +224,8 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
     return table.drop(columns=["delta_acc"])
 
 
-def summarize_comparison(table: pd.DataFrame, *, reference: str = "modularity") -> pd.DataFrame:
+def summarize_comparison(table: pd.DataFrame, *, reference: str | None = "modularity",
+                         by: str = "method") -> pd.DataFrame:
     """Table 1 per method: mean ± std of top-1 over its runs, mean reductions, and the difference to ``reference``.
 
     ``diff`` is the method's mean top-1 minus the reference's (percentage points); ``p_value`` is
@@ -215,31 +234,44 @@ def summarize_comparison(table: pd.DataFrame, *, reference: str = "modularity") 
     runs. ``spread`` says whether ``abs(diff)`` exceeds the larger of the two standard deviations,
     the seed spread.
 
+    Args:
+        table: :func:`compare_pruning`'s runs, or :func:`evaluate_variants`' with ``by="variant"``
+            (with ``recovery_seeds``, so that each variant has several runs).
+        reference: the ``by`` value the others are compared with; None: the first one that is
+            not ``"unpruned"`` (Fig. 9's first variant).
+        by: the column naming what each run tried.
+
     Returns:
-        ``method``, ``runs``, ``removed``, ``top1``, ``top1_std``, ``params_reduction``,
-        ``flops_reduction``, ``diff``, ``p_value``, ``beyond_spread``; one row per method, in the
-        table's order.
+        ``by``, ``runs``, ``removed``, ``top1``, ``top1_std``, ``params_reduction``,
+        ``flops_reduction``, ``diff``, ``p_value``, ``beyond_spread``; one row per ``by`` value, in
+        the table's order; with a ``q_last`` column in ``table``, also ``q_last`` and ``q_last_std``.
 
     Raises:
         KeyError: ``table`` lacks a column of :func:`compare_pruning`'s, or has no ``reference`` row.
     """
     from scipy import stats
 
-    require_columns(table, ["method", "removed", "top1", "params_reduction", "flops_reduction"],
-                    source="compare_pruning()", caller="summarize_comparison")
-    grouped = table.groupby("method", sort=False)
+    require_columns(table, [by, "removed", "top1", "params_reduction", "flops_reduction"],
+                    source="compare_pruning() or evaluate_variants()", caller="summarize_comparison")
+    if reference is None:
+        pruned = [value for value in dict.fromkeys(table[by]) if value != "unpruned"]
+        if not pruned:
+            raise KeyError(f"summarize_comparison: no pruned runs to compare ({by} values: {table[by].unique().tolist()}).")
+        reference = pruned[0]
+    grouped = table.groupby(by, sort=False)
     summary = pd.DataFrame({
         "runs": grouped.size(), "removed": grouped.removed.first(), "top1": grouped.top1.mean(),
         "top1_std": grouped.top1.std(), "params_reduction": grouped.params_reduction.mean(),
         "flops_reduction": grouped.flops_reduction.mean(),
+        **({"q_last": grouped.q_last.mean(), "q_last_std": grouped.q_last.std()} if "q_last" in table else {}),
     }).reset_index()
-    if reference not in summary.method.values:
-        raise KeyError(f"summarize_comparison: no {reference!r} rows to compare against (methods: "
-                       f"{summary.method.tolist()}); pass reference= one of them.")
-    base = table.loc[table.method == reference, "top1"].to_numpy(dtype=float)
+    if reference not in summary[by].values:
+        raise KeyError(f"summarize_comparison: no {reference!r} rows to compare against ({by} values: "
+                       f"{summary[by].tolist()}); pass reference= one of them.")
+    base = table.loc[table[by] == reference, "top1"].to_numpy(dtype=float)
     rows = []
-    for method in summary.method:
-        runs = table.loc[table.method == method, "top1"].to_numpy(dtype=float)
+    for method in summary[by]:
+        runs = table.loc[table[by] == method, "top1"].to_numpy(dtype=float)
         p_value = float("nan")
         if method != reference and len(runs) >= 2 and len(base) >= 2:
             p_value = float(stats.ttest_ind(runs, base, equal_var=False).pvalue)
@@ -248,7 +280,7 @@ def summarize_comparison(table: pd.DataFrame, *, reference: str = "modularity") 
     summary["p_value"] = rows
     spread = np.fmax(summary.top1_std.to_numpy(dtype=float), np.std(base, ddof=1) if len(base) > 1 else np.nan)
     summary["beyond_spread"] = np.abs(summary["diff"].to_numpy()) > spread
-    summary.loc[summary.method == reference, "beyond_spread"] = False
+    summary.loc[summary[by] == reference, "beyond_spread"] = False
     return summary
 
 

@@ -160,15 +160,16 @@ def _wrap_width(col_wrap: int | None, n_cols: int, rows: list, row: str) -> int:
     return min(col_wrap, n_cols)
 
 
-def _plot_across(group: pd.DataFrame, over: str, *, ax, label: str | None, value: str) -> None:
+def _plot_across(group: pd.DataFrame, over: str, *, ax, label: str | None, value: str,
+                 caller: str = "plot_curve_grid") -> None:
     """The curves of ``group`` that differ in ``over``: thin per-curve means, their mean ± 1 std across them."""
     from ..curve import summarize_seeds
 
     spread = summarize_seeds(group, column=over, value=value)
     mixed = [column for column in spread.attrs["labels"] if spread[column].nunique(dropna=False) > 1]
     if mixed:
-        raise ValueError(f"plot_curve_grid: each line pools the curves that differ in {over!r} only, but {mixed} "
-                         "also vary within it; select them first or choose other row/col/hue columns.")
+        raise ValueError(f"{caller}: each line pools the curves that differ in {over!r} only, but {mixed} "
+                         "also vary within it; select them first or choose other columns.")
     (line,) = ax.plot(spread["depth"], spread["mean"], marker="o", markersize=4, label=label)
     ax.fill_between(spread["depth"], spread["mean"] - spread["std"], spread["mean"] + spread["std"],
                     color=line.get_color(), alpha=0.2, linewidth=0)
@@ -196,13 +197,17 @@ def _hue_label(hue: str | None, key, group: pd.DataFrame, over: str | None = Non
     return f"trained ({accuracy.iloc[0]:.1%} test acc.)"
 
 
-def plot_variant_curves(curves: pd.DataFrame, *, by: str = "variant", ax: matplotlib.axes.Axes | None = None,
-                        title: str | None = None) -> matplotlib.axes.Axes:
+def plot_variant_curves(curves: pd.DataFrame, *, by: str = "variant", over: str | None = "recovery_seed",
+                        ax: matplotlib.axes.Axes | None = None, title: str | None = None) -> matplotlib.axes.Axes:
     """One curve per ``by`` group on shared axes, labelled with its top-1 accuracy (Lu et al. 2022, Fig. 8's layout).
 
     Args:
         curves: stacked curves with a ``by`` column and, optionally, ``top1`` (%), as from
             :func:`~dynamic_graphs.evaluate_variants`.
+        over: where the frame has this column (``evaluate_variants(..., recovery_seeds=[...])``'s
+            ``recovery_seed``), a group's curves that differ in it only are drawn together: each
+            run's mean as a thin line, their mean with a ±1 std band across runs, and the label
+            gives the mean ± std of their top-1. None: such a group is refused.
 
     Raises:
         KeyError: ``by`` is not a column.
@@ -210,8 +215,15 @@ def plot_variant_curves(curves: pd.DataFrame, *, by: str = "variant", ax: matplo
     """
     check_curves(curves, caller="plot_variant_curves")
     require_columns(curves, [by], source="evaluate_variants()", caller="plot_variant_curves")
+    over = over if over is not None and over in curves.columns else None
     _, ax = new_axes(ax, (6.5, 4))
     for key, group in curves.groupby(by, sort=False):
+        if over is not None and group[over].nunique(dropna=False) > 1:
+            accuracy = group.groupby(over, sort=False)["top1"].first() if "top1" in group else None
+            label = str(key) if accuracy is None else \
+                f"{key} ({accuracy.mean():.2f} ± {accuracy.std():.2f} %, {len(accuracy)} seeds)"
+            _plot_across(group, over, ax=ax, label=label, value="modularity", caller="plot_variant_curves")
+            continue
         label = f"{key} ({group['top1'].iloc[0]:.2f} %)" if "top1" in group else str(key)
         plot_curve(_line(group, "modularity", "plot_variant_curves"), ax=ax, label=label)
     ax.legend(fontsize=8, title="top-1", title_fontsize=8)
