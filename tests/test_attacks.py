@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import torch
 from torch import nn
 
@@ -239,6 +240,15 @@ def test_summary_has_a_row_per_attack_and_keeps_stacked_runs_apart(curves):
     assert {"q_last_true", "q_last_predicted", "repeats"} <= set(summary.columns)
     last = curves[(curves.attack == "fgsm") & (curves.communities == "true") & (curves.depth == 2)]
     assert summary.loc["fgsm", "q_last_true"] == pytest.approx(last.modularity.mean())
+    # the interval over repeats, computed directly: mean ± t(0.975, r - 1) · std / sqrt(r)
+    values = last.modularity.to_numpy()
+    half = scipy.stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    assert len(values) >= 2 and half > 0
+    assert summary.loc["fgsm", "q_last_true_low"] == pytest.approx(values.mean() - half)
+    assert summary.loc["fgsm", "q_last_true_high"] == pytest.approx(values.mean() + half)
+    assert (summary["q_last_predicted_low"] <= summary["q_last_predicted"]).all()
+    one_repeat = attack_summary(curves[curves.repeat == 0])
+    assert one_repeat["q_last_true_low"].isna().all() and one_repeat["q_last_true"].notna().all()
     shifted = curves.assign(modularity=curves.modularity + 1.0)
     runs = attack_summary(stack_curves({"a": curves, "b": shifted}, name="run"))
     assert list(runs.index) == [(run, name) for run in "ab" for name in ("clean", "fgsm", "pgd")]

@@ -20,7 +20,7 @@ from ..attacks import (ATTACK_DEFAULTS, CLEAN, AdversarialDataset, NoSuccessfulA
                        attack_params, resolve_attack)
 from ..data import as_dataset
 from ..curve import modularity_curve, sample_indices
-from ..frames import check_curves, stack_curves
+from ..frames import check_curves, stack_curves, t_interval
 
 __all__ = ["adversarial_curves", "attack_summary"]
 
@@ -166,6 +166,10 @@ def attack_summary(curves: pd.DataFrame) -> pd.DataFrame:
     """One row per attack of :func:`adversarial_curves`' frame: counts, success rate, perturbation
     size, and the mean Q of the last layer per kind of communities (``q_last_true``, ``q_last_predicted``).
 
+    Each mean comes with its 95 % Student-t interval over the repeats (``q_last_true_low``,
+    ``q_last_true_high``, ...; :func:`~dynamic_graphs.frames.t_interval`, as in
+    :func:`~dynamic_graphs.summarize_curve`): NaN with one repeat.
+
     A frame that stacks several runs (say two models, stacked with ``stack_curves(..., name="model")``)
     gets one row per (run, attack): every label column that varies within an attack leads the index.
     A frame whose curves no column tells apart is refused (:func:`~dynamic_graphs.frames.check_curves`).
@@ -184,8 +188,13 @@ def attack_summary(curves: pd.DataFrame) -> pd.DataFrame:
             and (by_attack[label].nunique(dropna=False) > 1).any()]
     keys = [*runs, "attack"]
     last = curves[curves["depth"] == curves.groupby([*keys, "communities"], sort=False)["depth"].transform("max")]
-    q_last = last.groupby([*keys, "communities"], sort=False)["modularity"].mean().unstack("communities")
-    q_last.columns = [f"q_last_{c}" for c in q_last.columns]
+    stats = last.groupby([*keys, "communities"], sort=False)["modularity"].agg(["mean", "std", "count"])
+    stats["low"], stats["high"] = t_interval(stats["mean"], stats["std"], stats["count"])
+    q_last = stats[["mean", "low", "high"]].unstack("communities")
+    q_last.columns = [f"q_last_{view}" + ("" if measure == "mean" else f"_{measure}")
+                      for measure, view in q_last.columns]
+    order = [f"q_last_{view}{suffix}" for view in dict.fromkeys(last["communities"]) for suffix in ("", "_low", "_high")]
+    q_last = q_last[[column for column in order if column in q_last.columns]]
     columns = [c for c in (*ATTACK_MEASURES, "n") if c in curves.columns]
     grouped = curves.groupby(keys, sort=False)
     table = grouped[columns].first()
