@@ -18,7 +18,7 @@ def run_info(**parameters: Any) -> pd.DataFrame:
     import torch
 
     from . import __version__
-    from .utils import git_commit, resolve_device
+    from .utils import cpu_description, git_commit, resolve_device
 
     device = parameters.get("device", "auto")
     provenance = {
@@ -29,6 +29,7 @@ def run_info(**parameters: Any) -> pd.DataFrame:
         "python": platform.python_version(),
         "device used": str(resolve_device(device)),
         "CPU threads": torch.get_num_threads(),
+        "CPU": cpu_description(),
     }
     rows = [("parameter", key, repr(value)) for key, value in parameters.items()]
     rows += [("provenance", key, str(value)) for key, value in provenance.items()]

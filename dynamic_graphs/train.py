@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
     parser.add_argument("--batch-size", type=int, help="the global batch (default: the recipe's)")
     parser.add_argument("--precision", choices=training.PRECISIONS,
-                        help="bf16: the forward pass under bfloat16 autocast (default: the recipe's, fp32)")
+                        help="bf16: the forward pass under bfloat16 autocast, fast only where the device has "
+                             "bfloat16 kernels (not on an AVX2 CPU) (default: the recipe's, fp32)")
     parser.add_argument("--out", help="the checkpoint file (default: the cache entry of dg.pretrained)")
     parser.add_argument("--device", help="default: auto (one process) or each process's GPU (torchrun)")
     args = parser.parse_args(argv)

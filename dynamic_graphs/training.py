@@ -16,6 +16,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -29,8 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 from ._settings import settings
 from .data import as_dataset, dataset_info, get_dataset
 from .models import MODELS, get_model
-from .utils import (atomic_path, atomic_torch_save, cache_key, cache_lock, check_positive_int, evaluating,
-                    git_commit, isolated_rng, lookup, progress, resolve_device, shown_path)
+from .utils import (atomic_path, atomic_torch_save, bfloat16_kernels, cache_key, cache_lock, check_positive_int,
+                    evaluating, git_commit, isolated_rng, lookup, progress, resolve_device, shown_path)
 
 logger = logging.getLogger(__name__)
 
@@ -464,9 +465,16 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
     test_indices = _subset(len(test_set), hparams["test_size"], seed) if test_set is not None else None
     optimizer, scheduler = _optimizer(model, hparams, steps_per_epoch=-(-len(train_indices) // hparams["batch_size"]))
     per_batch = hparams.get("schedule", "multistep") == "onecycle"
-    # bfloat16 autocast (CPU and CUDA): about half the time of a CPU epoch where the CPU has AVX512-BF16;
-    # bfloat16 keeps float32's range, so no loss scaling. Evaluation stays in float32.
+    # bfloat16 autocast (CPU and CUDA): about half the time of a CPU epoch where oneDNN has bfloat16
+    # kernels (AVX512, AMX), many times float32's on an AVX2 CPU, where it is emulated; bfloat16 keeps
+    # float32's range, so no loss scaling. Evaluation stays in float32.
     low_precision = hparams.get("precision", "fp32") == "bf16"
+    if low_precision and not bfloat16_kernels(device):
+        warnings.warn(f"precision='bf16' on {device}: this device has no bfloat16 kernels "
+                      f"({torch.backends.cpu.get_cpu_capability() if device.type == 'cpu' else device.type}), so "
+                      "autocast emulates them and training is far slower than in float32 (a VGG16 step took 25x "
+                      "as long on an AVX2 CPU). Train with precision='fp32' (the recipe's default) here.",
+                      RuntimeWarning, stacklevel=3)
     history: list[dict] = []
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():

@@ -5,7 +5,7 @@ Command line::
     python -m dynamic_graphs.zoo resnet20 resnet56 --seeds 0 1 2      # train what is missing, print the table
     python -m dynamic_graphs.zoo resnet20:0,1,2 vgg11 --out reports/zoo.csv --missing skip  # per-model seeds
     python -m dynamic_graphs.zoo resnet20 resnet56 --ship              # commit-ready weights under weights/
-    python -m dynamic_graphs.zoo vgg16 --precision bf16                # bfloat16 autocast: about 2x on a CPU
+    python -m dynamic_graphs.zoo vgg16 --precision bf16                # bfloat16 autocast: see --help
 
 Every row comes from the checkpoint of the run that trained the model (its recorded test
 accuracy, epochs and per-epoch seconds), never from a re-evaluation.
@@ -166,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
     parser.add_argument("--precision", choices=PRECISIONS,
-                        help="bf16: train under bfloat16 autocast, about twice as fast on a CPU with AVX512-BF16 "
-                             "(default: the recipe's, fp32)")
+                        help="bf16: train under bfloat16 autocast: about twice as fast on a CPU with bfloat16 "
+                             "kernels (AVX512, AMX), many times slower on an AVX2 CPU, where it is emulated (default: "
+                             "the recipe's, fp32)")
     parser.add_argument("--missing", default="train", choices=MISSING,
                         help="a model not trained yet: train it (default), skip its row, or fail")
     parser.add_argument("--out", help="update the CSV table here (e.g. reports/zoo.csv): this run's rows replace "

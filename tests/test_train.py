@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -434,6 +435,7 @@ def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
 def test_bf16_training_autocasts_the_forward_pass_and_keeps_float32_weights(monkeypatch):
     from dynamic_graphs.training import _merge, checkpoint_path, recipe_name, train_defaults
 
+    monkeypatch.setattr(train_module, "bfloat16_kernels", lambda device: True)  # autocast semantics, not speed
     seen = []
     fp32, bf16 = _Linear(), _Linear()
     bf16.load_state_dict(fp32.state_dict())
@@ -454,6 +456,34 @@ def test_bf16_training_autocasts_the_forward_pass_and_keeps_float32_weights(monk
         checkpoint_path("resnet20", "fashion-mnist", train_defaults("fashion-mnist"), 0, {})
     assert recipe_name("fashion-mnist", merged) == "onecycle+bf16"
     assert recipe_name("fashion-mnist", train_defaults("fashion-mnist")) == "onecycle"
+
+
+def test_bf16_on_a_device_without_bfloat16_kernels_warns_that_it_is_slow(monkeypatch):
+    def run(precision):
+        train(_Linear(), synthetic("train", n=32), None, device="cpu", precision=precision, **dict(OPTIONS, epochs=1))
+
+    monkeypatch.setattr(train_module, "bfloat16_kernels", lambda device: False)
+    with pytest.warns(RuntimeWarning, match=r"precision='bf16' on cpu: this device has no bfloat16 kernels.*"
+                                            r"precision='fp32'"):
+        run("bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run("fp32")  # float32 never warns
+        monkeypatch.setattr(train_module, "bfloat16_kernels", lambda device: True)
+        run("bf16")  # nor does bfloat16 where it has kernels
+
+
+def test_bfloat16_kernels_follow_torchs_cpu_support_and_reports_name_the_cpu(monkeypatch):
+    from dynamic_graphs import run_info
+    from dynamic_graphs.utils import bfloat16_kernels, cpu_description
+
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert bfloat16_kernels(torch.device("cpu")) is native
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert cpu_description() == (capability if native else f"{capability}, bfloat16 emulated")
+    assert run_info(device="cpu").loc[("provenance", "CPU"), "value"] == cpu_description()
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert cpu_description().endswith(", bfloat16 emulated")
 
 
 @pytest.mark.parametrize("options, error, match", [
