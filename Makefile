@@ -59,10 +59,10 @@ lab: setup
 
 # Everything: the unit tier, then the slow tier (tests that train, every notebook at the CI preset,
 # notebooks/ci-parameters.yml). Tests write only to temporary directories, never to data/.
-# DG_TEST_DEVICE=cuda make test runs them on a GPU.
+# DG_TEST_DEVICE=cuda make test runs them on a GPU. The slow tier lists its slowest tests at the end.
 test: dataset
 	$(BIN)/python -m pytest -m "not slow"
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow --durations=15
 
 # The unit tier alone: under a minute on a 2-core CPU; the slowest tests are listed at the end.
 test-fast: setup

@@ -472,7 +472,7 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
     if low_precision and not bfloat16_kernels(device):
         warnings.warn(f"precision='bf16' on {device}: this device has no bfloat16 kernels "
                       f"({torch.backends.cpu.get_cpu_capability() if device.type == 'cpu' else device.type}), so "
-                      "autocast emulates them and training is far slower than in float32 (a VGG16 step took 25x "
+                      "autocast emulates them and training is far slower than in float32 (a VGG16 step took 26x "
                       "as long on an AVX2 CPU). Train with precision='fp32' (the recipe's default) here.",
                       RuntimeWarning, stacklevel=3)
     history: list[dict] = []

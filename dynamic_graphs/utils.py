@@ -187,7 +187,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def bfloat16_kernels(device: torch.device) -> bool:
     """Whether bfloat16 has fast kernels on ``device``: a CUDA GPU that supports it, or a CPU where
     oneDNN has bfloat16 kernels (AVX512 or AMX). On other CPUs (AVX2) bfloat16 is emulated: a VGG16
-    training step under bfloat16 autocast took 25x as long as in float32 on an AVX2 CPU
+    training step under bfloat16 autocast took 26x as long as in float32 on an AVX2 CPU
     (``benchmarks/bench_precision.py``)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
