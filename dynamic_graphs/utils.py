@@ -190,7 +190,7 @@ def bfloat16_kernels(device: torch.device) -> bool:
     training step under bfloat16 autocast took 26x as long as in float32 on an AVX2 CPU
     (``benchmarks/bench_precision.py``)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type != "cpu":
         return True  # no knowledge of other backends: do not warn
     try:

@@ -484,6 +484,9 @@ def test_bfloat16_kernels_follow_torchs_cpu_support_and_reports_name_the_cpu(mon
     assert run_info(device="cpu").loc[("provenance", "CPU"), "value"] == cpu_description()
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     assert cpu_description().endswith(", bfloat16 emulated")
+    # a GPU counts only where bfloat16 runs natively, not where CUDA emulates it (pre-Ampere)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert bfloat16_kernels(torch.device("cuda")) is False
 
 
 @pytest.mark.parametrize("options, error, match", [
