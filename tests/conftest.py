@@ -33,6 +33,18 @@ def session_data_dir(tmp_path_factory) -> os.PathLike:
         yield root
 
 
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """Each test leaves ``os.environ`` as it found it. dask.distributed sets OMP_NUM_THREADS=1 (and
+    MKL's, OpenBLAS's) in the process that starts a cluster; left there, every later notebook kernel
+    inherited it and ran torch on one thread: fig5 at the CI preset took 464 s in CI, 88 s alone."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """An empty data directory for one test (so every cache starts empty), with quiet output."""
