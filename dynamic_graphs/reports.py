@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .utils import lookup
+from .utils import lookup, restored_environ
 
 _REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = _REPO / "notebooks"
@@ -184,10 +184,19 @@ def render_runs(runs: list[tuple[str, str | None, dict[str, Any]]], *, out_dir: 
             except Exception as err:  # the others still run; the summary names this one
                 failures[_stem(name, tag)] = _reason(err)
         return failures
+    # A LocalCluster sets OMP_NUM_THREADS=1 in this process too: restore it for what runs after.
+    with restored_environ():
+        return _render_on_dask(runs, out_dir=out_dir, scheduler=scheduler, workers=workers)
+
+
+def _render_on_dask(runs: list[tuple[str, str | None, dict[str, Any]]], *, out_dir: str | Path,
+                    scheduler: str | None, workers: int | None) -> dict[str, str]:
+    """:func:`render_runs` with ``executor="dask"``."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as err:
         raise ImportError("--executor dask needs Dask: pip install -e \".[cluster]\" (dask[distributed]).") from err
+    failures: dict[str, str] = {}
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)

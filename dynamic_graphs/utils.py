@@ -214,6 +214,20 @@ def seed_everything(seed: int) -> None:
 
 
 @contextmanager
+def restored_environ() -> Iterator[None]:
+    """Leave ``os.environ`` as it was on entry. Starting a dask ``LocalCluster`` sets OMP_NUM_THREADS=1
+    (and MKL's, OpenBLAS's) in the starting process itself, and every process it starts later, a
+    notebook kernel among them, would run torch on one thread."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != before:
+            os.environ.clear()
+            os.environ.update(before)
+
+
+@contextmanager
 def isolated_rng(seed: int | None = None, device: torch.device | None = None) -> Iterator[None]:
     """Run a block with its own random streams and leave the caller's global state as it was.
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from dynamic_graphs import get_dataset, get_model, settings
-from dynamic_graphs.utils import isolated_rng, resolve_device
+from dynamic_graphs.utils import isolated_rng, resolve_device, restored_environ
 
 TEST_DEVICE = os.environ.get("DG_TEST_DEVICE", "cpu")
 torch.set_num_threads(int(os.environ.get("DG_TEST_THREADS", "1")))
@@ -35,14 +35,11 @@ def session_data_dir(tmp_path_factory) -> os.PathLike:
 
 @pytest.fixture(autouse=True)
 def environment_restored():
-    """Each test leaves ``os.environ`` as it found it. dask.distributed sets OMP_NUM_THREADS=1 (and
-    MKL's, OpenBLAS's) in the process that starts a cluster; left there, every later notebook kernel
-    inherited it and ran torch on one thread: fig5 at the CI preset took 464 s in CI, 88 s alone."""
-    before = dict(os.environ)
-    yield
-    if dict(os.environ) != before:
-        os.environ.clear()
-        os.environ.update(before)
+    """Each test leaves ``os.environ`` as it found it. A test that starts a dask cluster in this
+    process would otherwise leave OMP_NUM_THREADS=1 to every later notebook kernel (torch on one
+    thread: fig5 at the CI preset took 464 s in CI, 88 s alone)."""
+    with restored_environ():
+        yield
 
 
 @pytest.fixture

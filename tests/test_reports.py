@@ -5,6 +5,7 @@ throw-away repository under ``tmp_path``.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import dynamic_graphs.reports as reports
 from dynamic_graphs import settings
 from dynamic_graphs.reports import render
-from dynamic_graphs.utils import git_commit, shown_path
+from dynamic_graphs.utils import git_commit, restored_environ, shown_path
 
 REPO = Path(__file__).resolve().parent.parent
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -252,12 +253,24 @@ def test_a_sweep_runs_every_report_lists_the_failures_and_exits_non_zero(tmp_pat
         reports.main(["fig3", "-f", str(tmp_path / "list.yml")])
 
 
+def test_restored_environ_undoes_what_a_cluster_sets_even_on_error(monkeypatch):
+    monkeypatch.setenv("DG_EXAMPLE_KEPT", "yes")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with pytest.raises(RuntimeError), restored_environ():
+        os.environ["OMP_NUM_THREADS"] = "1"  # as dask's LocalCluster does in the process that starts it
+        del os.environ["DG_EXAMPLE_KEPT"]
+        raise RuntimeError("a run failed")
+    assert "OMP_NUM_THREADS" not in os.environ and os.environ["DG_EXAMPLE_KEPT"] == "yes"
+
+
 @pytest.mark.slow
 def test_a_dask_sweep_renders_each_report_and_names_the_failed_run(tmp_path, session_data_dir, caplog):
     pytest.importorskip("distributed")
     preset = str(reports.NOTEBOOK_DIR / "ci-parameters.yml")
     options = ["-f", preset, "--executor", "dask", "--workers", "2", "--out-dir", str(tmp_path)]
+    environ = dict(os.environ)
     assert reports.main(["asymptotics", "fig2", *options]) == 0
+    assert dict(os.environ) == environ  # the LocalCluster's OMP_NUM_THREADS=1 does not stay behind
     assert (tmp_path / "asymptotics.html").exists() and (tmp_path / "fig2.html").exists()
     for report in ("asymptotics.html", "fig2.html"):
         (tmp_path / report).unlink()
