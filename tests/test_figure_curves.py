@@ -224,3 +224,55 @@ def test_model_curves_as_dask_tasks_give_the_serial_frame(data_dir):
             distributed.Client(cluster) as client:
         tasks = model_curves("resnet20", "synthetic", executor=client, **options)
     pd.testing.assert_frame_equal(tasks, serial)
+
+
+def _resnet20_curves():
+    """model_curves-shaped curves of resnet20 on "synthetic": trained (layer1.2 repeats layer1.1's Q
+    in every repeat, so its paired gain is exactly 0; layer2.0 falls) and untrained (rising)."""
+    import numpy as np
+    import pandas as pd
+
+    from dynamic_graphs import probe_layers, stack_curves
+
+    layers = probe_layers("resnet20")
+    rising = np.linspace(0.3, 0.8, len(layers))
+    noise = np.random.default_rng(0).normal(0, 0.01, size=(3, len(layers)))
+    trained = rising + noise
+    trained[:, 3] = trained[:, 2]                   # layer1.2: no gain in any repeat
+    trained[:, 4] = trained[:, 3] - [0.05, 0.04, 0.06]  # layer2.0: a fall in every repeat
+
+    def frame(table, accuracy):
+        return pd.DataFrame([{"layer": layer, "depth": depth, "repeat": repeat, "modularity": table[repeat, depth - 1],
+                              "test_acc": accuracy}
+                             for repeat in range(3) for depth, layer in enumerate(layers, start=1)])
+
+    return stack_curves({("synthetic", "resnet20", True, 0): frame(trained, 0.9),
+                         ("synthetic", "resnet20", False, 0): frame(rising + 5 * noise, float("nan"))},
+                        name=["dataset", "model", "trained", "train_seed"])
+
+
+def test_curve_gains_is_layer_gains_per_curve_with_the_labels_kept():
+    import pandas as pd
+
+    from dynamic_graphs import curve_gains, dataset_info, get_model, layer_gains
+
+    curves = _resnet20_curves()
+    gains = curve_gains(curves)
+    assert list(gains.columns[:4]) == ["dataset", "model", "trained", "train_seed"] and len(gains) == 2 * 10
+    info = dataset_info("synthetic")
+    model = get_model("resnet20", num_classes=info["num_classes"], in_channels=info["in_channels"],
+                      mean=info["mean"], std=info["std"])
+    for state in (True, False):
+        one = curves[curves.trained == state].drop(columns=["dataset", "model", "trained", "train_seed"])
+        expected = layer_gains(one, model).reset_index(drop=True)
+        got = gains[gains.trained == state].reset_index(drop=True)[expected.columns]
+        pd.testing.assert_frame_equal(got, expected)
+    flat = curve_gains(curves, flat_only=True)
+    assert flat[flat.trained].layer.tolist() == ["layer1.2", "layer2.0"]
+    row = flat.iloc[0]
+    assert row.delta == pytest.approx(0) and row.gain_low == pytest.approx(0) and row.gain_high == pytest.approx(0)
+    assert (flat.gain_low <= 0).all() and flat.delta.notna().all()  # no first layer: it has no gain
+    one_repeat = curve_gains(curves[curves.repeat == 0], flat_only=True)  # no interval: nothing measurably rises
+    assert len(one_repeat) == 2 * 9 and one_repeat.gain_low.isna().all()
+    with pytest.raises(ValueError, match="no 'dataset'.*dg.layer_gains\\(curve, model\\)"):
+        curve_gains(curves.drop(columns="dataset"))

@@ -5,7 +5,7 @@ for these frames are in :mod:`dynamic_graphs.pl`.
 """
 from .ablation import ablation_curves, asymptotic_sweep
 from .adversarial import adversarial_curves, attack_summary
-from .curves import model_curves
+from .curves import curve_gains, model_curves
 from .dynamics import training_dynamics
 from .embeddings import layer_embeddings
 from .graphs import layer_graph_table, layer_graphs

@@ -10,6 +10,7 @@ from ..curve import modularity_curve
 from ..data import dataset_info, get_dataset
 from ..frames import stack_curves
 from ..models import get_model, probe_layers
+from ..pruning import layer_gains
 from ..training import check_model_options, pretrained
 from ..utils import as_list, check_int_list, isolated_rng
 
@@ -83,3 +84,46 @@ def _one_curve(dataset: str, name: str, is_trained: bool, train_seed: int, *, n:
     curve = modularity_curve(model, get_dataset(dataset, split), n=n, repeats=repeats, k=k, seed=seed, device=device,
                              with_leiden=with_leiden)
     return curve.assign(test_acc=accuracy)
+
+
+def curve_gains(curves: pd.DataFrame, *, flat_only: bool = False) -> pd.DataFrame:
+    """Each curve's gain ΔQ per layer with its paired 95 % interval, for a :func:`model_curves` frame.
+
+    :func:`~dynamic_graphs.layer_gains` of every curve, its model named by the ``model`` column (a
+    registry name) and built for the ``dataset`` column's data: only the layout is read (probe
+    layers, removable units), so an untrained copy serves. Every label column is kept, so the
+    trained and untrained curves and each training seed keep rows of their own.
+
+    Args:
+        curves: :func:`model_curves`' frame (label columns ``dataset`` and ``model`` at least).
+        flat_only: keep only the layers whose gain is not measurably positive: ``gain_low`` ≤ 0
+            (the interval reaches 0 or lies below it: a plateau or a dip), or no interval at all
+            (one repeat). The first layer of each curve, which has no gain, is left out.
+
+    Returns:
+        The label columns, then ``layer``, ``depth``, ``modularity``, ``std``, ``delta``,
+        ``gain_low``, ``gain_high``, ``removable``, as :func:`~dynamic_graphs.layer_gains`.
+
+    Raises:
+        ValueError: ``curves`` lacks a ``model`` or ``dataset`` column (measure it with
+            :func:`model_curves`, or call :func:`~dynamic_graphs.layer_gains` with the model).
+    """
+    missing = [column for column in ("dataset", "model") if column not in curves.columns]
+    if missing:
+        raise ValueError(f"curve_gains reads each curve's model from the frame's 'dataset' and 'model' columns, "
+                         f"and this frame has no {' or '.join(map(repr, missing))}: pass dg.model_curves(...) "
+                         "curves, or call dg.layer_gains(curve, model) with the model itself.")
+    frames = []
+    for (dataset, name), group in curves.groupby(["dataset", "model"], sort=False):
+        info = dataset_info(dataset)
+        with isolated_rng(0):  # its weights are never read; the caller's random state is untouched
+            layout = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
+                               mean=info["mean"], std=info["std"])
+        frames.append(layer_gains(group, layout))
+    gains = pd.concat(frames, ignore_index=True)
+    labels = frames[0].attrs["labels"]
+    if flat_only:
+        # with one repeat there is no interval, so no gain is measurably positive
+        gains = gains[gains["delta"].notna() & ~(gains["gain_low"] > 0)].reset_index(drop=True)
+    gains.attrs = {"labels": labels}
+    return gains
