@@ -22,8 +22,9 @@ from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
 from .features import extract_features, iter_layer_features, pool_features, select_output
 from .figures import (BLOCK_SCORES, PAPER_TABLE1, ablation_curves, adversarial_curves, asymptotic_sweep,
                       attack_summary, block_removal_costs, block_scores, cka_agreement, compare_pruning,
-                      cost_correlations, curve_gains, evaluate_variants, layer_embeddings, layer_graph_table, layer_graphs,
-                      model_curves, score_rules, summarize_agreement, summarize_comparison, training_dynamics)
+                      cost_correlations, curve_gains, evaluate_variants, layer_embeddings, layer_graph_table,
+                      layer_graphs, model_curves, score_rules, summarize_agreement, summarize_comparison,
+                      training_dynamics)
 from .frames import check_curves, curve_labels, iter_curves, stack_curves
 from .graphs import cosine_similarity, knn_graph, leiden, modularity, partition_agreement
 from .metrics import (cka_matrix, edge_statistics, knn_accuracy, layer_metrics, linear_cka, matrix_rank_correlation,

@@ -238,7 +238,7 @@ def _resnet20_curves():
     rising = np.linspace(0.3, 0.8, len(layers))
     noise = np.random.default_rng(0).normal(0, 0.01, size=(3, len(layers)))
     trained = rising + noise
-    trained[:, 3] = trained[:, 2]                   # layer1.2: no gain in any repeat
+    trained[:, 3] = trained[:, 2]  # layer1.2: no gain in any repeat
     trained[:, 4] = trained[:, 3] - [0.05, 0.04, 0.06]  # layer2.0: a fall in every repeat
 
     def frame(table, accuracy):
