@@ -176,6 +176,15 @@ def _layer_metrics(name: str, value: Any) -> list[str]:
     return metrics
 
 
+def _redundancy_rule(name: str, value: Any) -> str:
+    """A rule of :func:`dynamic_graphs.redundant_layers`, matched as it does."""
+    from .pruning.selection import REDUNDANCY_RULES
+
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {', '.join(REDUNDANCY_RULES)}, got {value!r} ({type(value).__name__}).")
+    return lookup(value, REDUNDANCY_RULES, what="redundancy rule")
+
+
 def _split(name: str, value: Any) -> str:
     if value not in ("train", "test"):
         raise ValueError(f"{name} must be 'train' or 'test', got {value!r}.")
@@ -195,6 +204,7 @@ RULES: dict[str, Rule] = {
     "dataset": _datasets,
     "methods": _attacks,                        # fig5
     "baselines": _pruning_methods,              # table1
+    "rule": _redundancy_rule,                   # table1: dg.redundant_layers' rule
     "metrics": _layer_metrics,                  # metrics: dg.layer_metrics' measures
     "metric_split": _split,                     # metrics: the split the measures are computed on
     "device": _device,
@@ -300,6 +310,13 @@ def _check_sizes(values: dict[str, Any]) -> None:
                              f"disjoint images are more than the {train} of {dataset}'s training split; lower them.")
 
 
+def _check_rule(values: dict[str, Any]) -> None:
+    """The interval rule needs a gain interval, so at least two repeats per layer."""
+    if values.get("rule") == "interval" and values.get("repeats") is not None and values["repeats"] < 2:
+        raise ValueError(f"rule='interval' needs the gain's 95 % interval, which takes repeats >= 2 (got repeats = "
+                         f"{values['repeats']}); raise repeats, or use rule='mean'.")
+
+
 def _check_seeds(values: dict[str, Any]) -> None:
     """Table 1's random draws pair with its recovery seeds, run by run (compare_pruning)."""
     draws, runs = values.get("random_seeds"), values.get("recovery_seeds")
@@ -335,6 +352,7 @@ def check_parameters(**parameters: Any) -> None:
     dataset, ``n × repeats`` (``max(ns) × repeats``) no more than its test split, ``train_size``,
     ``recovery_train_size`` and ``probe_train + probe_test`` no more than its training split,
     ``test_size`` no more than its test split, as many ``random_seeds`` as ``recovery_seeds``,
+    ``rule="interval"`` with at least two ``repeats``,
     ``col_wrap`` only with one dataset, and ``train_options`` for the notebook's models only, each
     a valid recipe (:func:`~dynamic_graphs.training.check_model_options`).
     Nothing is loaded or downloaded.
@@ -372,6 +390,7 @@ def check_parameters(**parameters: Any) -> None:
     _check_neighbours(checked)
     _check_sizes(checked)
     _check_seeds(checked)
+    _check_rule(checked)
     _check_layout(checked)
     _check_train_options(checked)
     if "verbosity" in checked:

@@ -207,6 +207,29 @@ def test_compare_pruning_adds_the_equal_budget_baselines_on_request(data, captur
     assert captured["block-influence/0"] == dg.block_influence_layers(model, data, 2, n=N, device="cpu")
 
 
+def test_compare_pruning_picks_its_modularity_units_by_the_rule_it_is_given(data, captured):
+    model = small_resnet()
+    layers = dg.probe_layers(model)
+    # layer2.1 gains 0.004 in every repeat (a sure plateau); layer3.1 gains 0.002 on average but
+    # swings by ±0.05 (noise). The mean rule takes both, the interval rule only the sure one.
+    gains = {"layer2.1": [0.004, 0.004], "layer3.1": [0.052, -0.048]}
+    rows, level = [], [0.0, 0.0]
+    for depth, layer in enumerate(layers, start=1):
+        level = [q + gain for q, gain in zip(level, gains.get(layer, [0.1, 0.1]))]
+        rows += [{"layer": layer, "depth": depth, "repeat": repeat, "modularity": level[repeat]} for repeat in range(2)]
+    curve = pd.DataFrame(rows)
+    options = dict(threshold=0.01, probe_train=60, probe_test=30, device="cpu", methods=["random-matched"],
+                   random_seeds=[0])
+    assert dg.compare_pruning(model, curve, data, **options).removed.tolist() == [0, 2, 2]
+    assert captured["modularity/0"] == ["layer2.1", "layer3.1"]
+    captured.clear()
+    assert dg.compare_pruning(model, curve, data, rule="interval", **options).removed.tolist() == [0, 1, 1]
+    assert captured["modularity/0"] == ["layer2.1"]
+    assert stage_counts(model, captured["random-matched/0"]) == {2: 1}  # matched to the interval rule's choice
+    with pytest.raises(ValueError, match=r"No removable layer is redundant by rule='interval' at threshold = 0.001"):
+        dg.compare_pruning(model, curve, data, rule="interval", **{**options, "threshold": 0.001})
+
+
 def test_compare_pruning_refuses_unknown_or_repeated_methods(data, captured):
     model = small_resnet()
     with pytest.raises(dg.UnknownNameError, match="block-influence"):

@@ -18,9 +18,9 @@ from torch.utils.data import Dataset
 
 from ..frames import require_columns, stack_curves
 from ..pruning.recovery import TrainingData, recover
-from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers, linear_probe_accuracy,
-                                 probe_criterion_layers, random_layers, random_matched_layers, redundant_layers,
-                                 tail_layers)
+from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers,
+                                 linear_probe_accuracy, probe_criterion_layers, random_layers, random_matched_layers,
+                                 redundant_layers, tail_layers)
 from ..pruning.surgery import model_cost, prune
 from ..utils import check_int_list, check_positive_int, lookup
 
@@ -110,14 +110,14 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
 
 
 def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fashion-mnist", *,
-                    test_set: Dataset | None = None, threshold: float = DEFAULT_THRESHOLD,
+                    test_set: Dataset | None = None, threshold: float = DEFAULT_THRESHOLD, rule: str = "mean",
                     max_layers: int | None = None, random_seeds: Sequence[int] | None = None,
                     recovery_seeds: Sequence[int] | None = None, probe_train: int = 2000, probe_test: int = 1000,
                     seed: int = 0, device: str | torch.device = "auto", methods: Sequence[str] = DEFAULT_METHODS,
                     similarity_n: int = 500, **recovery: Any) -> pd.DataFrame:
     """Table 1: modularity-guided pruning against the baselines, under one recovery budget.
 
-    The modularity criterion picks :func:`dynamic_graphs.redundant_layers` (``threshold``,
+    The modularity criterion picks :func:`dynamic_graphs.redundant_layers` (``threshold``, ``rule``,
     ``max_layers``) on ``curve``, the parent's curve; each baseline removes as many units:
     ``tail`` (:func:`~dynamic_graphs.tail_layers`), ``random`` (:func:`~dynamic_graphs.random_layers`)
     and ``linear-probe`` (:func:`~dynamic_graphs.probe_criterion_layers` on
@@ -139,6 +139,9 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
 
     Args:
         dataset: a registry name or a Dataset of training images, as for :func:`evaluate_variants`.
+        rule: the redundancy rule of :func:`dynamic_graphs.redundant_layers`: ``"mean"`` (the mean
+            gain below ``threshold``, the paper's reading) or ``"interval"`` (the whole 95 % interval
+            of the paired gain below it; ``curve`` needs at least two repeats).
         methods: the baselines, in the table's order after ``modularity`` (any of :data:`METHODS`);
             the default is Table 1's ``tail``, ``linear-probe``, ``random``.
         random_seeds: the random methods' draws (see above).
@@ -174,9 +177,10 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
             raise ValueError(f"random_seeds {draws} and recovery_seeds {run_seeds} pair up run by run: give as "
                              "many of each, or random_seeds=None to draw with the recovery seeds.")
         draw_runs = list(zip(draws, run_seeds))
-    layers = redundant_layers(curve, parent, threshold=threshold, max_layers=max_layers)
+    layers = redundant_layers(curve, parent, threshold=threshold, rule=rule, max_layers=max_layers)
     if not layers:
-        raise ValueError(f"No removable layer has ΔQ < {threshold}; raise threshold to prune.")
+        raise ValueError(f"No removable layer is redundant by rule={rule!r} at threshold = {threshold} ('mean': ΔQ "
+                         "below it; 'interval': the gain's whole 95 % interval below it); raise threshold to prune.")
     count = len(layers)
     train = TrainingData(dataset, test_set).train
     # (method, draw seed or None, units to remove), in the table's order
