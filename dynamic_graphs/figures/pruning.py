@@ -87,7 +87,8 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
         row = {"variant": variant, **({"recovery_seed": run_seed} if seeded else {}),
                "removed": len(getattr(model, "pruned_layers", [])),
                "layers": ", ".join(getattr(model, "pruned_layers", [])),
-               "top1": 100 * model.checkpoint["test_acc"], **cost,
+               # rounded far below one image's share, so that 0.8965 reads 89.65 and not 89.64999999999999
+               "top1": round(100 * model.checkpoint["test_acc"], 6), **cost,
                "params_reduction": _reduction(base_cost["params"], cost["params"]),
                "flops_reduction": _reduction(base_cost["flops"], cost["flops"])}
         if with_curves:
