@@ -18,9 +18,9 @@ from torch.utils.data import Dataset
 
 from ..frames import require_columns, stack_curves
 from ..pruning.recovery import TrainingData, recover
-from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers,
-                                 linear_probe_accuracy, probe_criterion_layers, random_layers, random_matched_layers,
-                                 redundant_layers, tail_layers)
+from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers, linear_probe_accuracy,
+                                 probe_criterion_layers, random_layers, random_matched_layers, redundant_layers,
+                                 tail_layers)
 from ..pruning.surgery import model_cost, prune
 from ..utils import check_int_list, check_positive_int, lookup
 

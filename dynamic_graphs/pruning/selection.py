@@ -130,7 +130,7 @@ def redundant_layers(curve: pd.DataFrame, model: nn.Module, *, threshold: float 
     (degradation) is always below it. Only layers that :func:`removable_layers` allows are
     returned. The rules (docs/method.md, "Intervals"):
 
-    - ``"mean"`` (the default, and the rule of the committed reports): redundant when the mean
+    - ``"mean"`` (the default, and the rule of the committed reports but table1-interval): redundant when the mean
       gain ``delta`` < ``threshold``. It cannot tell a plateau from noise.
     - ``"interval"``: redundant when the whole 95 % interval of the paired gain lies below the
       threshold, ``gain_high`` < ``threshold``: a plateau (or fall) we are confident of. It needs
