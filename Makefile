@@ -38,19 +38,19 @@ dataset: setup
 # (epoch lines, feature passes) streams to the terminal while it runs. DEMO_ARGS adds parameters,
 # e.g. DEMO_ARGS="-p epochs 1 -p train_size 2048" for a quick look.
 demo: dataset
-	$(BIN)/python -m dynamic_graphs.reports fig3 -p model $(DEMO_MODEL) $(DEMO_ARGS) --out-dir $(DEMO_DIR)
+	$(BIN)/dynamic-graphs report fig3 -p model $(DEMO_MODEL) $(DEMO_ARGS) --out-dir $(DEMO_DIR)
 	@echo "The demo's report: $(DEMO_DIR)/fig3.html"
 
 # Every notebook at full settings (reports/parameters.yml), rendered into the committed reports/*.html.
 reports: dataset
-	$(BIN)/python -m dynamic_graphs.reports --all
+	$(BIN)/dynamic-graphs report --all
 
 # The trained zoo the reports use, one row per model and seed (top-1, epochs, minutes) from each run's
 # own checkpoint, into reports/zoo.csv (updated: rows of runs trained elsewhere stay). Trains what is
 # missing (hours on a CPU); ZOO_ARGS="--missing skip"
 # lists only what is trained.
 zoo: dataset
-	$(BIN)/python -m dynamic_graphs.zoo $(ZOO_MODELS) --out reports/zoo.csv $(ZOO_ARGS)
+	$(BIN)/dynamic-graphs zoo $(ZOO_MODELS) --out reports/zoo.csv $(ZOO_ARGS)
 
 # JupyterLab 4 on the project's environment (the venv's python3 kernel, ipywidgets progress bars).
 # Stop it with Ctrl-C. LAB_PORT picks the port; as root (containers) it needs --allow-root.

@@ -1,14 +1,14 @@
 """Benchmark: a training step in float32 against the same step under bfloat16 autocast (``precision="bf16"``).
 
 For each model, one seeded batch of Fashion-MNIST-shaped inputs (1 × 32 × 32, the padded images)
-goes through the loop body of ``dynamic_graphs.train``: forward pass and cross-entropy (under
+goes through the loop body of ``dynamic_graphs.train()``: forward pass and cross-entropy (under
 ``torch.autocast(..., dtype=torch.bfloat16)`` for bf16), backward pass and an SGD step with
 Nesterov momentum. The two precisions alternate trial by trial on one process, so that a load on
 the machine slows both alike; each keeps its best time after one untimed warm-up. Reported: seconds
 per step of each, fp32 / bf16 (the speed-up) and the implied minutes per 60,000-image epoch.
 
 Only the speed is measured here. Whether bf16 training reaches the accuracy of fp32 is a
-property of a whole run: ``python -m dynamic_graphs.zoo resnet20 --precision bf16`` against the
+property of a whole run: ``dynamic-graphs zoo resnet20 --precision bf16`` against the
 fp32 row of ``reports/zoo.csv``.
 
     .venv/bin/python benchmarks/bench_precision.py                        # resnet56 vgg16, batch 128, 1 thread

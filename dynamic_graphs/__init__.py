@@ -18,7 +18,8 @@ from . import pl
 from ._settings import settings
 from .attacks import ATTACK_DEFAULTS, PAPER_COMPAT_PARAMS, AdversarialDataset, attack, attack_params, list_attacks
 from .curve import draw_samples, layer_scores, modularity_curve, sample_indices, summarize_curve, summarize_seeds
-from .data import dataset_info, get_dataset, labels_of, synthetic_dataset
+from .data import dataset_info, labels_of, synthetic_dataset
+from .data.registry import get_dataset
 from .features import extract_features, iter_layer_features, pool_features, select_output
 from .figures import (BLOCK_SCORES, PAPER_TABLE1, ablation_curves, adversarial_curves, asymptotic_sweep,
                       attack_summary, block_removal_costs, block_scores, cka_agreement, compare_pruning,
@@ -41,17 +42,10 @@ from .pruning import (FINETUNE_DEFAULTS, contrast_variants, layer_gains, linear_
 from .pruning import block_influence, block_influence_layers, cka_layers, cka_scores, random_matched_layers
 from .outputs import figure_name, run_info, save_figure, save_table
 from .training import (FASHION_MNIST_ONECYCLE, FASHION_MNIST_STEP, RECIPES, TRAIN_DEFAULTS, evaluate, load_checkpoint,
-                       pretrained, train)
+                       train, zoo_table)
+from .training.weights import pretrained
 from .utils import UnknownNameError, resolve_device, seed_everything
 
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("annotations",)] + ["zoo_table"]
-
-
-def __getattr__(name: str):
-    # The zoo module loads on first use: imported here, `python -m dynamic_graphs.zoo` would run it twice.
-    if name == "zoo_table":
-        from .zoo import zoo_table
-        return zoo_table
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("annotations",)]

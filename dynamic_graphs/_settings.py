@@ -5,6 +5,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = [
+    "Settings",
+    "settings",
+]
+
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,8 +1,14 @@
-"""The modularity curve: Q of every probe layer's k-NN graph, over repeated disjoint samples."""
+"""The modularity curve: Q of every probe layer's k-NN graph, over repeated disjoint samples.
+
+One :class:`CurveSpec` holds the settings a curve is computed under, validated once where it is
+built; :func:`iter_curve` is the one sample → extract loop that :func:`modularity_curve`,
+:func:`~dynamic_graphs.metrics.layer_metrics` and the ablation and similarity figures score.
+"""
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,11 +16,154 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from . import rules
 from .data import as_dataset, labels_of, load_images
-from .features import DEFAULT_FEATURE_BYTES, check_input_channels, iter_layer_features, resolve_layers
-from .graphs import APPROX_DIM, edge_weights, knn_graph, leiden, modularity, partition_agreement
+from .features import BACKENDS, DEFAULT_FEATURE_BYTES, POOLS, check_input_channels, iter_layer_features, resolve_layers
+from .graphs import APPROX_DIM, GRAPH_METHODS, edge_weights, knn_graph, leiden, modularity, partition_agreement
 from .frames import check_curves, summarize_by_curve, t_interval
-from .utils import check_positive_int, model_name
+from .utils import lookup, model_name
+
+__all__ = [
+    "LayerSample",
+    "UndefinedModularityWarning",
+    "curve_samples",
+    "iter_curve",
+    "layer_scores",
+    "sample_indices",
+]
+
+SAMPLINGS = ("random", "sequential")
+
+
+def _pool(name: str, value: Any) -> Any:
+    """A pooling name of :data:`~dynamic_graphs.features.POOLS`, a callable, or a dict of them per layer."""
+    if callable(value) or isinstance(value, dict):
+        return value
+    return rules.one_of(POOLS, "pooling")(name, value)
+
+
+# The rule of each field; the notebook parameter check (dynamic_graphs.reports.RULES) reads the same.
+SPEC_RULES: dict[str, rules.Rule] = {
+    "n": rules.count(),
+    "repeats": rules.count(),
+    "k": rules.count(),
+    "seed": rules.count(minimum=0),
+    "split": rules.split,
+    "sampling": rules.one_of(SAMPLINGS, "sampling"),
+    "graph_method": rules.one_of(GRAPH_METHODS, "graph method"),
+    "graph_dim": rules.count(),
+    "graph_rows": rules.count(optional=True),
+    "pool": _pool,
+    "backend": rules.one_of(BACKENDS, "feature backend"),
+    "device": rules.device,
+    "batch_size": rules.count(),
+    "max_bytes": rules.count(),
+    "with_leiden": rules.flag,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveSpec:
+    """The settings one modularity curve is computed under, checked once, where it is built.
+
+    The defaults are the paper's (Lu et al. 2022, Sec. 3): 5 disjoint samples of 500 test
+    images, k = 3, exact cosine graphs of the flattened outputs. Every function that measures
+    curves (:func:`modularity_curve`, :func:`~dynamic_graphs.figures.model_curves`,
+    :func:`~dynamic_graphs.metrics.layer_metrics`, the ablation, similarity and pruning figures)
+    takes one as ``spec=`` or builds it from the same keywords, so ``modularity_curve(net, data,
+    n=200)`` and ``modularity_curve(net, data, spec=CurveSpec(n=200))`` are the same call.
+
+    Attributes:
+        n: images per graph (the paper: 500).
+        repeats: disjoint samples, one graph per layer each (the paper: 5).
+        k: neighbours per node (the paper: 3); below ``n``.
+        seed: which images are drawn (the same seed, the same images); also seeds an approximate
+            graph's projection and Leiden.
+        split: the split of a dataset given by name (``"test"``; a Dataset object is used as it is).
+        sampling: ``"random"`` (seeded) or ``"sequential"`` (consecutive blocks, as the paper's
+            code reads an unshuffled loader).
+        graph_method: ``"exact"`` (the paper's graphs) or ``"approx"`` (a seeded random projection
+            to ``graph_dim`` columns first; :func:`~dynamic_graphs.graphs.random_projection`).
+        graph_dim: columns of the approximate graph's projection.
+        graph_rows: similarity rows per block of :func:`~dynamic_graphs.knn_graph` (None: its
+            memory budget).
+        output: which tensor of a layer's output when a module returns a tuple, dict or
+            ``ModelOutput`` (None: the first); see :func:`~dynamic_graphs.features.select_output`.
+        pool: ``"flatten"`` (the paper's semantics), ``"mean"`` or ``"cls"`` for token outputs,
+            a callable, or a dict of them per layer (:func:`~dynamic_graphs.features.pool_features`).
+        backend: ``"hooks"`` or ``"fx"`` feature extraction (identical tensors).
+        device: where the forward passes and similarities run (``"auto"``: CUDA when present).
+        batch_size: images per forward pass.
+        max_bytes: memory budget for the features held at once.
+        with_leiden: also find Leiden communities per graph and score them against the classes.
+
+    Raises:
+        TypeError, ValueError: a field of the wrong type or out of range (``k >= n`` included),
+            naming the field; an unknown field name (:meth:`build`) with the close names.
+
+    Example:
+        >>> spec = CurveSpec(n=200, repeats=3)
+        >>> spec.k, spec.replace(k=5).k
+        (3, 5)
+        >>> CurveSpec(n=3, k=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: k must satisfy 1 <= k < n (n = 3 images per graph), got k = 3; choose a smaller k or a larger n.
+    """
+
+    n: int = 500
+    repeats: int = 5
+    k: int = 3
+    seed: int = 0
+    split: str = "test"
+    sampling: Literal["random", "sequential"] = "random"
+    graph_method: str = "exact"
+    graph_dim: int = APPROX_DIM
+    graph_rows: int | None = None
+    output: Any = None
+    pool: Any = "flatten"
+    backend: Literal["hooks", "fx"] = "hooks"
+    device: str | torch.device = "auto"
+    batch_size: int = 250
+    max_bytes: int = DEFAULT_FEATURE_BYTES
+    with_leiden: bool = False
+
+    def __post_init__(self) -> None:
+        for name, rule in SPEC_RULES.items():
+            object.__setattr__(self, name, rule(name, getattr(self, name)))
+        rules.check_neighbours(n=self.n, k=self.k)
+
+    @classmethod
+    def build(cls, spec: CurveSpec | None = None, **options: Any) -> CurveSpec:
+        """``spec`` (or the defaults) with ``options`` changed; an unknown option is refused by name.
+
+        Example:
+            >>> CurveSpec.build(None, n=100).n
+            100
+        """
+        if spec is not None and not isinstance(spec, CurveSpec):
+            raise TypeError(f"spec must be a CurveSpec or None, got {type(spec).__name__}.")
+        fields = [field.name for field in dataclasses.fields(cls)]
+        for name in options:
+            if name not in fields:
+                # the KeyError-based lookup would suggest close names; a wrong keyword is a TypeError in Python
+                try:
+                    lookup(name, fields, what="curve setting")
+                except KeyError as err:
+                    raise TypeError(str(err.args[0])) from None
+        return dataclasses.replace(spec, **options) if spec is not None else cls(**options)
+
+    def replace(self, **changes: Any) -> CurveSpec:
+        """A copy with ``changes``, validated again."""
+        return self.build(self, **changes)
+
+    def params(self) -> dict[str, Any]:
+        """The settings that decide a curve's values, for ``frame.attrs["params"]`` (callables by name)."""
+        values = dataclasses.asdict(self)
+        for name in ("pool", "output", "device"):
+            if callable(values[name]) or not isinstance(values[name], (str, int, type(None), dict)):
+                values[name] = getattr(values[name], "__name__", str(values[name]))
+        return values
 
 
 def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
@@ -24,10 +173,8 @@ def sample_indices(dataset_size: int, *, n: int, repeats: int, seed: int = 0,
     ``"random"`` draws them with ``seed`` (the same seed gives the same samples); ``"sequential"``
     takes consecutive blocks 0..n-1, n..2n-1, ... as the paper's code does with an unshuffled loader.
     """
-    n, repeats = check_positive_int("n", n), check_positive_int("repeats", repeats)
-    if n * repeats > dataset_size:
-        raise ValueError(f"The dataset has {dataset_size} samples but n × repeats = {n} × {repeats} = "
-                         f"{n * repeats} disjoint samples were asked for; lower n or repeats.")
+    n, repeats = rules.count()("n", n), rules.count()("repeats", repeats)
+    rules.check_draws(dataset_size, n=n, repeats=repeats)
     if sampling == "random":
         order = np.random.default_rng(seed).permutation(dataset_size)
     elif sampling == "sequential":
@@ -106,23 +253,32 @@ def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: s
     return scores
 
 
-def curve_samples(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[str] | None, n: int, repeats: int,
-                  seed: int, sampling: str = "random", caller: str = "modularity_curve"
-                  ) -> tuple[list[str], dict[str, int], Dataset, list[tuple[int, np.ndarray, np.ndarray]]]:
-    """What a curve is measured on, checked before any forward pass: ``(layers, depth, dataset, draws)``.
+class LayerSample(NamedTuple):
+    """One layer's features on one repeat's images, as :func:`iter_curve` yields them."""
 
-    ``depth`` maps each layer to its 1-based position; ``draws`` holds ``(repeat, indices, labels)``
-    for the ``repeats`` disjoint samples of :func:`sample_indices`. :func:`modularity_curve` and
-    :func:`~dynamic_graphs.layer_metrics` share it, so that they read exactly the same images.
+    repeat: int
+    layer: str
+    depth: int  # 1-based position among the probed layers
+    features: torch.Tensor  # (n, M) float32, flattened or pooled
+    labels: np.ndarray  # (n,) class of each image
+    indices: np.ndarray  # (n,) the images' positions in the dataset
+
+
+def curve_samples(model: nn.Module, dataset: Dataset | str, spec: CurveSpec, *, layers: Sequence[str] | None = None,
+                  caller: str = "modularity_curve"
+                  ) -> tuple[list[str], Dataset, list[tuple[int, np.ndarray, np.ndarray]]]:
+    """What a curve is measured on, checked before any forward pass: ``(layers, dataset, draws)``.
+
+    ``draws`` holds ``(repeat, indices, labels)`` for the ``spec.repeats`` disjoint samples of
+    :func:`sample_indices`: every function built on :func:`iter_curve` reads exactly these images.
 
     Raises:
         ValueError: images whose channels the model does not take, too few images, a sample with
             one class.
     """
     layers = resolve_layers(model, layers, caller)
-    depth = {name: position for position, name in enumerate(layers, start=1)}
-    dataset = as_dataset(dataset)
-    samples = sample_indices(len(dataset), n=n, repeats=repeats, seed=seed, sampling=sampling)
+    dataset = as_dataset(dataset, spec.split)
+    samples = sample_indices(len(dataset), n=spec.n, repeats=spec.repeats, seed=spec.seed, sampling=spec.sampling)
     all_labels = labels_of(dataset)
     check_input_channels(model, load_images(dataset, samples[0][:1]), what="the dataset's images")
     draws = []
@@ -131,43 +287,44 @@ def curve_samples(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[
         if np.unique(labels).size < 2:
             raise ValueError(f"Repeat {repeat} drew only one class; modularity needs at least 2 (use a larger n).")
         draws.append((repeat, indices, labels))
-    return layers, depth, dataset, draws
+    return layers, dataset, draws
 
 
-def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[str] | None = None,
-                     n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
-                     device: str | torch.device = "auto", batch_size: int = 250,
-                     sampling: Literal["random", "sequential"] = "random", with_leiden: bool = False,
-                     max_bytes: int = DEFAULT_FEATURE_BYTES, output: Any = None, pool: Any = "flatten",
-                     graph_rows: int | None = None, graph_method: str = "exact",
-                     graph_dim: int = APPROX_DIM) -> pd.DataFrame:
+def iter_curve(model: nn.Module, dataset: Dataset | str, spec: CurveSpec, *, layers: Sequence[str] | None = None,
+               caller: str = "modularity_curve") -> Iterator[LayerSample]:
+    """The curve's loop: for each repeat's images, each layer's features, as :class:`LayerSample`.
+
+    Repeats come in order, and within one the layers in depth order; every sample is checked
+    (:func:`curve_samples`) before the first forward pass. A consumer scores each layer and lets
+    go of its features before asking for the next, so at most one repeat's features (within
+    ``spec.max_bytes``) are held.
+    """
+    layers, dataset, draws = curve_samples(model, dataset, spec, layers=layers, caller=caller)
+    depth = {name: position for position, name in enumerate(layers, start=1)}
+    for repeat, indices, labels in draws:
+        images = load_images(dataset, indices)
+        for layer, features in iter_layer_features(model, images, layers=layers, batch_size=spec.batch_size,
+                                                   device=spec.device, max_bytes=spec.max_bytes,
+                                                   backend=spec.backend, output=spec.output, pool=spec.pool):
+            yield LayerSample(repeat, layer, depth[layer], features, labels, indices)
+
+
+def modularity_curve(model: nn.Module, dataset: Dataset | str, spec: CurveSpec | None = None, *,
+                     layers: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
     """Modularity of every probe layer's k-NN graph, for ``repeats`` disjoint samples of ``n`` images.
 
-    This is the paper's measure (Lu et al. 2022, Sec. 3; docs/method.md, "The measure"): for each sample, each layer's flattened outputs
-    give a cosine k-NN graph (:func:`knn_graph`), scored by :func:`modularity` with the true
-    classes as communities.
+    This is the paper's measure (Lu et al. 2022, Sec. 3; docs/method.md, "The measure"): for each
+    sample, each layer's flattened outputs give a cosine k-NN graph (:func:`~dynamic_graphs.knn_graph`),
+    scored by :func:`~dynamic_graphs.modularity` with the true classes as communities.
 
     Args:
         model: a trained classifier taking the dataset's images.
-        dataset: any torch Dataset of (image, label), or a dataset name (its test split).
+        dataset: any torch Dataset of (image, label), or a dataset name (its ``spec.split``).
+        spec: the settings (:class:`CurveSpec`: ``n``, ``repeats``, ``k``, ``seed``, ``device``,
+            graph method, pooling...); None: the paper's defaults.
         layers: module names to probe, in order; ``None`` uses the model's registered probe layers.
-        n: images per graph (the paper: 500).
-        repeats: disjoint samples, one graph per layer each (the paper: 5).
-        k: neighbours per node (the paper: 3).
-        seed: which images are drawn; the same seed gives an identical frame.
-        device: where the forward passes and similarities run.
-        batch_size: images per forward pass.
-        sampling: ``"random"`` (seeded) or ``"sequential"`` (the paper's consecutive test batches).
-        with_leiden: also find Leiden communities per graph and add their modularity
-            (``leiden_modularity``), count and agreement with the classes (``leiden_nmi``, ``leiden_ari``).
-        max_bytes: memory budget for the features held at once.
-        output: which tensor of a layer's output to use when a module returns a tuple, dict or
-            ``ModelOutput`` (None: the first tensor); see :func:`~dynamic_graphs.select_output`.
-        pool: ``"flatten"`` (the paper's semantics), ``"mean"`` or ``"cls"`` for token outputs
-            (N, T, D), or a callable; see :func:`~dynamic_graphs.pool_features`.
-        graph_rows: similarity rows per block in :func:`knn_graph` (None: its memory budget).
-        graph_method, graph_dim: ``"exact"`` (the paper's graphs) or ``"approx"``, graphs of a seeded
-            random projection to ``graph_dim`` columns (:func:`~dynamic_graphs.graphs.random_projection`).
+        **options: any field of :class:`CurveSpec`, changing ``spec``: ``modularity_curve(net,
+            data, n=200, k=5)``.
 
     A layer whose Q is undefined does not stop the curve: when every sample's output is the same
     (all zero, as torchvision's ViT ``heads`` at initialisation, or constant), cosine similarity
@@ -177,9 +334,11 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
 
     Returns:
         Tidy DataFrame, one row per (repeat, layer): ``layer``, ``depth`` (1-based position in
-        ``layers``), ``repeat``, ``modularity``, ``edges``, ``n``, ``k`` (+ Leiden columns).
+        ``layers``), ``repeat``, ``modularity``, ``edges``, ``n``, ``k`` (+ Leiden columns with
+        ``with_leiden``); ``attrs["params"]`` holds the spec and the model's name.
 
     Raises:
+        TypeError: an unknown option (naming the close fields of :class:`CurveSpec`).
         ValueError: images with another number of channels than the model takes (naming both),
             too few images for ``n`` × ``repeats``, a sample with one class, or labels that are not
             class indices (:func:`~dynamic_graphs.data.labels_of`).
@@ -191,20 +350,17 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, *, layers: Sequen
         >>> modularity_curve(net, data, layers=["1", "2"], n=20, repeats=2, device="cpu").shape
         (4, 7)
     """
-    layers, depth, dataset, draws = curve_samples(model, dataset, layers=layers, n=n, repeats=repeats, seed=seed,
-                                                  sampling=sampling)
+    spec = CurveSpec.build(spec, **options)
     rows = []
-    for repeat, indices, labels in draws:
-        images = load_images(dataset, indices)
-        for layer, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size,
-                                                   device=device, max_bytes=max_bytes, output=output, pool=pool):
-            scores = layer_scores(features, labels, k=k, layer=layer, with_leiden=with_leiden, seed=seed + repeat,
-                                  rows=graph_rows, method=graph_method, dim=graph_dim)
-            del features  # free this layer before the next one is taken
-            rows.append({"layer": layer, "depth": depth[layer], "repeat": repeat, **scores, "n": n, "k": k})
+    for sample in iter_curve(model, dataset, spec, layers=layers):
+        scores = layer_scores(sample.features, sample.labels, k=spec.k, layer=sample.layer,
+                              with_leiden=spec.with_leiden, seed=spec.seed + sample.repeat, rows=spec.graph_rows,
+                              method=spec.graph_method, dim=spec.graph_dim)
+        rows.append({"layer": sample.layer, "depth": sample.depth, "repeat": sample.repeat, **scores, "n": spec.n,
+                     "k": spec.k})
+        del sample  # free this layer's features before the next one is taken
     frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)
-    frame.attrs["params"] = {"n": n, "repeats": repeats, "k": k, "seed": seed, "sampling": sampling,
-                             "model": model_name(model)}
+    frame.attrs["params"] = {**spec.params(), "model": model_name(model)}
     return frame
 
 

@@ -21,6 +21,18 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "COORDINATES",
+    "INTERVAL_LEVEL",
+    "MEASURES",
+    "check_curves",
+    "iter_curves",
+    "require_columns",
+    "single_curve",
+    "summarize_by_curve",
+    "t_interval",
+]
+
 COORDINATES = ("layer", "depth", "repeat")
 # Integer-valued measures; every float column is a measure too. Extend per frame with attrs["measures"].
 # ``repeats`` is the count of values behind a summary row (summarize_by_curve), not a label.

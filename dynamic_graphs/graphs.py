@@ -8,6 +8,26 @@ import torch
 
 from .utils import as_labels, check_int, lookup
 
+__all__ = [
+    "import_igraph",
+    "APPROX_DIM",
+    "BLOCK_BYTES",
+    "GRAPH_METHODS",
+    "as_feature_matrix",
+    "block_rows",
+    "class_membership",
+    "cosine_similarity",
+    "cosine_top_k",
+    "edge_list",
+    "edge_weights",
+    "leiden",
+    "partition_agreement",
+    "partition_modularity",
+    "random_projection",
+    "symmetrised_edges",
+    "top_k_neighbours",
+]
+
 if TYPE_CHECKING:  # igraph is imported lazily: `import dynamic_graphs` stays light
     import igraph
 
@@ -17,7 +37,7 @@ _EPS = 1e-8  # the paper's floor on row norms: an all-zero row gets similarity 0
 BLOCK_BYTES = 256 * 2**20
 
 
-def _import_igraph():
+def import_igraph():
     try:
         import igraph
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -242,7 +262,7 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
         >>> g.vcount(), g.is_directed()
         (4, False)
     """
-    igraph = _import_igraph()
+    igraph = import_igraph()
     method = lookup(method, GRAPH_METHODS, what="graph method")
     if method == "approx":
         features = random_projection(features, dim, seed=seed, name=name)
@@ -251,7 +271,7 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
     return igraph.Graph(n=indices.shape[0], edges=edges, directed=False, edge_attrs={"weight": weights.tolist()})
 
 
-def _membership(labels: Any, n_vertices: int) -> np.ndarray:
+def class_membership(labels: Any, n_vertices: int) -> np.ndarray:
     """Class labels (one per vertex, at least 2 classes) as community ids 0..C-1."""
     classes, membership = np.unique(as_labels(labels, n_vertices), return_inverse=True)
     if classes.size < 2:
@@ -310,7 +330,7 @@ def modularity(graph: igraph.Graph, labels: Any) -> float:
         >>> round(modularity(two_triangles, [0, 0, 0, 1, 1, 1]), 6)
         0.5
     """
-    membership = _membership(labels, graph.vcount())
+    membership = class_membership(labels, graph.vcount())
     weights = edge_weights(graph)
     if weights.sum() <= 0:
         raise ValueError(f"modularity is undefined for a graph with total edge weight {weights.sum():g} "
@@ -350,7 +370,7 @@ def leiden(graph: igraph.Graph, *, resolution: float = 1.0, seed: int = 0, n_ite
 
 def partition_agreement(found: Any, labels: Any) -> dict[str, float]:
     """NMI and adjusted Rand index between a found partition and the true classes (igraph's)."""
-    igraph = _import_igraph()
+    igraph = import_igraph()
     found = np.unique(np.asarray(found), return_inverse=True)[1].tolist()
     labels = np.unique(np.asarray(labels), return_inverse=True)[1].tolist()
     return {"nmi": float(igraph.compare_communities(found, labels, method="nmi")),

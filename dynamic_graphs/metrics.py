@@ -15,15 +15,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .curve import summarize_curve
+from .curve import CurveSpec, iter_curve, layer_scores, summarize_curve
 from .features import DEFAULT_FEATURE_BYTES, iter_layer_features, resolve_layers
 from .frames import single_curve
-from .graphs import _membership, as_feature_matrix, cosine_top_k, edge_list, edge_weights, modularity
-from .utils import as_labels
+from .graphs import as_feature_matrix, class_membership, cosine_top_k, edge_list, edge_weights, modularity
+from .utils import as_labels, lookup
 
 __all__ = [
     "centred_gram",
     "cka_matrix",
+    "cka_of_grams",
     "edge_statistics",
     "linear_cka",
     "matrix_rank_correlation",
@@ -34,6 +35,8 @@ __all__ = [
     "separation_fuzziness",
     "probe_score",
     "layer_metrics",
+    "check_metrics",
+    "unit_gram",
     "LAYER_METRICS",
 ]
 
@@ -73,7 +76,7 @@ def centred_gram(features: Any, *, name: str | None = None) -> torch.Tensor:
     return gram
 
 
-def _unit_gram(features: Any, name: str | None) -> torch.Tensor:
+def unit_gram(features: Any, name: str | None) -> torch.Tensor:
     gram = centred_gram(features, name=name)
     norm = torch.linalg.matrix_norm(gram)
     if not norm > 0:
@@ -111,7 +114,7 @@ def linear_cka(x: Any, y: Any) -> float:
     n_x, n_y = len(x), len(y)
     if n_x != n_y:
         raise ValueError(f"x and y must describe the same samples, got {n_x} and {n_y} rows.")
-    return float((_unit_gram(x, "x") * _unit_gram(y, "y")).sum())
+    return float((unit_gram(x, "x") * unit_gram(y, "y")).sum())
 
 
 def cka_matrix(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] | None = None,
@@ -140,14 +143,19 @@ def cka_matrix(model: nn.Module, images: torch.Tensor, *, layers: Sequence[str] 
     """
     layers = resolve_layers(model, layers, "cka_matrix")
     position = {name: index for index, name in enumerate(layers)}
-    n_samples = len(images)
-    units = torch.empty(len(layers), n_samples * n_samples, dtype=torch.float64)
+    units = torch.empty(len(layers), len(images) ** 2, dtype=torch.float64)
     for name, features in iter_layer_features(model, images, layers=layers, batch_size=batch_size, device=device,
                                               max_bytes=max_bytes):
-        units[position[name]] = _unit_gram(features, name).reshape(-1).cpu()
+        units[position[name]] = unit_gram(features, name).reshape(-1).cpu()
         del features  # only the Gram matrix is needed from here on
+    return cka_of_grams(units)
+
+
+def cka_of_grams(units: torch.Tensor) -> np.ndarray:
+    """Linear CKA of every pair of layers from their flattened unit Gram matrices, one row per layer
+    (:func:`unit_gram`): their inner products, made exactly symmetric, with ones on the diagonal."""
     matrix = (units @ units.T).numpy()
-    matrix = (matrix + matrix.T) / 2  # exactly symmetric
+    matrix = (matrix + matrix.T) / 2
     np.fill_diagonal(matrix, 1.0)
     return matrix
 
@@ -248,7 +256,7 @@ def edge_statistics(graph: Any, labels: Any) -> dict[str, float]:
         (0.6666666666666666, 0.5, 0.1667)
     """
     q = modularity(graph, labels)  # validates the labels and the total weight
-    membership = _membership(labels, graph.vcount())
+    membership = class_membership(labels, graph.vcount())
     edges = edge_list(graph)
     if (edges[:, 0] == edges[:, 1]).any():
         raise ValueError("edge_statistics expects a graph without self-loops (as knn_graph builds); "
@@ -353,7 +361,7 @@ def separation_fuzziness(features: Any, labels: Any) -> float:
         ValueError: fewer than two classes, or class means that coincide (SS_b = 0).
     """
     matrix = as_feature_matrix(features).double()
-    membership = torch.as_tensor(_membership(labels, matrix.shape[0]), device=matrix.device)
+    membership = torch.as_tensor(class_membership(labels, matrix.shape[0]), device=matrix.device)
     n_classes = int(membership.max()) + 1
     means = torch.zeros(n_classes, matrix.shape[1], dtype=torch.float64, device=matrix.device)
     means.index_add_(0, membership, matrix)
@@ -393,16 +401,16 @@ DEFAULT_LAYER_METRICS = LAYER_METRICS[:-1]  # the linear probe fits a classifier
 PROBE_FRACTION = 2 / 3  # of each sample's images fit the linear probe; the rest score it
 
 
-def layer_metrics(model: nn.Module, dataset: Any, *, layers: Sequence[str] | None = None,
-                  metrics: Sequence[str] = DEFAULT_LAYER_METRICS, n: int = 500, repeats: int = 5, k: int = 3,
-                  seed: int = 0, device: str | torch.device = "auto", batch_size: int = 250,
-                  output: Any = None, pool: Any = "flatten") -> pd.DataFrame:
+def layer_metrics(model: nn.Module, dataset: Any, spec: CurveSpec | None = None, *,
+                  layers: Sequence[str] | None = None, metrics: Sequence[str] = DEFAULT_LAYER_METRICS,
+                  **options: Any) -> pd.DataFrame:
     """The modularity curve's companion measures, on exactly its images, from one feature pass.
 
-    The samples are those of :func:`~dynamic_graphs.modularity_curve` with the same ``n``,
-    ``repeats`` and ``seed``; each repeat's features are extracted once and every metric reads them:
+    The samples are those of :func:`~dynamic_graphs.modularity_curve` with the same ``spec``
+    (:func:`~dynamic_graphs.curve.iter_curve`); each repeat's features are extracted once and
+    every metric reads them:
 
-    - ``modularity``: the paper's Q (:func:`~dynamic_graphs.curve.layer_scores`);
+    - ``modularity``: the paper's Q (:func:`~dynamic_graphs.curve.layer_scores`, on the spec's graph);
     - ``knn_accuracy``: leave-one-out k-NN classification on the k nearest other samples by cosine
       similarity (:func:`knn_accuracy`);
     - ``linear_cka_next``: :func:`linear_cka` with the next probe layer (NaN for the last);
@@ -412,59 +420,72 @@ def layer_metrics(model: nn.Module, dataset: Any, *, layers: Sequence[str] | Non
       two-thirds of the sample's images and scored on the rest.
 
     Args:
-        model, dataset, layers, n, repeats, k, seed, device, batch_size, output, pool: as for
-            :func:`~dynamic_graphs.modularity_curve`.
-        metrics: any of :data:`LAYER_METRICS` (default: all but ``linear_probe``).
+        model, dataset, spec, layers, **options: as for :func:`~dynamic_graphs.modularity_curve`.
+        metrics: one or more of :data:`LAYER_METRICS` (default: all but ``linear_probe``).
 
     Returns:
         One row per (repeat, layer): ``repeat``, ``layer``, ``depth``, one column per metric,
         ``n``, ``k``; a curve frame, so ``summarize_curve(frame, value="knn_accuracy")`` works.
 
     Raises:
-        UnknownNameError: an unknown metric; otherwise as :func:`~dynamic_graphs.modularity_curve`.
+        UnknownNameError: an unknown metric.
+        ValueError: no metric, or one named twice; otherwise as :func:`~dynamic_graphs.modularity_curve`.
     """
-    from .curve import curve_samples, layer_scores
-    from .data import load_images
-    from .utils import lookup
-
-    if isinstance(metrics, str):
-        raise TypeError(f"metrics must be a list of names, got the string {metrics!r}; use [{metrics!r}].")
-    metrics = [lookup(metric, LAYER_METRICS, what="layer metric") for metric in metrics]
-    layers, depth, dataset, draws = curve_samples(model, dataset, layers=layers, n=n, repeats=repeats, seed=seed,
-                                                  caller="layer_metrics")
-    rows = []
-    for repeat, indices, labels in draws:
-        split = np.random.default_rng([seed, repeat]).permutation(len(indices))
-        fit, score = split[:int(len(split) * PROBE_FRACTION)], split[int(len(split) * PROBE_FRACTION):]
-        previous: dict[str, Any] = {}
-        for layer, features in iter_layer_features(model, load_images(dataset, indices), layers=layers,
-                                                   batch_size=batch_size, device=device, output=output, pool=pool):
-            row = {"repeat": repeat, "layer": layer, "depth": depth[layer]}
-            current: dict[str, Any] = {}
-            if "modularity" in metrics:
-                row["modularity"] = layer_scores(features, labels, k=k, layer=layer)["modularity"]
-            if {"knn_accuracy", "mutual_knn_next"} & set(metrics):
-                current["neighbours"] = cosine_top_k(features, k, name=layer, exclude_self=True)[0]
-            if "knn_accuracy" in metrics:
-                row["knn_accuracy"] = knn_accuracy(current["neighbours"], labels)
+    spec = CurveSpec.build(spec, **options)
+    metrics = check_metrics("metrics", metrics)
+    rows: list[dict[str, Any]] = []
+    previous: dict[str, Any] = {}
+    repeat = None
+    for sample in iter_curve(model, dataset, spec, layers=layers, caller="layer_metrics"):
+        features, labels = sample.features, sample.labels
+        if sample.repeat != repeat:  # a new repeat: its own probe split, and no previous layer
+            repeat = sample.repeat
+            split = np.random.default_rng([spec.seed, sample.repeat]).permutation(len(labels))
+            fit, score = split[:int(len(split) * PROBE_FRACTION)], split[int(len(split) * PROBE_FRACTION):]
+            previous = {}
+        row = {"repeat": sample.repeat, "layer": sample.layer, "depth": sample.depth}
+        current: dict[str, Any] = {}
+        if "modularity" in metrics:
+            row["modularity"] = layer_scores(features, labels, k=spec.k, layer=sample.layer, seed=spec.seed + sample.repeat,
+                                             rows=spec.graph_rows, method=spec.graph_method,
+                                             dim=spec.graph_dim)["modularity"]
+        if {"knn_accuracy", "mutual_knn_next"} & set(metrics):
+            current["neighbours"] = cosine_top_k(features, spec.k, name=sample.layer, exclude_self=True)[0]
+        if "knn_accuracy" in metrics:
+            row["knn_accuracy"] = knn_accuracy(current["neighbours"], labels)
+        if "linear_cka_next" in metrics:
+            current["gram"] = unit_gram(features, sample.layer)
+        if "separation_fuzziness" in metrics:
+            row["separation_fuzziness"] = separation_fuzziness(features, labels)
+        if "linear_probe" in metrics:
+            values = features.float().cpu().numpy()
+            row["linear_probe"] = probe_score(values[fit], labels[fit], values[score], labels[score])
+        del features, sample  # free this layer before the next one is taken
+        if previous:  # the previous layer's "next" measures are this layer's
             if "linear_cka_next" in metrics:
-                current["gram"] = _unit_gram(features, layer)
-            if "separation_fuzziness" in metrics:
-                row["separation_fuzziness"] = separation_fuzziness(features, labels)
-            if "linear_probe" in metrics:
-                values = features.float().cpu().numpy()
-                row["linear_probe"] = probe_score(values[fit], labels[fit], values[score], labels[score])
-            del features  # free this layer before the next one is taken
-            if previous:  # the previous layer's "next" measures are this layer's
-                if "linear_cka_next" in metrics:
-                    previous["row"]["linear_cka_next"] = float((previous["gram"] * current["gram"]).sum())
-                if "mutual_knn_next" in metrics:
-                    previous["row"]["mutual_knn_next"] = mutual_knn(previous["neighbours"], current["neighbours"])
-            rows.append(row)
-            previous = {**current, "row": row}
+                previous["row"]["linear_cka_next"] = float((previous["gram"] * current["gram"]).sum())
+            if "mutual_knn_next" in metrics:
+                previous["row"]["mutual_knn_next"] = mutual_knn(previous["neighbours"], current["neighbours"])
+        rows.append(row)
+        previous = {**current, "row": row}
     frame = pd.DataFrame(rows)
     for metric in metrics:  # the last layer has no next one
         if metric not in frame:
             frame[metric] = np.nan
-    frame = frame[["repeat", "layer", "depth", *metrics]].assign(n=n, k=k)
+    frame = frame[["repeat", "layer", "depth", *metrics]].assign(n=spec.n, k=spec.k)
     return frame.sort_values(["repeat", "depth"], ignore_index=True).astype({m: float for m in metrics})
+
+
+def check_metrics(name: str, metrics: Any) -> list[str]:
+    """Measures of :func:`layer_metrics`, matched by name; at least one, each once.
+
+    The rule of :func:`layer_metrics`' ``metrics`` and of the notebook parameter of that name.
+    """
+    if isinstance(metrics, str):
+        raise TypeError(f"{name} must be a list of names, got the string {metrics!r}; use [{metrics!r}] (on the "
+                        f"command line, YAML: -y \"{name}: [modularity, knn_accuracy]\").")
+    metrics = [lookup(metric, LAYER_METRICS, what="layer metric") for metric in metrics]
+    if not metrics or len(set(metrics)) != len(metrics):
+        raise ValueError(f"{name} must list each measure of {', '.join(LAYER_METRICS)} at most once, and at least "
+                         f"one; got {metrics}.")
+    return metrics

@@ -9,6 +9,13 @@ import pandas as pd
 from ._settings import settings
 from .utils import as_list
 
+__all__ = [
+    "figure_name",
+    "run_info",
+    "save_figure",
+    "save_table",
+]
+
 
 def run_info(**parameters: Any) -> pd.DataFrame:
     """A table of a run's parameters and provenance (commit, date, versions, device) for reports."""

@@ -16,108 +16,20 @@ so a string where a number is needed is a ``TypeError`` naming the parameter.
 from __future__ import annotations
 
 import logging
-import math
-import os
-from numbers import Real
-from typing import Any, Callable
+from typing import Any
 
+from . import rules
 from ._settings import settings
 from .attacks import list_attacks, resolve_attack
+from .curve import SPEC_RULES
 from .data import dataset_info
 from .models import UnknownModelError, list_models
 from .training import check_model_options
-from .utils import _is_int, check_int, check_int_list, lookup, resolve_device
+from .utils import lookup
 
 __all__ = ["RULES", "check_parameters"]
 
 logger = logging.getLogger(__name__)
-
-Rule = Callable[[str, Any], Any]
-"""A rule takes a parameter's name and value and returns the value checked (or raises)."""
-
-
-# --------------------------------------------------------------------------- rules of one parameter
-
-
-def _count(minimum: int = 1, maximum: int | None = None, *, optional: bool = False) -> Rule:
-    """An integer in ``[minimum, maximum]``; with ``optional``, ``None`` too (the notebook's default)."""
-    def rule(name: str, value: Any) -> int | None:
-        if value is None and optional:
-            return None
-        if optional and not _is_int(value):
-            raise TypeError(f"{name} must be an integer or None, got {value!r} ({type(value).__name__}).")
-        return check_int(name, value, minimum=minimum, maximum=maximum)
-    return rule
-
-
-def _int_list(minimum: int = 1, *, optional: bool = False, allow_empty: bool = False) -> Rule:
-    """One integer or a list of distinct integers >= ``minimum``; with ``optional``, ``None`` too;
-    with ``allow_empty``, the empty list too."""
-    def rule(name: str, value: Any) -> list[int] | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, str):  # papermill's -p passes "[3, 5]" as a string
-            raise TypeError(f"{name} must be a list of integers, got the string {value!r}; on the command line "
-                            f"give a list as YAML: -y \"{name}: [3, 5]\".")
-        return check_int_list(name, value, minimum=minimum, allow_empty=allow_empty)
-    return rule
-
-
-def _number(minimum: float | None = None, *, positive: bool = False, optional: bool = False) -> Rule:
-    """A finite real number (not a bool), ``> 0`` with ``positive``, ``>= minimum`` with ``minimum``."""
-    def rule(name: str, value: Any) -> float | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, Real):
-            alternatives = "a number or None" if optional else "a number"
-            raise TypeError(f"{name} must be {alternatives}, got {value!r} ({type(value).__name__}).")
-        if math.isnan(value) or (positive and value <= 0) or (minimum is not None and value < minimum):
-            bound = " > 0" if positive else f" >= {minimum}" if minimum is not None else ""
-            raise ValueError(f"{name} must be a number{bound}, got {value!r}.")
-        return value
-    return rule
-
-
-def _finite(name: str, value: Any) -> float:
-    value = _number()(name, value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return value
-
-
-def _separations(name: str, value: Any) -> list[float]:
-    """One separation or a list of them, each finite and >= 0 (as :func:`dynamic_graphs.asymptotic_sweep`)."""
-    values = [value] if isinstance(value, Real) else value
-    if not isinstance(values, (list, tuple)) or not values:
-        raise TypeError(f"{name} must be a number or a non-empty list of numbers, got {value!r}.")
-    checked = [_number(minimum=0)(f"{name}[{i}]", v) for i, v in enumerate(values)]
-    return [_finite(f"{name}[{i}]", v) for i, v in enumerate(checked)]
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
-    return value
-
-
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise TypeError(f"{name} must be a non-empty string, got {value!r} ({type(value).__name__}).")
-    return value
-
-
-def _optional_mapping(name: str, value: Any) -> dict | None:
-    if value is not None and not isinstance(value, dict):
-        raise TypeError(f"{name} must be a mapping (YAML {{key: value}}) or None, got {value!r} "
-                        f"({type(value).__name__}).")
-    return value
-
-
-def _directory(name: str, value: Any) -> str | os.PathLike | None:
-    """``None`` (the package's default directory) or a path."""
-    if value is not None and not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a directory path or None, got {value!r} ({type(value).__name__}).")
-    return value
 
 
 def _names(value: Any) -> list:
@@ -142,10 +54,10 @@ def _datasets(name: str, value: Any) -> dict[str, dict]:
 
 
 def _attacks(name: str, value: Any) -> list[str]:
-    """Attack names, matched as :func:`dynamic_graphs.attack` does; at least one, each once."""
+    """Attack names, matched as :func:`dynamic_graphs.attacks.attack` does; at least one, each once."""
     methods = [resolve_attack(method) for method in _names(value)]
     if not methods:
-        raise ValueError(f"{name} is empty; pass at least one attack name of dg.list_attacks(): "
+        raise ValueError(f"{name} is empty; pass at least one attack name of dg.attacks.list_attacks(): "
                          f"{', '.join(list_attacks())}.")
     if len(set(methods)) != len(methods):
         raise ValueError(f"{name} lists an attack more than once: {methods}")
@@ -153,104 +65,73 @@ def _attacks(name: str, value: Any) -> list[str]:
 
 
 def _pruning_methods(name: str, value: Any) -> list[str]:
-    """Baselines of :func:`dynamic_graphs.compare_pruning`, matched as it does; each once (none is allowed)."""
-    from .figures.pruning import METHODS
+    from .figures.pruning import check_methods
 
-    methods = [lookup(method, METHODS, what="pruning method") for method in _names(value)]
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"{name} lists a method more than once: {methods}")
-    return methods
+    return check_methods(name, _names(value))
 
 
 def _layer_metrics(name: str, value: Any) -> list[str]:
-    """Measures of :func:`dynamic_graphs.layer_metrics`, matched as it does; at least one, each once."""
-    from .metrics import LAYER_METRICS
+    from .metrics import check_metrics
 
-    if isinstance(value, str):
-        raise TypeError(f"{name} must be a list of names, got the string {value!r}; on the command line give a list "
-                        f"as YAML: -y \"{name}: [modularity, knn_accuracy]\".")
-    metrics = [lookup(metric, LAYER_METRICS, what="layer metric") for metric in _names(value)]
-    if not metrics or len(set(metrics)) != len(metrics):
-        raise ValueError(f"{name} must list each measure of {', '.join(LAYER_METRICS)} at most once, and at least "
-                         f"one; got {metrics}.")
-    return metrics
+    return check_metrics(name, value if isinstance(value, str) else _names(value))
 
 
 def _redundancy_rule(name: str, value: Any) -> str:
-    """A rule of :func:`dynamic_graphs.redundant_layers`, matched as it does."""
     from .pruning.selection import REDUNDANCY_RULES
 
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {', '.join(REDUNDANCY_RULES)}, got {value!r} ({type(value).__name__}).")
-    return lookup(value, REDUNDANCY_RULES, what="redundancy rule")
+    return rules.one_of(REDUNDANCY_RULES, "redundancy rule")(name, value)
 
 
-def _split(name: str, value: Any) -> str:
-    if value not in ("train", "test"):
-        raise ValueError(f"{name} must be 'train' or 'test', got {value!r}.")
-    return value
-
-
-def _device(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be 'auto', 'cpu' or 'cuda[:i]', got {value!r} ({type(value).__name__}).")
-    resolve_device(value)  # an unknown device, or CUDA asked for where there is none
-    return value
-
-
-RULES: dict[str, Rule] = {
+RULES: dict[str, rules.Rule] = {
+    # the curve's settings: the rules CurveSpec validates its fields with
+    **{name: SPEC_RULES[name] for name in ("n", "repeats", "k", "seed", "device")},
     # names, against the registries
     "model": _models,
     "dataset": _datasets,
     "methods": _attacks,                        # fig5
     "baselines": _pruning_methods,              # table1
-    "rule": _redundancy_rule,                   # table1: dg.redundant_layers' rule
-    "metrics": _layer_metrics,                  # metrics: dg.layer_metrics' measures
-    "metric_split": _split,                     # metrics: the split the measures are computed on
-    "device": _device,
-    "layout": _text,                            # fig2: an igraph layout name
+    "rule": _redundancy_rule,                   # table1: dg.pruning.redundant_layers' rule
+    "metrics": _layer_metrics,                  # metrics: dg.metrics.layer_metrics' measures
+    "metric_split": rules.split,                # metrics: the split the measures are computed on
+    "layout": rules.text,                       # fig2: an igraph layout name
     # counts
-    "n": _count(),
-    "repeats": _count(),
-    "k": _count(),
-    "seed": _count(minimum=0),
-    "epochs": _count(optional=True),            # None: the dataset's recipe
-    "train_size": _count(optional=True),        # None: every training image
-    "test_size": _count(optional=True),
-    "recovery_epochs": _count(optional=True),
-    "recovery_train_size": _count(optional=True),
-    "probe_train": _count(),                    # table1
-    "probe_test": _count(),
-    "max_layers": _count(optional=True),        # table1; None: every redundant unit
-    "ncols": _count(),                          # fig1
-    "col_wrap": _count(optional=True),          # fig3: panels per figure row; None: one row per dataset
-    "num_classes": _count(minimum=2),           # asymptotics
-    "dim": _count(),
-    "n_boot": _count(),                         # metrics: bootstrap resamples
-    "verbosity": _count(minimum=0, maximum=2),
+    "epochs": rules.count(optional=True),       # None: the dataset's recipe
+    "train_size": rules.count(optional=True),   # None: every training image
+    "test_size": rules.count(optional=True),
+    "recovery_epochs": rules.count(optional=True),
+    "recovery_train_size": rules.count(optional=True),
+    "probe_train": rules.count(),               # table1
+    "probe_test": rules.count(),
+    "max_layers": rules.count(optional=True),   # table1; None: every redundant unit
+    "ncols": rules.count(),                     # fig1
+    "col_wrap": rules.count(optional=True),     # fig3: panels per figure row; None: one row per dataset
+    "num_classes": rules.count(minimum=2),      # asymptotics
+    "dim": rules.count(),
+    "n_boot": rules.count(),                    # metrics: bootstrap resamples
+    "verbosity": rules.count(minimum=0, maximum=2),
     # lists of integers
-    "ns": _int_list(),
-    "ks": _int_list(),
-    "counts": _int_list(allow_empty=True),      # fig8, fig9; fig9's []: the paper's variants only
-    "random_seeds": _int_list(minimum=0, optional=True),  # table1; None: the recovery seeds
-    "recovery_seeds": _int_list(minimum=0, optional=True),  # table1, fig8, fig9; None (figs. 8-9): [seed]
-    "train_seeds": _int_list(minimum=0, optional=True),  # fig3; None: [seed]
-    "probe": _int_list(),                       # fig4: 1-based probe-layer indices
-    "layers_to_draw": _int_list(),              # fig2: 1-based probe-layer indices
+    "ns": rules.int_list(),
+    "ks": rules.int_list(),
+    "counts": rules.int_list(allow_empty=True),  # fig8, fig9; fig9's []: the paper's variants only
+    "random_seeds": rules.int_list(minimum=0, optional=True),  # table1; None: the recovery seeds
+    "recovery_seeds": rules.int_list(minimum=0, optional=True),  # table1, fig8, fig9; None (figs. 8-9): [seed]
+    "train_seeds": rules.int_list(minimum=0, optional=True),  # fig3; None: [seed]
+    "probe": rules.int_list(),                  # fig4: 1-based probe-layer indices
+    "layers_to_draw": rules.int_list(),         # fig2: 1-based probe-layer indices
     # numbers
-    "threshold": _number(),                     # table1: ΔQ below it is a plateau
-    "recovery_lr": _number(positive=True, optional=True),
-    "perplexity": _number(positive=True),       # fig1; below n, checked with it
-    "fps": _number(positive=True),              # fig2
-    "offset": _finite,                          # asymptotics
-    "separations": _separations,
+    "threshold": rules.number(),                # table1: ΔQ below it is a plateau
+    "recovery_lr": rules.number(positive=True, optional=True),
+    "perplexity": rules.number(positive=True),  # fig1; below n, checked with it
+    "fps": rules.number(positive=True),         # fig2
+    "offset": rules.finite,                     # asymptotics
+    "separations": rules.separations,
     # switches and directories
-    "train_options": _optional_mapping,         # fig3: {model: {option: value}}, checked with the models
-    "compare_untrained": _flag,
-    "paper_compat": _flag,
-    "from_scratch": _flag,
-    "fig_dir": _directory,
-    "report_dir": _directory,
+    "train_options": rules.mapping,             # fig3: {model: {option: value}}, checked with the models
+    "compare_untrained": rules.flag,
+    "paper_compat": rules.flag,
+    "from_scratch": rules.flag,
+    "fig_dir": rules.directory,
+    "report_dir": rules.directory,
 }
 """The rule of each notebook parameter, by name."""
 
@@ -259,22 +140,11 @@ RULES: dict[str, Rule] = {
 
 
 def _check_neighbours(values: dict[str, Any]) -> None:
-    """Every k a graph is built with must be below its n (``knn_graph`` needs 1 <= k < N)."""
+    """Every k a graph is built with below its n, every n of a grid at least its classes, perplexity below n."""
     n, k, ns, ks = (values.get(key) for key in ("n", "k", "ns", "ks"))
-    if n is not None and k is not None and k >= n:
-        raise ValueError(f"k must satisfy 1 <= k < n (n = {n} images per graph), got k = {k}; choose a smaller k "
-                         "or a larger n.")
-    if ks is not None and n is not None and max(ks) >= n:  # fig6's k sweep, at n
-        raise ValueError(f"The k sweep needs every k < n = {n}, got k = {max(ks)}; drop the largest ks or raise n.")
-    if ns is not None and k is not None and k >= min(ns):  # fig6's n sweep, at k
-        raise ValueError(f"The n sweep needs k = {k} < every n, got n = {min(ns)}; drop the smallest ns or lower k.")
-    if ns is not None and ks is not None and n is None and k is None and max(ks) >= min(ns):  # a grid (asymptotics)
-        raise ValueError(f"Every n must exceed every k, got ns = {ns} and ks = {ks}; raise the smallest n or lower "
-                         "the ks.")
-    classes = values.get("num_classes")
-    if ns is not None and classes is not None and min(ns) < classes:
-        raise ValueError(f"Every n must be at least num_classes = {classes}, got n = {min(ns)}; raise the "
-                         "smallest n.")
+    rules.check_neighbours(n=n, k=k, ns=ns, ks=ks)
+    if ns is not None and values.get("num_classes") is not None:
+        rules.check_class_count(ns=ns, num_classes=values["num_classes"])
     perplexity = values.get("perplexity")
     if perplexity is not None and n is not None and perplexity >= n:
         raise ValueError(f"perplexity must lie in (0, n) with n = {n} images, got {perplexity}; lower it or raise n.")
@@ -292,12 +162,9 @@ def _check_sizes(values: dict[str, Any]) -> None:
             n = values.get(key)
             if n is None:
                 continue
-            largest = max(n) if key == "ns" else n
-            if largest * repeats > test:
-                what = "max(ns)" if key == "ns" else "n"
-                raise ValueError(f"{dataset}'s test split has {test} images but {what} × repeats = {largest} × "
-                                 f"{repeats} = {largest * repeats} disjoint samples were asked for; lower {key} or "
-                                 "repeats.")
+            what = "max(ns)" if key == "ns" else "n"
+            rules.check_draws(test, n=max(n) if key == "ns" else n, repeats=repeats, what=f"{dataset}'s test split",
+                              asked=f"{what} × repeats", fix=f"lower {key} or repeats")
         limits = {"test_size": ("test", test), "train_size": ("training", train),
                   "recovery_train_size": ("training", train)}
         for key, (split, size) in limits.items():
@@ -318,11 +185,7 @@ def _check_rule(values: dict[str, Any]) -> None:
 
 
 def _check_seeds(values: dict[str, Any]) -> None:
-    """Table 1's random draws pair with its recovery seeds, run by run (compare_pruning)."""
-    draws, runs = values.get("random_seeds"), values.get("recovery_seeds")
-    if draws is not None and runs is not None and len(draws) != len(runs):
-        raise ValueError(f"random_seeds {draws} and recovery_seeds {runs} pair up run by run: give as many of each, "
-                         "or random_seeds=None to draw with the recovery seeds.")
+    rules.check_seed_pairs(values.get("random_seeds"), values.get("recovery_seeds"))
 
 
 def _check_train_options(values: dict[str, Any]) -> None:

@@ -13,6 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = [
+    "paper_graph",
+    "paper_modularity",
+    "paper_similarity_edges",
+]
+
 
 def paper_similarity_edges(features: Any, k: int, eps: float = 1e-8) -> list[tuple[int, int, float]]:
     """Directed top-k edges (i, j, S_ij), 0-based, from cosine similarity with a zeroed diagonal."""

@@ -1,15 +1,15 @@
 """Execute figure notebooks with papermill and render them as HTML reports without input cells.
 
-Command line::
+Command line (``dynamic-graphs report``, or ``python -m dynamic_graphs report``)::
 
-    python -m dynamic_graphs.reports fig3 -p model resnet56      # one notebook, with overrides
-    python -m dynamic_graphs.reports fig3 --tag vggs -p model "[vgg16, vgg19]"   # reports/fig3-vggs.html
-    python -m dynamic_graphs.reports --all                          # every notebook, reports/parameters.yml
-    python -m dynamic_graphs.reports table1 --all                   # one notebook's full runs from that file
-    python -m dynamic_graphs.reports fig3 --all --tag seeds         # only its run tagged seeds (fig3-seeds.html)
-    python -m dynamic_graphs.reports fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
-    python -m dynamic_graphs.reports fig3 fig6 -f params.yml --executor dask --workers 2   # a Dask sweep
-    python -m dynamic_graphs.reports --all --executor dask --scheduler tcp://head:8786     # any Dask cluster
+    dynamic-graphs report fig3 -p model resnet56      # one notebook, with overrides
+    dynamic-graphs report fig3 --tag vggs -p model "[vgg16, vgg19]"   # reports/fig3-vggs.html
+    dynamic-graphs report --all                          # every notebook, reports/parameters.yml
+    dynamic-graphs report table1 --all                   # one notebook's full runs from that file
+    dynamic-graphs report fig3 --all --tag seeds         # only its run tagged seeds (fig3-seeds.html)
+    dynamic-graphs report fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
+    dynamic-graphs report fig3 fig6 -f params.yml --executor dask --workers 2   # a Dask sweep
+    dynamic-graphs report --all --executor dask --scheduler tcp://head:8786     # any Dask cluster
 
 Every run renders its own report; a failed run does not stop the others, and the command ends by
 listing the runs that failed and why, with a non-zero exit status. ``--executor dask`` submits
@@ -21,13 +21,14 @@ optional ``tag`` naming its report.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 from .utils import lookup, restored_environ
+
+__all__ = ["EXECUTORS", "FULL_RUN_PARAMETERS", "NOTEBOOK_DIR", "REPORT_DIR", "full_runs", "notebook_names",
+           "read_parameters_file", "render", "render_runs", "report_runs"]
 
 _REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = _REPO / "notebooks"
@@ -109,12 +110,6 @@ def _shown(path: Path) -> str:
         return path.name
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def full_runs(name: str, config: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
     """The (tag, parameters) runs that ``parameters.yml``'s ``config`` asks of notebook ``name``."""
     entry = config.get(name) or {}
@@ -131,11 +126,15 @@ def full_runs(name: str, config: dict[str, Any]) -> list[tuple[str | None, dict[
 EXECUTORS = ("serial", "dask")
 
 
-def _runs(names: list[str], use_all: bool, tag: str | None, shared: dict[str, Any],
-          overrides: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]]]:
+def report_runs(names: list[str], use_all: bool, tag: str | None, shared: dict[str, Any],
+                overrides: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]]]:
     """The (notebook, tag, parameters) runs asked for: parameters.yml's runs with ``--all`` (only those
     tagged ``tag`` when given), else one per name; each with the ``-f`` file's parameters, then the
-    ``-p`` ones, on top."""
+    ``-p`` ones, on top.
+
+    Raises:
+        ValueError: ``--all`` with a ``tag`` that names no run of these notebooks.
+    """
     import yaml
 
     config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
@@ -221,63 +220,24 @@ def _render_on_dask(runs: list[tuple[str, str | None, dict[str, Any]]], *, out_d
     return failures
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"notebooks to render: {', '.join(notebook_names())}")
-    parser.add_argument("--all", action="store_true",
-                        help="the full runs of reports/parameters.yml: of every notebook, or of the named ones")
-    parser.add_argument("-f", "--parameters-file", help="a YAML file of parameters for every run (as papermill's -f)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a parameter (YAML value), for every notebook rendered; over -f")
-    parser.add_argument("--tag", help="name the report <notebook>-<tag>.html (one notebook, several reports); "
-                                      "with --all, render only the runs of that tag")
-    parser.add_argument("--out-dir", default=str(REPORT_DIR),
-                        help="where the reports go (default: the committed reports/; make demo uses out/demo)")
-    parser.add_argument("--executor", default="serial", choices=EXECUTORS,
-                        help="serial (default) or dask: every run a Dask task")
-    parser.add_argument("--scheduler", help="a Dask scheduler address (default: a LocalCluster)")
-    parser.add_argument("--workers", type=int, help="LocalCluster worker processes (default 2)")
-    args = parser.parse_args(argv)
-    # papermill logs the notebook's own output (epoch lines, progress) through its logger: show it here.
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    names = args.names or (notebook_names() if args.all else [])
-    if not names:
-        parser.error("name a notebook or pass --all")
-    try:
-        names = [lookup(name, notebook_names(), what="notebook") for name in names]
-    except KeyError as err:  # a typo is a usage error, not a traceback
-        parser.error(str(err))
-    shared = {}
-    if args.parameters_file:
-        import yaml
+def read_parameters_file(path: str | Path) -> dict[str, Any]:
+    """The parameters a ``-f`` file gives every run: a YAML mapping of parameter names to values.
 
-        try:
-            shared = yaml.safe_load(Path(args.parameters_file).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            parser.error(f"cannot read the parameters file {args.parameters_file}: {err}")
-        if not isinstance(shared, dict):
-            parser.error(f"{args.parameters_file} must map parameter names to values, got {type(shared).__name__}")
-        per_notebook = sorted(set(shared) & set(notebook_names()))
-        if per_notebook:  # reports/parameters.yml's shape: its runs are --all's, not one set of parameters
-            parser.error(f"{args.parameters_file} maps notebooks ({', '.join(per_notebook)}) to their runs, as "
+    Raises:
+        ValueError: the file is unreadable, not a mapping, or shaped like ``reports/parameters.yml``
+            (notebooks mapped to their runs, which are ``--all``'s).
+    """
+    import yaml
+
+    try:
+        shared = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot read the parameters file {path}: {err}") from err
+    if not isinstance(shared, dict):
+        raise ValueError(f"{path} must map parameter names to values, got {type(shared).__name__}")
+    per_notebook = sorted(set(shared) & set(notebook_names()))
+    if per_notebook:  # reports/parameters.yml's shape: its runs are --all's, not one set of parameters
+        raise ValueError(f"{path} maps notebooks ({', '.join(per_notebook)}) to their runs, as "
                          f"reports/parameters.yml does; -f takes parameters shared by every run (n: 500). For "
                          f"that file's runs, pass --all (with the notebook's name, and --tag for one run).")
-    if args.scheduler and args.executor != "dask":
-        parser.error("--scheduler needs --executor dask")
-    overrides = {key: _parse_value(value) for key, value in args.parameter}
-    try:
-        runs = _runs(names, args.all, args.tag, shared, overrides)
-    except ValueError as err:  # --all --tag that names no run
-        parser.error(str(err))
-    failures = render_runs(runs, out_dir=args.out_dir, executor=args.executor, scheduler=args.scheduler,
-                           workers=args.workers)
-    if failures:
-        logger.error("%d of %d runs failed:", len(failures), len(runs))
-        for stem, error in failures.items():
-            logger.error("  %s: %s", stem, error)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return shared

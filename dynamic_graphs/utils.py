@@ -24,11 +24,41 @@ import torch
 
 from ._settings import settings
 
+__all__ = [
+    "OUTPUT_DIRS",
+    "UnknownNameError",
+    "as_labels",
+    "as_list",
+    "atomic_path",
+    "atomic_torch_save",
+    "bfloat16_kernels",
+    "cache_key",
+    "cache_lock",
+    "check_int",
+    "check_int_list",
+    "check_positive_int",
+    "cpu_description",
+    "evaluating",
+    "git_commit",
+    "is_int",
+    "isolated_rng",
+    "lookup",
+    "model_device",
+    "model_name",
+    "progress",
+    "resolve_device",
+    "restored_environ",
+    "seed_everything",
+    "shown_path",
+    "state_digest",
+    "tensor_digest",
+]
+
 
 # --------------------------------------------------------------------------- argument checks
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, np.integer))
 
 
@@ -43,7 +73,7 @@ def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = 
         >>> check_int("n", 5)
         5
     """
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"

@@ -191,7 +191,7 @@ def test_layer_embeddings_are_tidy_and_seeded(data):
 
 def test_ablation_frame_structure_and_agreement_with_the_curve(data):
     net = tiny_net()
-    frame = ablation_curves(net, data, ks=[3, 5], ns=[20, 40], k_default=3, n_default=30, repeats=2, seed=1,
+    frame = ablation_curves(net, data, ks=[3, 5], ns=[20, 40], k=3, n=30, repeats=2, seed=1,
                             device="cpu", layers=LAYERS)
     assert list(frame.columns[:2]) == ["sweep", "value"]
     counts = frame.groupby(["sweep", "value"]).size()
@@ -212,16 +212,16 @@ def test_ablation_frame_structure_and_agreement_with_the_curve(data):
 
 def test_ablation_accepts_a_dataset_name():
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6), nn.ReLU())
-    options = dict(ks=[3], ns=[20], n_default=20, repeats=2, layers=["1", "2"], device="cpu")
+    options = dict(ks=[3], ns=[20], n=20, repeats=2, layers=["1", "2"], device="cpu")
     by_name = ablation_curves(net, "synthetic", **options)
     pd.testing.assert_frame_equal(by_name, ablation_curves(net, get_dataset("synthetic", "test"), **options))
 
 
 def test_ablation_and_asymptotics_check_counts_with_the_error_rule(data):
     with pytest.raises(TypeError, match=r"ks\[1\] must be an integer"):
-        ablation_curves(tiny_net(), data, ks=[3, 2.5], ns=[20], n_default=30, repeats=2, layers=LAYERS)
+        ablation_curves(tiny_net(), data, ks=[3, 2.5], ns=[20], n=30, repeats=2, layers=LAYERS)
     with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
-        ablation_curves(tiny_net(), data, ks=[3], ns=[20], n_default=30, repeats=0, layers=LAYERS)
+        ablation_curves(tiny_net(), data, ks=[3], ns=[20], n=30, repeats=0, layers=LAYERS)
     options = dict(ns=[30], ks=[3], separation=1.0, num_classes=3, dim=4, repeats=1)
     with pytest.raises(TypeError, match="seed must be an integer"):
         asymptotic_sweep(**options, seed=1.5)
@@ -232,10 +232,10 @@ def test_ablation_and_asymptotics_check_counts_with_the_error_rule(data):
 
 
 def test_ablation_names_the_sweep_that_does_not_fit(data):
-    with pytest.raises(ValueError, match=r"n sweep needs max\(ns\) × repeats = 80 × 2 = 160"):
-        ablation_curves(tiny_net(), data, ks=[3], ns=[20, 80], n_default=30, repeats=2, layers=LAYERS)
-    with pytest.raises(ValueError, match=r"k sweep needs every k < n_default = 30"):
-        ablation_curves(tiny_net(), data, ks=[3, 30], ns=[20], n_default=30, repeats=2, layers=LAYERS)
+    with pytest.raises(ValueError, match=r"n sweep's dataset has 120 images but max\(ns\) × repeats = 80 × 2 = 160"):
+        ablation_curves(tiny_net(), data, ks=[3], ns=[20, 80], n=30, repeats=2, layers=LAYERS)
+    with pytest.raises(ValueError, match=r"k sweep needs every k < n = 30"):
+        ablation_curves(tiny_net(), data, ks=[3, 30], ns=[20], n=30, repeats=2, layers=LAYERS)
 
 
 # --- asymptotics --------------------------------------------------------------------------------

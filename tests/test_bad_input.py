@@ -11,11 +11,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from conftest import tiny_net, tiny_resnet, tiny_synthetic
-from dynamic_graphs import get_model, modularity_curve, summarize_curve
+from dynamic_graphs import get_model, modularity_curve, pretrained, summarize_curve
 from dynamic_graphs.curve import UndefinedModularityWarning
 from dynamic_graphs.data import class_indices, labels_of, load_batch, load_images
 from dynamic_graphs.features import extract_features
-from dynamic_graphs.training import check_subset_sizes, pretrained, train
+from dynamic_graphs.training import check_subset_sizes, train
 
 # --------------------------------------------------------------------------- channels
 
@@ -168,9 +168,9 @@ def test_test_size_names_the_test_split():
 
 
 def test_pretrained_checks_sizes_against_the_known_split_before_loading(monkeypatch):
-    import dynamic_graphs.training as training
+    import dynamic_graphs.training.weights as weights
 
-    monkeypatch.setattr(training, "get_dataset", lambda *a, **k: pytest.fail("loaded data before checking"))
+    monkeypatch.setattr(weights, "get_dataset", lambda *a, **k: pytest.fail("loaded data before checking"))
     with pytest.raises(ValueError, match=r"train_size must be from 1 to 50000 \(the train split has 50000 images\)"):
         pretrained("resnet20", "cifar10", train_size=60000)
     with pytest.raises(ValueError, match=r"test_size must be from 1 to 10000 .* got 0"):
@@ -216,10 +216,10 @@ def test_readme_troubleshooting_quotes_the_real_messages(tmp_path, monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    cifar = _message(lambda: data.get_dataset("cifar10", root=tmp_path))
+    cifar = _message(lambda: data.registry.get_dataset("cifar10", root=tmp_path))
     cifar = re.sub(r"\(URLError: [^)]*\)", "(URLError: ...)", cifar.replace(str(tmp_path), "<data_dir>"))
-    monkeypatch.setattr(data, "FASHION_MNIST_IDX_DIR", tmp_path / "none")
-    fashion = _message(lambda: data.get_dataset("fashion-mnist", root=tmp_path))
+    monkeypatch.setattr(data.readers, "FASHION_MNIST_IDX_DIR", tmp_path / "none")
+    fashion = _message(lambda: data.registry.get_dataset("fashion-mnist", root=tmp_path))
     fashion = re.sub(r"\(RuntimeError: .*?>\)", "(...)", fashion).replace(str(tmp_path / "none"),
                                                                             "/usr/share/datasets/fashion-mnist")
     with pytest.warns(UndefinedModularityWarning) as record:

@@ -173,7 +173,7 @@ def captured(monkeypatch):
     """compare_pruning with evaluate_variants replaced by a recorder (no recovery training)."""
     seen = {}
 
-    def fake(parent, variants, dataset, **options):
+    def fake(parent, variants, dataset, spec, **options):
         seen.update(variants)
         return pd.DataFrame({"variant": ["unpruned", *variants], "removed": [0, *map(len, variants.values())],
                              "delta_acc": 0.0}), pd.DataFrame()
@@ -196,7 +196,7 @@ def test_compare_pruning_keeps_its_default_methods(data, captured):
 
 def test_compare_pruning_adds_the_equal_budget_baselines_on_request(data, captured):
     model = small_resnet()
-    table = _compare(model, data, methods=["Random-Matched", "cka", "block-influence"], similarity_n=N)
+    table = _compare(model, data, methods=["Random-Matched", "cka", "block-influence"], n=N)
     assert table.method.tolist() == ["unpruned", "modularity", "random-matched", "random-matched", "cka",
                                      "block-influence"]
     assert table.seed.tolist() == [0, 0, 0, 1, 0, 0] and table.removed.tolist() == [0, 2, 2, 2, 2, 2]
@@ -238,8 +238,10 @@ def test_compare_pruning_refuses_unknown_or_repeated_methods(data, captured):
         _compare(model, data, methods="cka")
     with pytest.raises(ValueError, match="more than once"):
         _compare(model, data, methods=["cka", "CKA"])
-    with pytest.raises(ValueError, match="similarity_n must be an integer >= 1"):
-        _compare(model, data, methods=["cka"], similarity_n=0)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        _compare(model, data, methods=["cka"], n=0)
+    with pytest.raises(TypeError, match="Unknown curve setting 'similarity_n'"):
+        _compare(model, data, methods=["cka"], similarity_n=10)
     assert not captured
 
 
@@ -248,7 +250,8 @@ def recorded(monkeypatch):
     """compare_pruning with evaluate_variants replaced by a recorder: a list of (recovery seed, variants)."""
     calls = []
 
-    def fake(parent, variants, dataset, *, seed, **options):
+    def fake(parent, variants, dataset, spec, **options):
+        seed = spec.seed
         calls.append((seed, dict(variants)))
         return pd.DataFrame({"variant": ["unpruned", *variants], "removed": [0, *map(len, variants.values())],
                              "top1": [90.0] + [80.0 + seed] * len(variants), "delta_acc": 0.0}), pd.DataFrame()
@@ -261,7 +264,7 @@ def test_every_method_gets_one_run_per_recovery_seed(data, recorded):
     model = small_resnet()
     table = dg.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, recovery_seeds=[4, 7],
                                device="cpu", methods=["unpruned-finetuned", "random-matched", "cka"],
-                               similarity_n=N)
+                               n=N)
     assert [seed for seed, _ in recorded] == [4, 7]  # one recovery budget per seed, every method in each
     for seed, variants in recorded:
         assert list(variants) == [f"modularity/{seed}", f"unpruned-finetuned/{seed}", f"random-matched/{seed}",

@@ -8,7 +8,7 @@ import torch
 from scipy.stats import spearmanr
 
 import dynamic_graphs as dg
-from dynamic_graphs.pruning.selection import _unit_pairs
+from dynamic_graphs.pruning.baselines import unit_pairs
 from dynamic_graphs.utils import isolated_rng
 
 from conftest import tiny_synthetic
@@ -29,7 +29,7 @@ def resnet():
 def test_removal_costs_remove_each_unit_alone_and_an_identity_block_costs_nothing(resnet):
     test = tiny_synthetic("test", n=64)
     costs = dg.block_removal_costs(resnet, test, device="cpu")
-    units = [unit for _, unit, _ in _unit_pairs(resnet)]
+    units = [unit for _, unit, _ in unit_pairs(resnet)]
     assert costs["layer"].tolist() == units
     unpruned = 100 * dg.evaluate(resnet, test, device="cpu")
     assert np.allclose(costs["top1_unpruned"], unpruned)
@@ -64,7 +64,7 @@ def test_block_scores_follow_each_rule_per_repeat(resnet):
     values = {metric: rng.uniform(0.1, 1.0, size=(3, len(layers))) for metric in dg.BLOCK_SCORES}
     scores = dg.block_scores(_metrics_frame(resnet, values), resnet)
     position = {layer: i for i, layer in enumerate(layers)}
-    for source, unit, _ in _unit_pairs(resnet):
+    for source, unit, _ in unit_pairs(resnet):
         i, j = position[source], position[unit]
         expected = {
             "modularity": values["modularity"][:, j] - values["modularity"][:, i],
@@ -84,7 +84,7 @@ def test_block_scores_follow_each_rule_per_repeat(resnet):
 def test_block_scores_add_unit_scores_and_refuse_another_models_frame(resnet):
     layers = dg.probe_layers(resnet)
     frame = _metrics_frame(resnet, {"modularity": np.ones((2, len(layers)))})
-    units = [unit for _, unit, _ in _unit_pairs(resnet)]
+    units = [unit for _, unit, _ in unit_pairs(resnet)]
     influence = pd.DataFrame({"layer": units, "score": np.arange(len(units), dtype=float)})
     scores = dg.block_scores(frame, resnet, unit_scores={"block_influence": influence})
     assert scores[scores.metric == "block_influence"]["score"].tolist() == list(range(len(units)))

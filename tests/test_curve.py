@@ -95,7 +95,7 @@ def test_curve_bad_inputs(data):
         modularity_curve(net, data, n=20, repeats=1, device="cpu")
     with pytest.raises(KeyError, match="Close names"):
         modularity_curve(net, data, layers=["07"], n=20, repeats=1, device="cpu")
-    with pytest.raises(ValueError, match="1 <= k < N"):
+    with pytest.raises(ValueError, match="1 <= k < n"):
         modularity_curve(net, data, layers=LAYERS, n=20, repeats=1, k=20, device="cpu")
 
 

@@ -15,11 +15,11 @@ from dynamic_graphs import data
 from dynamic_graphs.data import (
     ImageTensorDataset,
     dataset_info,
-    get_dataset,
     labels_of,
     read_fashion_mnist_idx,
     synthetic_dataset,
 )
+from dynamic_graphs.data.registry import get_dataset
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -156,7 +156,7 @@ def test_cache_written_and_reused(fake_idx, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("source was read again despite a valid cache")
 
-    monkeypatch.setattr(data, "read_fashion_mnist_idx", fail)
+    monkeypatch.setattr(data.readers, "read_fashion_mnist_idx", fail)
     again = get_dataset("fashion-mnist", split="test", root=root, idx_dir=idx_dir)
     assert torch.equal(again.images, ds.images) and torch.equal(again.targets, ds.targets)
 
@@ -356,7 +356,7 @@ def test_cifar_offline_keeps_an_existing_folder_and_removes_only_what_it_made(tm
 
 def test_fashion_mnist_offline_without_debian_files(tmp_path, monkeypatch):
     no_network(monkeypatch)
-    monkeypatch.setattr(data, "FASHION_MNIST_IDX_DIR", tmp_path / "no-debian-package")
+    monkeypatch.setattr(data.readers, "FASHION_MNIST_IDX_DIR", tmp_path / "no-debian-package")
     root = tmp_path / "data"
     with pytest.raises(data.DatasetNotFoundError) as err:
         get_dataset("fashion-mnist", "test", root=root)

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow,
 def _torchrun(*args: str, data_dir) -> subprocess.Popen:
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
     env = {**os.environ, "DG_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1", "DG_VERBOSITY": "1"}
-    return subprocess.Popen([torchrun, "--standalone", "--nproc_per_node=2", "-m", "dynamic_graphs.train", *args],
+    return subprocess.Popen([torchrun, "--standalone", "--nproc_per_node=2", "-m", "dynamic_graphs", "train", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

@@ -30,7 +30,7 @@ def model_curves_frame():
 
 def ablation_frame():
     model = tiny_resnet()
-    return model, dg.ablation_curves(model, tiny_synthetic("test"), ks=[3, 5], ns=[12, 24], k_default=3, n_default=12,
+    return model, dg.ablation_curves(model, tiny_synthetic("test"), ks=[3, 5], ns=[12, 24], k=3, n=12,
                                      repeats=2, device="cpu")
 
 
@@ -60,8 +60,35 @@ def dynamics_frame():
 def variants_frame():
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
     _, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"]}, "synthetic", n=12, repeats=2, device="cpu",
-                                     epochs=1, batch_size=50)
+                                     recovery=dict(epochs=1, batch_size=50))
     return parent, curves
+
+
+def expected_gains(curve, model):
+    """layer_gains of one curve, written out: per probe layer the mean and std (ddof=1) of Q over repeats, its
+    difference to the previous layer's mean, and the 95 % Student-t interval of the per-repeat differences."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    layers = dg.probe_layers(model)
+    q = np.array([[curve.loc[(curve.layer == layer) & (curve.repeat == repeat), "modularity"].item()
+                   for layer in layers] for repeat in sorted(curve.repeat.unique())])  # (repeats, layers)
+    repeats = len(q)
+    mean = q.mean(axis=0)
+    differences = np.diff(q, axis=1)
+    if repeats > 1:
+        std = q.std(axis=0, ddof=1)
+        half = stats.t.ppf(0.975, repeats - 1) * differences.std(axis=0, ddof=1) / np.sqrt(repeats)
+    else:  # one repeat: no spread to estimate
+        std, half = np.full(len(layers), np.nan), np.full(len(layers) - 1, np.nan)
+    centre, first = differences.mean(axis=0), [np.nan]  # the first layer has no previous one
+    return pd.DataFrame({
+        "layer": layers, "depth": np.arange(1, len(layers) + 1), "modularity": mean, "std": std,
+        "delta": np.concatenate([first, np.diff(mean)]), "gain_low": np.concatenate([first, centre - half]),
+        "gain_high": np.concatenate([first, centre + half]),
+        # a ResNet's block can go where its shortcut is the identity: all but conv1 and the stride-2 first blocks
+        "removable": [layer not in ("conv1", "layer2.0", "layer3.0") for layer in layers]})
 
 
 FIGURES = [
@@ -95,13 +122,33 @@ def test_readers_keep_every_figures_curves_apart(make, data_dir):
 
     with pytest.raises(ValueError, match="told apart by"):
         dg.redundant_layers(frame, model)
-    try:
-        gains = dg.layer_gains(frame, model)
-    except ValueError:
-        pass  # a refusal (the variants of a pruned model are not this model's curves) is within the contract
-    else:
-        assert set(labels) <= set(gains.columns)
-        assert gains.groupby(labels, dropna=False).ngroups == len(curves)
+
+    import pandas as pd
+
+    # layer_gains reads the curves of ``model`` only: evaluate_variants stacks the parent's curve with its pruned
+    # variants' (fewer layers), which it refuses; every other figure's curves are all of the model it is given.
+    of_model = [curve.sort_values("depth").layer.unique().tolist() == dg.probe_layers(model) for _, curve in curves]
+    refused = make is variants_frame
+    assert all(of_model) != refused
+    if refused:
+        n_layers = len(dg.probe_layers(model))
+        with pytest.raises(ValueError, match=rf"curve's layers \({n_layers - 1}: .*\) are not the probe layers of this "
+                                             rf"resnet20 \({n_layers}: "):
+            dg.layer_gains(frame, model)
+    columns = ["layer", "depth", "modularity", "std", "delta", "gain_low", "gain_high", "removable"]
+    gains = dg.layer_gains(frame, model) if not refused else None
+    if gains is not None:
+        assert list(gains.columns) == labels + columns and gains.attrs["labels"] == labels
+        assert len(gains) == n_rows
+    for (key, curve), mine in zip(curves, of_model):
+        if not mine:
+            continue
+        if gains is None:  # this curve alone, selected from the refused stack, is read
+            found = dg.layer_gains(curve, model)
+        else:
+            found = gains.loc[(gains[list(key)] == list(key.values())).all(axis=1)]
+        pd.testing.assert_frame_equal(found[columns].reset_index(drop=True), expected_gains(curve, model),
+                                      check_dtype=False, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("make", FIGURES[:3])

@@ -20,7 +20,7 @@ def data_dir(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_model_curves_with_untrained_baseline_and_grid(data_dir):
     curves = model_curves("resnet20", "synthetic", untrained_baseline=True, n=20, repeats=2, device="cpu",
-                          epochs=1)
+                          training={"epochs": 1})
     assert set(curves.trained) == {True, False}
     trained = curves[curves.trained]
     assert trained.test_acc.between(0, 1).all() and curves[~curves.trained].test_acc.isna().all()
@@ -183,7 +183,7 @@ def test_train_options_reach_only_the_model_they_name(data_dir, monkeypatch):
         return model
 
     monkeypatch.setattr(curves_module, "pretrained", fake_pretrained)
-    model_curves(["resnet20", "resnet32"], "synthetic", n=10, repeats=1, device="cpu", epochs=2,
+    model_curves(["resnet20", "resnet32"], "synthetic", n=10, repeats=1, device="cpu", training={"epochs": 2},
                  train_options={"resnet32": {"precision": "bf16", "epochs": 3}})
     assert seen == {"resnet20": {"epochs": 2}, "resnet32": {"epochs": 3, "precision": "bf16"}}
     seen.clear()

@@ -80,6 +80,17 @@ def test_check_curves_refuses_what_is_not_a_curve_frame():
 
 
 def test_nan_labels_form_their_own_curve():
-    frame = pd.concat([curve([0.1], epoch=1.0), curve([0.3], epoch=np.nan)], ignore_index=True)
+    frame = pd.concat([curve([0.3, 0.5], epoch=np.nan), curve([0.1, 0.2], epoch=1.0)], ignore_index=True)
     frame.attrs["labels"] = ["epoch"]
-    assert len(summarize_curve(frame)) == 2
+    summary = summarize_curve(frame)
+    # per (curve, layer): Q = value + 0.01 * repeat over repeats 0, 1, so mean = value + 0.005, std = 0.01 / sqrt(2);
+    # the 95 % half-width is t_{0.975, 1} * std / sqrt(2), where t with 1 dof is Cauchy: t_p = tan(pi (p - 1/2))
+    std = 0.01 / np.sqrt(2)
+    half = np.tan(np.pi * 0.475) * std / np.sqrt(2)
+    mean = np.array([0.305, 0.505, 0.105, 0.205])
+    expected = pd.DataFrame({  # the NaN curve kept, apart, in order of first appearance; label columns first
+        "epoch": [np.nan, np.nan, 1.0, 1.0], "n": [20] * 4, "k": [3] * 4, "depth": [1, 2, 1, 2],
+        "layer": ["l1", "l2", "l1", "l2"], "mean": mean, "std": [std] * 4, "repeats": [2] * 4,
+        "ci_low": mean - half, "ci_high": mean + half})
+    pd.testing.assert_frame_equal(summary, expected, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert summary.attrs["labels"] == ["epoch", "n", "k"]

@@ -297,10 +297,71 @@ def test_partition_agreement_of_identical_and_relabelled_partitions():
     assert partition_agreement(np.arange(15) % 2, labels)["ari"] < 0.2
 
 
-def test_leiden_tolerates_negative_edges():
-    graph = knn_graph(negative_features(), k=3)
+def in_order_of_appearance(labels) -> list[int]:
+    """Community ids renumbered 0, 1, ... in order of first appearance, to compare partitions up to their ids."""
+    ids: dict = {}
+    return [ids.setdefault(label, len(ids)) for label in np.asarray(labels).tolist()]
+
+
+def all_partitions(n: int) -> list[list[int]]:
+    """Every partition of n vertices, once each (restricted growth strings): the brute-force reference."""
+    if n == 1:
+        return [[0]]
+    return [p + [c] for p in all_partitions(n - 1) for c in range(max(p) + 2)]
+
+
+def without_negative_edges(graph: igraph.Graph) -> igraph.Graph:
+    positive = graph.copy()
+    positive.delete_edges([e.index for e in positive.es if e["weight"] < 0])
+    return positive
+
+
+def two_triangles_and_a_repelled_node() -> igraph.Graph:
+    """Unit-weight triangles {0, 1, 2} and {3, 4, 5} joined by a weak edge (2, 3), and node 6 tied weakly
+    to 0 (0.3) and repelled by 3, 4, 5 (-0.8 each). Without its negative edges node 6 belongs with 0;
+    taken as positive (abs), they would pull it into the second triangle."""
+    edges = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 3), (0, 6), (3, 6), (4, 6), (5, 6)]
+    return igraph.Graph(n=7, edges=edges, edge_attrs={"weight": [1.0] * 6 + [0.2, 0.3, -0.8, -0.8, -0.8]})
+
+
+@pytest.mark.parametrize("make, communities", [
+    (two_triangles_and_a_repelled_node, [0, 0, 0, 1, 1, 1, 0]),
+    # the k-NN graph of directions on three arcs of the circle, {0, 0.3}, {2, 2.4, 3.3}, {4.4, 5}; edge (1, 6) < 0
+    (lambda: knn_graph(negative_features(), k=3), [0, 0, 1, 1, 1, 2, 2]),
+], ids=["two-triangles", "knn-of-directions"])
+def test_leiden_leaves_negative_edges_out_and_finds_the_communities(make, communities):
+    import leidenalg
+
+    graph = make()
+    assert min(graph.es["weight"]) < 0  # leidenalg itself refuses such a graph ("Cannot accept negative weights")
     found = leiden(graph, seed=0)
-    assert found.shape == (7,)
+    assert found.dtype == np.int64 and found.shape == (graph.vcount(),)
+    assert sorted(set(found.tolist())) == list(range(max(communities) + 1))  # ids 0..c-1
+    assert in_order_of_appearance(found) == communities
+    # the negative edges are left out of the detection: leidenalg's partition of the graph without them, ids included
+    positive = without_negative_edges(graph)
+    for seed in range(4):
+        partition = leidenalg.find_partition(positive, leidenalg.RBConfigurationVertexPartition, weights="weight",
+                                             resolution_parameter=1.0, n_iterations=-1, seed=seed)
+        assert leiden(graph, seed=seed).tolist() == partition.membership
+    # ... and the best partition of that graph, by brute force over all of them (networkx's modularity)
+    best = max(all_partitions(graph.vcount()), key=lambda p: nx_modularity(positive, p))
+    assert best == communities
+    # scored on the full graph, negative edges kept, as networkx scores it
+    assert modularity(graph, found) == pytest.approx(nx_modularity(graph, communities), abs=1e-12)
+    assert np.array_equal(leiden(graph, seed=0), found)  # the seed reproduces it
+
+
+def test_leiden_communities_of_the_two_triangles_score_by_hand():
+    graph = two_triangles_and_a_repelled_node()
+    absolute = graph.copy()
+    absolute.es["weight"] = np.abs(graph.es["weight"]).tolist()
+    # the toy tells leaving negative edges out from taking them as positive: that would put node 6 with {3, 4, 5}
+    assert max(all_partitions(7), key=lambda p: nx_modularity(absolute, p)) == [0, 0, 0, 1, 1, 1, 1]
+    assert in_order_of_appearance(leiden(graph, seed=0)) == [0, 0, 0, 1, 1, 1, 0]
+    # W = 6 + 0.2 + 0.3 - 2.4 = 4.1. {0, 1, 2, 6}: internal weight 3.3, strength 2 * 3.3 + 0.2 - 2.4 = 4.4;
+    # {3, 4, 5}: internal 3, strength 6 + 0.2 - 2.4 = 3.8. Q = (3.3 + 3) / 4.1 - (4.4² + 3.8²) / 8.2²
+    assert modularity(graph, leiden(graph, seed=0)) == pytest.approx(6.3 / 4.1 - (4.4**2 + 3.8**2) / 8.2**2, abs=1e-12)
 
 
 def test_the_approximate_graph_is_the_exact_one_of_a_seeded_projection():

@@ -24,8 +24,7 @@ from dynamic_graphs.models import (
     probe_layers,
     register_model,
 )
-from dynamic_graphs.data import dataset_info
-from dynamic_graphs.models.common import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+from dynamic_graphs.data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, dataset_info
 
 FASHION = dataset_info("fashion-mnist")
 ONE_CHANNEL = {"in_channels": 1, "mean": FASHION["mean"], "std": FASHION["std"]}

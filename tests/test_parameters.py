@@ -170,7 +170,7 @@ def test_datasets_are_checked_without_loading_or_downloading(data_dir, tmp_path_
         raise AssertionError("check_parameters must not load a dataset")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", no_download)
-    monkeypatch.setattr(dg.data, "get_dataset", no_download)
+    monkeypatch.setattr(dg.data.registry, "get_dataset", no_download)
     with pytest.raises(UnknownNameError, match=r"Unknown dataset 'cifar1'\. Did you mean 'cifar10'.*image folder"):
         check_parameters(dataset="cifar1")
     check_parameters(dataset=["cifar10", "fashion-mnist"], n=500, repeats=5)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import dynamic_graphs as dg
 from dynamic_graphs import pruning
 from dynamic_graphs.models import layer_info
-from dynamic_graphs.pruning.selection import _feature_maps
+from dynamic_graphs.pruning.baselines import _feature_maps
 from dynamic_graphs.utils import isolated_rng
 
 # Tests that need an empty data directory take conftest.py's ``data_dir`` fixture.
@@ -322,7 +322,7 @@ def test_linear_probe_accuracy_separates_easy_classes():
 
 def _compare(parent, curve):
     options = dict(threshold=1.0, max_layers=2, random_seeds=[0, 1], probe_train=60, probe_test=40, device="cpu",
-                   epochs=1, batch_size=50)
+                   recovery=dict(epochs=1, batch_size=50))
     return dg.compare_pruning(parent, curve, "synthetic", **options)
 
 
@@ -358,8 +358,8 @@ def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(da
 def test_compare_pruning_at_equal_budgets_over_recovery_seeds(data_dir):
     parent, curve = _parent_and_curve()
     table = dg.compare_pruning(parent, curve, "synthetic", threshold=1.0, max_layers=2, recovery_seeds=[0, 1],
-                               methods=["unpruned-finetuned", "random-matched"], device="cpu", epochs=1,
-                               batch_size=50)
+                               methods=["unpruned-finetuned", "random-matched"], device="cpu", recovery=dict(epochs=1,
+                               batch_size=50))
     assert table.method.tolist() == ["unpruned"] + \
         ["modularity"] * 2 + ["unpruned-finetuned"] * 2 + ["random-matched"] * 2
     by = table.set_index(["method", "seed"])
@@ -378,7 +378,7 @@ def test_compare_pruning_at_equal_budgets_over_recovery_seeds(data_dir):
 def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
     table, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}, "synthetic",
-                                         n=40, repeats=1, device="cpu", epochs=1, batch_size=50)
+                                         n=40, repeats=1, device="cpu", recovery=dict(epochs=1, batch_size=50))
     assert table.variant.tolist() == ["unpruned", "one", "two"]
     assert table.removed.tolist() == [0, 1, 2]
     assert table.delta_acc.iloc[0] == 0 and table.delta_q.iloc[0] == 0
@@ -393,7 +393,7 @@ def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     # A Dataset object instead of the name: the same images give the same numbers.
     by_object, _ = dg.evaluate_variants(parent, {"one": ["layer3.1"]}, dg.get_dataset("synthetic", "train"),
                                         test_set=dg.get_dataset("synthetic", "test"), with_curves=False,
-                                        device="cpu", epochs=1, batch_size=50)
+                                        device="cpu", recovery=dict(epochs=1, batch_size=50))
     np.testing.assert_allclose(by_object.top1, table.top1.iloc[:2])
 
 
@@ -407,14 +407,14 @@ def test_evaluate_variants_over_recovery_seeds_keeps_each_run_apart(data_dir):
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
     variants = {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}
     table, curves = dg.evaluate_variants(parent, variants, "synthetic", n=40, repeats=1, device="cpu",
-                                         recovery_seeds=[0, 1], epochs=1, batch_size=50, train_size=100)
+                                         recovery_seeds=[0, 1], recovery=dict(epochs=1, batch_size=50, train_size=100))
     assert table.variant.tolist() == ["unpruned", "one", "two", "one", "two"]
     assert table.recovery_seed.tolist()[1:] == [0, 0, 1, 1] and table.recovery_seed.isna().iloc[0]
     recovered = list((data_dir / "checkpoints" / "synthetic" / "pruned").glob("*.pt"))
     assert len(recovered) == 4  # one recovery run per (variant, seed)
     # The seed-0 runs are the runs of the unseeded call with seed=0 (the default).
-    single, _ = dg.evaluate_variants(parent, variants, "synthetic", with_curves=False, device="cpu", epochs=1,
-                                     batch_size=50, train_size=100)
+    single, _ = dg.evaluate_variants(parent, variants, "synthetic", with_curves=False, device="cpu", recovery=dict(epochs=1,
+                                     batch_size=50, train_size=100))
     np.testing.assert_allclose(single.top1, table.top1.iloc[:3])
     # Each (variant, seed) is its own curve, measured on the same images (the sample seed).
     assert set(dg.curve_labels(curves)) >= {"variant", "recovery_seed"}

@@ -17,6 +17,7 @@ import pytest
 
 import dynamic_graphs.reports as reports
 from dynamic_graphs import settings
+from dynamic_graphs.cli import main
 from dynamic_graphs.reports import render
 from dynamic_graphs.utils import git_commit, restored_environ, shown_path
 
@@ -153,7 +154,7 @@ def test_the_executed_notebook_is_written_only_when_the_run_succeeds(tmp_path, m
 def test_a_tag_names_the_report(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(reports, "render", lambda name, parameters, out_dir, tag: calls.append((name, tag, parameters)))
-    reports.main(["fig3", "--tag", "deep", "-p", "model", "[resnet110, vgg16]", "--out-dir", str(tmp_path)])
+    main(["report", "fig3", "--tag", "deep", "-p", "model", "[resnet110, vgg16]", "--out-dir", str(tmp_path)])
     assert calls == [("fig3", "deep", {"model": ["resnet110", "vgg16"]})]
 
 
@@ -161,7 +162,7 @@ def test_a_tag_names_the_report(tmp_path, monkeypatch):
 def test_make_demo_renders_outside_the_tracked_reports():
     commands = subprocess.run(["make", "-n", "demo"], cwd=REPO, check=True,
                               capture_output=True, text=True).stdout
-    demo = next(line for line in commands.splitlines() if "dynamic_graphs.reports" in line)
+    demo = next(line for line in commands.splitlines() if "dynamic-graphs report " in line)
     out_dir = Path(demo.split("--out-dir")[1].split()[0])
     assert out_dir.parts[0] == "out", demo
     if shutil.which("git"):  # out/ is gitignored, so the demo leaves `git status` clean
@@ -215,16 +216,16 @@ def test_all_with_names_renders_those_notebooks_full_runs_and_a_tag_picks_one(tm
     config.write_text("fig3:\n  - model: resnet20\n  - tag: deep\n    model: [resnet110, vgg16]\n"
                       "table1:\n  max_layers: 16\n")
     monkeypatch.setattr(reports, "FULL_RUN_PARAMETERS", config)
-    assert reports.main(["table1", "--all", "-p", "n", "60"]) == 0
+    assert main(["report", "table1", "--all", "-p", "n", "60"]) == 0
     assert calls == [("table1", None, {"max_layers": 16, "n": 60})]
     calls.clear()
-    assert reports.main(["fig3", "--all", "--tag", "deep"]) == 0
+    assert main(["report", "fig3", "--all", "--tag", "deep"]) == 0
     assert calls == [("fig3", "deep", {"model": ["resnet110", "vgg16"]})]
     with pytest.raises(SystemExit):
-        reports.main(["fig3", "--all", "--tag", "wide"])
+        main(["report", "fig3", "--all", "--tag", "wide"])
     assert "has no run tagged 'wide' for fig3; its tags there: deep." in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the per-notebook file as -f would pass every notebook's runs as parameters
-        reports.main(["table1", "-f", str(config)])
+        main(["report", "table1", "-f", str(config)])
     assert "maps notebooks (fig3, table1) to their runs" in capsys.readouterr().err
 
 
@@ -240,17 +241,17 @@ def test_a_sweep_runs_every_report_lists_the_failures_and_exits_non_zero(tmp_pat
     monkeypatch.setattr(reports, "render", fake_render)
     shared = tmp_path / "params.yml"
     shared.write_text("n: 60\nk: 3\n")
-    assert reports.main(["fig3", "fig6", "-f", str(shared), "-p", "k", "5", "--out-dir", str(tmp_path)]) == 0
+    assert main(["report", "fig3", "fig6", "-f", str(shared), "-p", "k", "5", "--out-dir", str(tmp_path)]) == 0
     assert calls == [("fig3", {"n": 60, "k": 5}), ("fig6", {"n": 60, "k": 5})]  # -p over -f, for every run
     calls.clear()
-    assert reports.main(["fig6", "fig3", "-f", str(shared), "-p", "n", "-5", "--out-dir", str(tmp_path)]) == 1
+    assert main(["report", "fig6", "fig3", "-f", str(shared), "-p", "n", "-5", "--out-dir", str(tmp_path)]) == 1
     assert [name for name, _ in calls] == ["fig6", "fig3"]  # the failure did not stop the next run
     assert "1 of 2 runs failed" in caplog.text and "fig6: ValueError: n must be an integer >= 1, got -5." in caplog.text
     with pytest.raises(SystemExit):
-        reports.main(["fig3", "--scheduler", "tcp://localhost:8786"])  # a scheduler needs --executor dask
+        main(["report", "fig3", "--scheduler", "tcp://localhost:8786"])  # a scheduler needs --executor dask
     (tmp_path / "list.yml").write_text("[1, 2]\n")
     with pytest.raises(SystemExit):
-        reports.main(["fig3", "-f", str(tmp_path / "list.yml")])
+        main(["report", "fig3", "-f", str(tmp_path / "list.yml")])
 
 
 def test_restored_environ_undoes_what_a_cluster_sets_even_on_error(monkeypatch):
@@ -269,12 +270,12 @@ def test_a_dask_sweep_renders_each_report_and_names_the_failed_run(tmp_path, ses
     preset = str(reports.NOTEBOOK_DIR / "ci-parameters.yml")
     options = ["-f", preset, "--executor", "dask", "--workers", "2", "--out-dir", str(tmp_path)]
     environ = dict(os.environ)
-    assert reports.main(["asymptotics", "fig2", *options]) == 0
+    assert main(["report", "asymptotics", "fig2", *options]) == 0
     assert dict(os.environ) == environ  # the LocalCluster's OMP_NUM_THREADS=1 does not stay behind
     assert (tmp_path / "asymptotics.html").exists() and (tmp_path / "fig2.html").exists()
     for report in ("asymptotics.html", "fig2.html"):
         (tmp_path / report).unlink()
     # ns = [2] is below k for asymptotics (its first cell refuses it); fig2 has no ns and renders
-    assert reports.main(["asymptotics", "fig2", *options, "-p", "ns", "[2]"]) == 1
+    assert main(["report", "asymptotics", "fig2", *options, "-p", "ns", "[2]"]) == 1
     assert (tmp_path / "fig2.html").exists() and not (tmp_path / "asymptotics.html").exists()
     assert "1 of 2 runs failed" in caplog.text and "asymptotics: ValueError" in caplog.text

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import dynamic_graphs.training as train_module
+import dynamic_graphs.training.weights as weights_module
 from dynamic_graphs import dataset_info, get_model, pretrained, settings, train
 from dynamic_graphs.training import checkpoint_path, read_manifest, ship_weights, shipped_entry
 from dynamic_graphs.utils import atomic_torch_save, isolated_rng
@@ -35,7 +36,7 @@ def fake_checkpoint(seed: int = 0, **overrides) -> dict:
     options (with an optimizer state, as train() writes it); return its state_dict."""
     name, dataset, kwargs = options(seed=seed, **overrides)
     model_kwargs, seed = kwargs.pop("model_kwargs"), kwargs.pop("seed")
-    hparams = train_module._merge(train_module.train_defaults(dataset), kwargs)
+    hparams = train_module.merge_recipe(train_module.train_defaults(dataset), kwargs)
     info = dataset_info(dataset)
     with isolated_rng(seed + 7):
         model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
@@ -63,7 +64,7 @@ def sha256(path) -> str:
 def weights_dir(tmp_path, monkeypatch):
     """An empty weights folder that pretrained() and ship_weights() use, quiet output."""
     folder = tmp_path / "weights"
-    monkeypatch.setattr(train_module, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(weights_module, "WEIGHTS_DIR", folder)
     monkeypatch.setattr(settings, "verbosity", 0)
     return folder
 
@@ -91,7 +92,7 @@ def shipped(weights_dir, fresh_data_dir):
 
 def test_shipped_weights_load_without_training(shipped, weights_dir, monkeypatch):
     entry, weights = shipped
-    monkeypatch.setattr(train_module, "train", refuse_training)
+    monkeypatch.setattr(weights_module, "train", refuse_training)
     name, dataset, kwargs = options()
     model = pretrained(name, dataset, device="cpu", **kwargs)
     assert same_weights(model.state_dict(), weights)
@@ -111,7 +112,7 @@ def test_the_manifest_entry_records_file_checksum_and_command(shipped, weights_d
         "resnet20", "synthetic", 0, {"blocks": [1, 1, 1]})
     assert entry["hparams"]["epochs"] == 1 and entry["hparams"]["lr"] == 0.05 and entry["top1"] == 0.75
     name, dataset, kwargs = options()
-    hparams = train_module._merge(train_module.train_defaults(dataset), {k: kwargs[k] for k in OPTIONS})
+    hparams = train_module.merge_recipe(train_module.train_defaults(dataset), {k: kwargs[k] for k in OPTIONS})
     assert checkpoint_path(name, dataset, hparams, 0, kwargs["model_kwargs"]).stem.endswith(entry["key"])
     state = torch.load(path, weights_only=True)  # plain data, and no optimizer state (resume only)
     assert state["complete"] and not {"optimizer", "scheduler", "rng"} & set(state)
@@ -119,7 +120,7 @@ def test_the_manifest_entry_records_file_checksum_and_command(shipped, weights_d
 
 def test_train_on_a_shipped_cache_file_returns_its_history(shipped, monkeypatch):
     # The cache copy of shipped weights has no optimizer state; train() with it must not need one.
-    monkeypatch.setattr(train_module, "train", refuse_training)
+    monkeypatch.setattr(weights_module, "train", refuse_training)
     name, dataset, kwargs = options()
     model = pretrained(name, dataset, device="cpu", **kwargs)
     monkeypatch.undo()
@@ -132,13 +133,13 @@ def test_train_on_a_shipped_cache_file_returns_its_history(shipped, monkeypatch)
                                     dict(model_kwargs={"blocks": [1, 1, 2]}), dict(keep_epochs=True)],
                          ids=["seed", "lr", "epochs", "model_kwargs", "keep_epochs"])
 def test_other_options_do_not_match_the_entry(shipped, monkeypatch, change):
-    monkeypatch.setattr(train_module, "train", refuse_training)
+    monkeypatch.setattr(weights_module, "train", refuse_training)
     name, dataset, kwargs = options(**change)
     with pytest.raises(Trained):
         pretrained(name, dataset, device="cpu", **kwargs)
     keep_epochs = kwargs.pop("keep_epochs", False)
     model_kwargs, seed = kwargs.pop("model_kwargs"), kwargs.pop("seed")
-    hparams = train_module._merge(train_module.train_defaults(dataset), kwargs)
+    hparams = train_module.merge_recipe(train_module.train_defaults(dataset), kwargs)
     assert keep_epochs or shipped_entry(name, dataset, hparams, seed, model_kwargs) is None
 
 
@@ -148,7 +149,7 @@ def test_a_corrupt_file_is_reported_and_never_loaded(shipped, weights_dir, monke
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one byte flipped
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(train_module, "train", refuse_training)
+    monkeypatch.setattr(weights_module, "train", refuse_training)
     name, dataset, kwargs = options()
     with pytest.raises(Trained):
         pretrained(name, dataset, device="cpu", **kwargs)
@@ -162,7 +163,7 @@ def test_a_corrupt_file_is_reported_and_never_loaded(shipped, weights_dir, monke
 def test_a_missing_file_is_reported_and_training_runs(shipped, weights_dir, monkeypatch, capsys):
     entry, _ = shipped
     (weights_dir / entry["file"]).unlink()
-    monkeypatch.setattr(train_module, "train", refuse_training)
+    monkeypatch.setattr(weights_module, "train", refuse_training)
     name, dataset, kwargs = options()
     with pytest.raises(Trained):
         pretrained(name, dataset, device="cpu", **kwargs)
@@ -191,7 +192,7 @@ def test_the_manifest_is_written_atomically(shipped, weights_dir, fresh_data_dir
     def failing_dumps(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(train_module.json, "dumps", failing_dumps)
+    monkeypatch.setattr(weights_module.json, "dumps", failing_dumps)
     name, dataset, kwargs = options(seed=1)
     with pytest.raises(RuntimeError, match="disk full"):
         ship_weights(name, dataset, command="x", **kwargs)
@@ -205,7 +206,7 @@ def test_a_broken_manifest_stops_shipping_and_does_not_stop_training(shipped, we
     manifest = weights_dir / "manifest.json"
     manifest.write_text('{"weights": [')
     name, dataset, kwargs = options()
-    monkeypatch.setattr(train_module, "train", refuse_training)
+    monkeypatch.setattr(weights_module, "train", refuse_training)
     with pytest.raises(Trained):
         pretrained(name, dataset, device="cpu", **kwargs)
     assert "manifest.json is unreadable" in capsys.readouterr().err
@@ -227,7 +228,7 @@ def test_shipping_needs_a_finished_checkpoint_and_a_command(weights_dir, fresh_d
 
 def test_the_repository_manifest_is_valid_and_its_files_match():
     for entry in read_manifest():
-        path = train_module.WEIGHTS_DIR / entry["file"]
+        path = weights_module.WEIGHTS_DIR / entry["file"]
         assert path.is_file(), f"{path} is listed in the manifest but missing"
         assert sha256(path) == entry["sha256"] and path.stat().st_size == entry["size"], path
         assert entry["command"].strip()
@@ -242,7 +243,7 @@ def test_trained_shipped_then_corrupted_gives_the_same_weights(weights_dir, fres
 
     fresh_data_dir("clone")
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "train", refuse_training)
+        patch.setattr(weights_module, "train", refuse_training)
         loaded = pretrained(name, dataset, device="cpu", **kwargs)
     assert same_weights(loaded.state_dict(), first.state_dict())
 

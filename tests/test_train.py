@@ -10,7 +10,8 @@ import torch
 from conftest import tiny_resnet
 from conftest import tiny_synthetic as synthetic
 
-import dynamic_graphs.training as train_module
+import dynamic_graphs.training.loop as train_module
+import dynamic_graphs.training.weights as weights_module
 from dynamic_graphs import load_checkpoint, pretrained, settings, train
 from dynamic_graphs.training import augment, epoch_checkpoint, evaluate
 
@@ -74,7 +75,7 @@ def test_pretrained_trains_once_then_loads_from_the_cache(data_dir, monkeypatch)
     def no_training(*args, **kwargs):
         raise AssertionError("a cached model was trained again")
 
-    monkeypatch.setattr(train_module, "train", no_training)
+    monkeypatch.setattr(weights_module, "train", no_training)  # what pretrained() calls
     again = pretrained("resnet20", "synthetic", model_kwargs={"blocks": [1, 1, 1]}, device="cpu", epochs=1)
     assert torch.equal(model.conv1.weight, again.conv1.weight)
 
@@ -137,7 +138,7 @@ def test_the_epoch_line_shows_at_verbosity_one_and_not_at_zero(monkeypatch, caps
 @pytest.mark.slow
 def test_test_images_do_not_depend_on_the_training_subset(monkeypatch):
     seen = []
-    real_evaluate, real_batches = train_module.evaluate, train_module._batches
+    real_evaluate, real_batches = train_module.evaluate, train_module.iter_batches
 
     def recording_evaluate(model, dataset, **kwargs):
         seen.append(("test", sorted(kwargs["indices"].tolist())))
@@ -149,7 +150,7 @@ def test_test_images_do_not_depend_on_the_training_subset(monkeypatch):
         return real_batches(dataset, indices, batch_size)
 
     monkeypatch.setattr(train_module, "evaluate", recording_evaluate)
-    monkeypatch.setattr(train_module, "_batches", recording_batches)
+    monkeypatch.setattr(train_module, "iter_batches", recording_batches)
     options = {**OPTIONS, "epochs": 1, "test_size": 20}
     train(_Linear(), synthetic("train"), synthetic("test"), device="cpu", seed=3, **options)
     train(_Linear(), synthetic("train"), synthetic("test"), device="cpu", seed=3, train_size=32, **options)
@@ -276,16 +277,16 @@ def _record_steps(monkeypatch, optimizer=torch.optim.SGD, keys=("lr", "momentum"
 
 
 def test_the_step_recipes_and_their_cache_keys_are_unchanged():
-    from dynamic_graphs.training import _merge, checkpoint_path, train_defaults
+    from dynamic_graphs.training import checkpoint_path, merge_recipe, train_defaults
 
     step = train_defaults("fashion-mnist", recipe="step")
     assert "schedule" not in step and "nesterov" not in step and "pct_start" not in step
     assert checkpoint_path("resnet20", "fashion-mnist", step, 0, {}).name == "resnet20-041c5e5963.pt"
-    spelled_out = _merge(train_defaults("fashion-mnist"), {"schedule": "MultiStep", "nesterov": False,
+    spelled_out = merge_recipe(train_defaults("fashion-mnist"), {"schedule": "MultiStep", "nesterov": False,
                                                            "pct_start": 0.3, "lr": 0.05, "epochs": 4,
                                                            "milestones": [2, 3]})
     assert spelled_out == step  # the implicit defaults, written or not, merge and hash the same
-    assert checkpoint_path("resnet56", "cifar10", _merge(train_defaults("cifar10"), {"epochs": 3}), 1,
+    assert checkpoint_path("resnet56", "cifar10", merge_recipe(train_defaults("cifar10"), {"epochs": 3}), 1,
                            {}).name == "resnet56-096128c0f3.pt"
 
 
@@ -354,14 +355,14 @@ def test_interrupted_onecycle_training_resumes_to_the_same_weights(tmp_path, mon
 
 
 def test_fashion_mnist_trains_one_cycle_by_default_and_keeps_the_step_recipe_by_name():
-    from dynamic_graphs.training import FASHION_MNIST_ONECYCLE, _merge, checkpoint_path, train_defaults
+    from dynamic_graphs.training import FASHION_MNIST_ONECYCLE, checkpoint_path, merge_recipe, train_defaults
 
-    default = _merge(train_defaults("fashion-mnist"), {})
+    default = merge_recipe(train_defaults("fashion-mnist"), {})
     assert (default["schedule"], default["nesterov"], default["momentum"], default["lr"]) == ("onecycle", True, 0.9, 0.1)
     assert (default["weight_decay"], default["batch_size"], default["epochs"], default["milestones"]) == \
         (5e-4, 128, 6, [])
     assert train_defaults("fashion-mnist", recipe="onecycle") == default  # the former option is the default
-    assert _merge(train_defaults("fashion-mnist"), FASHION_MNIST_ONECYCLE) == default
+    assert merge_recipe(train_defaults("fashion-mnist"), FASHION_MNIST_ONECYCLE) == default
     step = train_defaults("fashion-mnist", recipe="step")
     assert "schedule" not in step and "nesterov" not in step  # implicit: hashed as before the options existed
     assert (step["lr"], step["epochs"], step["milestones"]) == (0.05, 4, [2, 3])
@@ -375,14 +376,14 @@ def test_fashion_mnist_trains_one_cycle_by_default_and_keeps_the_step_recipe_by_
 
 
 def test_a_named_recipe_reaches_training_and_explicit_options_override_it(monkeypatch):
-    from dynamic_graphs.training import _merge, explicit_recipe, train_defaults, with_recipe
+    from dynamic_graphs.training import explicit_recipe, merge_recipe, train_defaults, with_recipe
 
     overrides = with_recipe("fashion-mnist", "step", {"epochs": 1, "lr": None})
-    assert _merge(train_defaults("fashion-mnist"), overrides) == dict(train_defaults("fashion-mnist", "step"),
+    assert merge_recipe(train_defaults("fashion-mnist"), overrides) == dict(train_defaults("fashion-mnist", "step"),
                                                                        epochs=1)
     # A merged step recipe passed back as overrides stays a step recipe on a one-cycle dataset.
     step = train_defaults("fashion-mnist", recipe="step")
-    assert _merge(train_defaults("fashion-mnist"), explicit_recipe(step)) == step
+    assert merge_recipe(train_defaults("fashion-mnist"), explicit_recipe(step)) == step
     with pytest.raises(KeyError, match="training recipe for fashion-mnist"):
         with_recipe("fashion-mnist", "cosine", {})
 
@@ -399,14 +400,14 @@ def test_adamw_steps_per_batch_on_the_one_cycle_schedule(monkeypatch):
 
 
 def test_vision_transformers_train_with_the_transformer_recipe_unless_told_otherwise():
-    from dynamic_graphs.training import TRANSFORMER, _merge, model_recipe, train_defaults, with_recipe
+    from dynamic_graphs.training import TRANSFORMER, merge_recipe, model_recipe, train_defaults, with_recipe
 
     for dataset in ("fashion-mnist", "cifar10", "synthetic"):  # synthetic: CIFAR-10's recipes
         assert model_recipe("vit_tiny", dataset) == "transformer"
         assert model_recipe("imagenet_vit_b_16", dataset) == "transformer"
         assert model_recipe("resnet20", dataset) is None
     assert model_recipe("vit_tiny", "fashion-mnist", "step") == "step"  # an explicit recipe wins
-    vit = _merge(train_defaults("fashion-mnist"), with_recipe("fashion-mnist", "transformer", {}))
+    vit = merge_recipe(train_defaults("fashion-mnist"), with_recipe("fashion-mnist", "transformer", {}))
     assert (vit["optimizer"], vit["lr"], vit["weight_decay"], vit["schedule"]) == ("adamw", 1e-3, 0.05, "onecycle")
     assert "nesterov" not in vit and vit["epochs"] == train_defaults("fashion-mnist")["epochs"]
     assert "optimizer" not in train_defaults("fashion-mnist")  # SGD is implicit: the CNN cache keys stay
@@ -424,16 +425,16 @@ def test_pretrained_trains_a_vit_with_adamw(tmp_path, monkeypatch):
 
 def test_fine_tuning_keeps_its_step_schedule_under_the_one_cycle_default():
     from dynamic_graphs.pruning.recovery import FINETUNE_DEFAULTS
-    from dynamic_graphs.training import _merge
+    from dynamic_graphs.training import merge_recipe
 
-    finetune = _merge(FINETUNE_DEFAULTS["fashion-mnist"], {})
+    finetune = merge_recipe(FINETUNE_DEFAULTS["fashion-mnist"], {})
     assert finetune == {"epochs": 2, "batch_size": 128, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
                         "milestones": [1], "gamma": 0.1, "crop_padding": 2, "flip": True, "rotation": 0.0,
                         "train_size": None, "test_size": None}
 
 
 def test_bf16_training_autocasts_the_forward_pass_and_keeps_float32_weights(monkeypatch):
-    from dynamic_graphs.training import _merge, checkpoint_path, recipe_name, train_defaults
+    from dynamic_graphs.training import checkpoint_path, merge_recipe, recipe_name, train_defaults
 
     monkeypatch.setattr(train_module, "bfloat16_kernels", lambda device: True)  # autocast semantics, not speed
     seen = []
@@ -449,8 +450,8 @@ def test_bf16_training_autocasts_the_forward_pass_and_keeps_float32_weights(monk
     assert all(p.dtype == torch.float32 for p in bf16.parameters())
     moved = [not torch.equal(a, b) for a, b in zip(bf16.state_dict().values(), fp32.state_dict().values())]
     assert any(moved) and np.isfinite(history.train_loss.iloc[0])  # another run, rounded differently
-    merged = _merge(train_defaults("fashion-mnist"), {"precision": "bf16"})
-    assert merged["precision"] == "bf16" and "precision" not in _merge(train_defaults("fashion-mnist"),
+    merged = merge_recipe(train_defaults("fashion-mnist"), {"precision": "bf16"})
+    assert merged["precision"] == "bf16" and "precision" not in merge_recipe(train_defaults("fashion-mnist"),
                                                                          {"precision": "fp32"})
     assert checkpoint_path("resnet20", "fashion-mnist", merged, 0, {}) != \
         checkpoint_path("resnet20", "fashion-mnist", train_defaults("fashion-mnist"), 0, {})

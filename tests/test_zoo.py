@@ -5,9 +5,15 @@ import pandas as pd
 import pytest
 
 from dynamic_graphs import settings
-from dynamic_graphs.zoo import ZOO_COLUMNS, main, zoo_row, zoo_table
+from dynamic_graphs.cli import main
+from dynamic_graphs.training import ZOO_COLUMNS, zoo_row, zoo_table
 
 TINY = dict(model_kwargs={"blocks": [1, 1, 1]}, device="cpu", epochs=2, batch_size=32, train_size=64)
+
+
+def zoo(args: list[str]) -> int:
+    """``dynamic-graphs zoo ARGS``."""
+    return main(["zoo", *args])
 
 
 class _Trained:
@@ -70,21 +76,21 @@ def test_the_table_trains_or_skips_what_is_missing_and_reads_each_run(empty_data
 
 def test_the_command_line_writes_the_csv(empty_data_dir):
     out = empty_data_dir / "reports" / "zoo.csv"
-    assert main(["resnet20", "--dataset", "synthetic", "--train-size", "64", "--device", "cpu",
+    assert zoo(["resnet20", "--dataset", "synthetic", "--train-size", "64", "--device", "cpu",
                  "--missing", "skip", "--out", str(out)]) == 0
     assert pd.read_csv(out).empty
-    assert main(["resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
+    assert zoo(["resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
                  "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == ZOO_COLUMNS
     assert table[["model", "dataset", "epochs", "train_size", "seed"]].values.tolist() == \
         [["resnet20", "synthetic", 1, 64, 0]]
-    assert main(["resnet20:0,1", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
+    assert zoo(["resnet20:0,1", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu",
                  "--missing", "skip", "--out", str(out)]) == 0
     assert pd.read_csv(out)[["model", "seed"]].values.tolist() == [["resnet20", 0]]  # seed 1 is not trained: no row
     for bad in (["resnet21"], ["resnet20:0,x"]):
         with pytest.raises(SystemExit):  # argparse's usage error, not a traceback
-            main([*bad, "--out", str(out)])
+            zoo([*bad, "--out", str(out)])
 
 
 def _zoo_rows(*specs):
@@ -95,7 +101,7 @@ def _zoo_rows(*specs):
 
 
 def test_out_updates_the_table_and_keeps_rows_of_other_runs(tmp_path):
-    from dynamic_graphs.zoo import updated_table
+    from dynamic_graphs.training import updated_table
 
     path = tmp_path / "zoo.csv"
     new = _zoo_rows(("vgg16", "0000000123", 92.6), ("vgg19", "bbbbbbbbbb", 92.7))
@@ -126,7 +132,7 @@ def test_the_command_line_refuses_to_overwrite_what_it_cannot_read(empty_data_di
     args = ["resnet20", "--dataset", "synthetic", "--train-size", "64", "--device", "cpu", "--missing", "skip",
             "--out", str(out)]
     with pytest.raises(SystemExit):
-        main(args)
+        zoo(args)
     assert out.read_text() == "model,accuracy\nresnet20,0.9\n"
-    assert main([*args, "--replace"]) == 0
+    assert zoo([*args, "--replace"]) == 0
     assert list(pd.read_csv(out).columns) == ZOO_COLUMNS

@@ -12,3 +12,27 @@ from .graphs import layer_graph_table, layer_graphs
 from .metrics import BLOCK_SCORES, block_removal_costs, block_scores, cost_correlations, score_rules
 from .similarity import cka_agreement, summarize_agreement
 from .pruning import PAPER_TABLE1, compare_pruning, evaluate_variants, summarize_comparison
+
+__all__ = [
+    "BLOCK_SCORES",
+    "PAPER_TABLE1",
+    "ablation_curves",
+    "adversarial_curves",
+    "asymptotic_sweep",
+    "attack_summary",
+    "block_removal_costs",
+    "block_scores",
+    "cka_agreement",
+    "compare_pruning",
+    "cost_correlations",
+    "curve_gains",
+    "evaluate_variants",
+    "layer_embeddings",
+    "layer_graph_table",
+    "layer_graphs",
+    "model_curves",
+    "score_rules",
+    "summarize_agreement",
+    "summarize_comparison",
+    "training_dynamics",
+]

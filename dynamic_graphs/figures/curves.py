@@ -4,43 +4,53 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-import torch
 
-from ..curve import modularity_curve
-from ..data import dataset_info, get_dataset
+from ..curve import CurveSpec, modularity_curve
+from ..data import dataset_info
+from ..data.registry import get_dataset
 from ..frames import stack_curves
 from ..models import get_model, probe_layers
 from ..pruning import layer_gains
-from ..training import check_model_options, pretrained
+from ..training import check_model_options
+from ..training.weights import pretrained
 from ..utils import as_list, check_int_list, isolated_rng
 
+__all__ = [
+    "curve_gains",
+    "model_curves",
+]
 
-def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, trained: bool = True,
-                 untrained_baseline: bool = False, n: int = 500, repeats: int = 5, k: int = 3, seed: int = 0,
-                 train_seeds: int | Sequence[int] | None = None, device: str | torch.device = "auto",
-                 split: str = "test", with_leiden: bool = False, executor: Any = None,
-                 train_options: Mapping[str, Mapping[str, Any]] | None = None, **train_overrides: Any
-                 ) -> pd.DataFrame:
+
+def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], spec: CurveSpec | None = None, *,
+                 trained: bool = True, untrained_baseline: bool = False,
+                 train_seeds: int | Sequence[int] | None = None, executor: Any = None,
+                 training: Mapping[str, Any] | None = None,
+                 train_options: Mapping[str, Mapping[str, Any]] | None = None, **options: Any) -> pd.DataFrame:
     """Modularity curves for every model × dataset × training seed, of trained (cached) or freshly
     initialised models.
 
     A trained model comes from :func:`~dynamic_graphs.pretrained` (trained on first use with the
-    dataset's recipe and ``train_overrides``, then cached); an untrained one is the same
-    architecture with its initial weights drawn with the training seed, the baseline that shows
-    what training adds (``untrained_baseline=True`` adds it beside every trained curve). Curves are
-    measured on ``split`` images drawn with ``seed``: the same images for every model and training
+    dataset's recipe and ``training``, then cached); an untrained one is the same architecture with
+    its initial weights drawn with the training seed, the baseline that shows what training adds
+    (``untrained_baseline=True`` adds it beside every trained curve). Curves are measured on the
+    spec's split, on images drawn with its seed: the same images for every model and training
     seed, so that curves compare on equal terms. Every name is checked before any work starts.
 
     Args:
+        models, datasets: registry names, one or several.
+        spec, **options: the curves' settings (:class:`~dynamic_graphs.CurveSpec`), as for
+            :func:`~dynamic_graphs.modularity_curve`; ``device`` is also where models train.
         train_seeds: the models' training seeds, one curve each (the spread across them is what
             :func:`~dynamic_graphs.summarize_seeds` and ``plot_curve_grid(..., over="train_seed")``
-            show); None: ``[seed]``, one model trained with the sample's seed.
+            show); None: ``[spec.seed]``, one model trained with the sample's seed.
         executor: None (one curve after another), or anything with ``submit(fn, *args,
             **kwargs)`` returning futures: a ``dask.distributed.Client`` (each curve a Dask task,
             on a LocalCluster or any cluster) or a ``concurrent.futures`` process pool (not a
             thread pool: weights are drawn in torch's global random stream, which threads share).
             The frame is the same either way: the curves are stacked in the order of the serial run.
-        train_options: per-model training options on top of ``train_overrides``, e.g.
+        training: training options for every model (:func:`~dynamic_graphs.training.train`'s:
+            ``epochs``, ``train_size``, ``test_size``, ...; ``None`` values keep the recipe's).
+        train_options: per-model training options on top of ``training``, e.g.
             ``{"vgg16": {"precision": "bf16"}}`` (the others keep their cached or shipped weights).
 
     Returns:
@@ -48,32 +58,33 @@ def model_curves(models: str | Sequence[str], datasets: str | Sequence[str], *, 
         ``model``, ``trained``, ``train_seed``, then the curve's columns and ``test_acc`` (NaN for
         untrained models).
     """
+    spec = CurveSpec.build(spec, **options)
     models, datasets = as_list(models), as_list(datasets)
     for name in models:
         probe_layers(name)  # an unknown model fails here, listing the registry
-    train_seeds = check_int_list("train_seeds", [seed] if train_seeds is None else train_seeds, minimum=0)
+    train_seeds = check_int_list("train_seeds", [spec.seed] if train_seeds is None else train_seeds, minimum=0)
     for dataset in datasets:
         dataset_info(dataset)  # an unknown dataset fails here, before any work
-    per_model = check_model_options(train_options, models, datasets, train_overrides)
+    training = dict(training or {})
+    per_model = check_model_options(train_options, models, datasets, training)
     states = [trained, False] if untrained_baseline and trained else [trained]
     jobs = [(dataset, name, is_trained, train_seed) for dataset in datasets for name in models
             for is_trained in states for train_seed in train_seeds]
-    options = dict(n=n, repeats=repeats, k=k, seed=seed, device=device, split=split, with_leiden=with_leiden)
-    overrides = {name: {**train_overrides, **per_model.get(name, {})} for name in models}
+    overrides = {name: {**training, **per_model.get(name, {})} for name in models}
     if executor is None:
-        results = [_one_curve(*job, **options, train_overrides=overrides[job[1]]) for job in jobs]
+        results = [_one_curve(*job, spec=spec, training=overrides[job[1]]) for job in jobs]
     else:  # one task per curve; Dask (or concurrent.futures) schedules them, the cache locks share the models
-        futures = [executor.submit(_one_curve, *job, **options, train_overrides=overrides[job[1]]) for job in jobs]
+        futures = [executor.submit(_one_curve, *job, spec=spec, training=overrides[job[1]]) for job in jobs]
         results = [future.result() for future in futures]
     curves = dict(zip(jobs, results))
     return stack_curves(curves, name=["dataset", "model", "trained", "train_seed"])
 
 
-def _one_curve(dataset: str, name: str, is_trained: bool, train_seed: int, *, n: int, repeats: int, k: int,
-               seed: int, device: Any, split: str, with_leiden: bool, train_overrides: dict) -> pd.DataFrame:
+def _one_curve(dataset: str, name: str, is_trained: bool, train_seed: int, *, spec: CurveSpec,
+               training: dict) -> pd.DataFrame:
     """One curve of :func:`model_curves` (a module-level function, so that a Dask worker can run it)."""
     if is_trained:
-        model = pretrained(name, dataset, seed=train_seed, device=device, **train_overrides)
+        model = pretrained(name, dataset, seed=train_seed, device=spec.device, **training)
         accuracy = model.checkpoint["test_acc"]
     else:
         info = dataset_info(dataset)
@@ -81,8 +92,7 @@ def _one_curve(dataset: str, name: str, is_trained: bool, train_seed: int, *, n:
             model = get_model(name, num_classes=info["num_classes"], in_channels=info["in_channels"],
                               mean=info["mean"], std=info["std"])
         accuracy = float("nan")
-    curve = modularity_curve(model, get_dataset(dataset, split), n=n, repeats=repeats, k=k, seed=seed, device=device,
-                             with_leiden=with_leiden)
+    curve = modularity_curve(model, get_dataset(dataset, spec.split), spec)
     return curve.assign(test_acc=accuracy)
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 import torch
 
 from ..curve import modularity_curve
-from ..data import get_dataset
+from ..data.registry import get_dataset
 from ..frames import stack_curves
 from ..models import probe_layers
-from ..training import epoch_checkpoint, load_checkpoint, pretrained
+from ..training import epoch_checkpoint, load_checkpoint
+from ..training.weights import pretrained
 from ..utils import check_int_list, progress
 
 __all__ = ["PAPER_PROBE", "epoch_files", "probe_indices", "training_dynamics"]

@@ -11,6 +11,10 @@ from torch import nn
 from ..features import iter_layer_features, resolve_layers
 from ..utils import as_labels
 
+__all__ = [
+    "layer_embeddings",
+]
+
 
 def layer_embeddings(model: nn.Module, images: torch.Tensor, labels: Any, *, layers: Sequence[str] | None = None,
                      seed: int = 0, perplexity: float = 30.0, device: str | torch.device = "auto",

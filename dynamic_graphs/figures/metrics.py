@@ -28,10 +28,18 @@ from .._settings import settings
 from ..data import as_dataset
 from ..frames import require_columns, single_curve
 from ..models import probe_layers
-from ..pruning.selection import _unit_pairs
+from ..pruning.baselines import unit_pairs
 from ..pruning.surgery import prune
-from ..training import _subset, evaluate
+from ..training import evaluate, subset_indices
 from ..utils import check_int, check_positive_int, lookup, model_name
+
+__all__ = [
+    "BLOCK_SCORES",
+    "block_removal_costs",
+    "block_scores",
+    "cost_correlations",
+    "score_rules",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +59,7 @@ _GAINS = ("modularity", "knn_accuracy", "linear_probe")
 
 def _unit_table(model: nn.Module, layers: Sequence[str] | None) -> list[tuple[str, str, int]]:
     """``(input, unit, stage)`` of the removable units, all or those named in ``layers``."""
-    pairs = _unit_pairs(model)
+    pairs = unit_pairs(model)
     if layers is None:
         return pairs
     known = {unit for _, unit, _ in pairs}
@@ -85,8 +93,8 @@ def block_removal_costs(model: nn.Module, dataset: Any = "fashion-mnist", *, lay
         ``top1_unpruned`` (%) and ``acc_drop`` (``top1_unpruned − top1``, percentage points).
     """
     test = as_dataset(dataset, "test")
-    indices = _subset(len(test), None if test_size is None else check_int("test_size", test_size,
-                                                                          maximum=len(test)), seed)
+    indices = subset_indices(len(test), None if test_size is None else check_int("test_size", test_size,
+                                                                                 maximum=len(test)), seed)
     pairs = _unit_table(model, layers)
     depth = {layer: position for position, layer in enumerate(probe_layers(model), start=1)}
     score = lambda net: 100 * evaluate(net, test, batch_size=batch_size, device=device, indices=indices)  # noqa: E731
@@ -135,7 +143,7 @@ def block_scores(metrics: pd.DataFrame, model: nn.Module, *,
                          "dg.layer_metrics(...)'s frame.")
     single_curve(metrics, value=measured[0], caller="block_scores")
     layers = set(metrics["layer"])
-    pairs = _unit_pairs(model)
+    pairs = unit_pairs(model)
     missing = sorted({layer for source, unit, _ in pairs for layer in (source, unit)} - layers)
     if missing:
         raise ValueError(f"The frame has no values for {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}, "

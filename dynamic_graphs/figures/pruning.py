@@ -8,21 +8,33 @@ budget (Table 1), and :func:`summarize_comparison` averages it per method. Their
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..curve import CurveSpec, modularity_curve
 from ..frames import require_columns, stack_curves
 from ..pruning.recovery import TrainingData, recover
-from ..pruning.selection import (DEFAULT_THRESHOLD, block_influence_layers, cka_layers, linear_probe_accuracy,
-                                 probe_criterion_layers, random_layers, random_matched_layers, redundant_layers,
-                                 tail_layers)
+from ..pruning.baselines import (block_influence_layers, cka_layers, linear_probe_accuracy, probe_criterion_layers,
+                                 random_layers, random_matched_layers, tail_layers)
+from ..pruning.selection import DEFAULT_THRESHOLD, redundant_layers
 from ..pruning.surgery import model_cost, prune
-from ..utils import check_int_list, check_positive_int, lookup
+from ..rules import check_seed_pairs
+from ..utils import check_int_list, lookup
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "METHODS",
+    "PAPER_TABLE1",
+    "RANDOM_METHODS",
+    "check_methods",
+    "compare_pruning",
+    "evaluate_variants",
+    "summarize_comparison",
+]
 
 # The baselines compare_pruning can set against the modularity rule; DEFAULT_METHODS is Table 1's list.
 # "unpruned-finetuned" is the unpruned model given the same recovery as the pruned ones: the fair
@@ -36,11 +48,10 @@ def _reduction(before: int, after: int) -> float:
     return 1.0 - after / before
 
 
-def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dataset: Any = "fashion-mnist", *,
-                      test_set: Dataset | None = None, with_curves: bool = True, n: int = 500, repeats: int = 5,
-                      k: int = 3, seed: int = 0, recovery_seeds: Sequence[int] | None = None,
-                      device: str | torch.device = "auto", from_scratch: bool = False,
-                      **recovery: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dataset: Any = "fashion-mnist",
+                      spec: CurveSpec | None = None, *, test_set: Dataset | None = None, with_curves: bool = True,
+                      recovery_seeds: Sequence[int] | None = None, from_scratch: bool = False,
+                      recovery: Mapping[str, Any] | None = None, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prune ``parent`` once per variant, recover each (:func:`dynamic_graphs.recover`), and measure it.
 
     Args:
@@ -49,16 +60,18 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
         dataset: recovery data and the test set the curves are measured on: a registry name (its
             train and test splits) or a Dataset of training images (see ``test_set``).
         test_set: with a Dataset, the images the curves and accuracies are measured on.
+        spec, **options: the curves' settings (:class:`~dynamic_graphs.CurveSpec`); its ``seed``
+            draws the curves' images (the same for every variant) and is the recovery seed without
+            ``recovery_seeds`` (the same for every variant, so they meet the same budget); its
+            ``device`` is where the variants recover.
         with_curves: also measure each variant's modularity curve (and the parent's).
-        n, repeats, k: curve settings.
-        seed: the curves' sample seed (the same images for every variant), and the recovery seed
-            without ``recovery_seeds`` (the same for every variant, so they meet the same budget).
         recovery_seeds: recover every variant once per seed (its training order and subset), so
             that a variant's accuracy is a mean over runs with a spread
             (:func:`summarize_comparison` with ``by="variant"``); the table and the curves then
             carry a ``recovery_seed`` column.
-        from_scratch, **recovery: passed to :func:`dynamic_graphs.recover` (``epochs=``, ``lr=``,
-            ``train_size=``...).
+        from_scratch: re-initialise the pruned models instead of fine-tuning (:func:`~dynamic_graphs.pruning.recover`).
+        recovery: :func:`~dynamic_graphs.pruning.recover`'s options (``epochs``, ``lr``,
+            ``train_size``, ``test_size``...; ``None`` values keep its defaults).
 
     Returns:
         ``(table, curves)``. ``table`` has one row per variant (per recovery seed, with
@@ -69,10 +82,10 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
         with the label column ``variant`` (and ``recovery_seed``) and each run's ``top1`` (empty
         without ``with_curves``).
     """
-    from ..curve import modularity_curve
-
+    spec = CurveSpec.build(spec, **options)
+    recovery = dict(recovery or {})
     seeded = recovery_seeds is not None
-    run_seeds = check_int_list("recovery_seeds", recovery_seeds, minimum=0) if seeded else [seed]
+    run_seeds = check_int_list("recovery_seeds", recovery_seeds, minimum=0) if seeded else [spec.seed]
     data = TrainingData(dataset, test_set)
     image_size = data.info()["image_size"]
     base_cost = model_cost(parent, image_size=image_size)
@@ -80,7 +93,8 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
     for run_seed in run_seeds:
         for variant, layers in variants.items():
             models[(variant, run_seed)] = recover(prune(parent, layers), dataset, test_set=test_set,
-                                                  from_scratch=from_scratch, seed=run_seed, device=device, **recovery)
+                                                  from_scratch=from_scratch, seed=run_seed, device=spec.device,
+                                                  **recovery)
     rows, curves = [], {}
     for (variant, run_seed), model in models.items():
         cost = model_cost(model, image_size=image_size)
@@ -92,7 +106,7 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
                "params_reduction": _reduction(base_cost["params"], cost["params"]),
                "flops_reduction": _reduction(base_cost["flops"], cost["flops"])}
         if with_curves:
-            curve = modularity_curve(model, data.test, n=n, repeats=repeats, k=k, seed=seed, device=device)
+            curve = modularity_curve(model, data.test, spec)
             row["q_last"] = float(curve[curve.depth == curve.depth.max()].modularity.mean())
             curves[(variant, run_seed) if seeded else variant] = curve.assign(top1=row["top1"])
         rows.append(row)
@@ -110,28 +124,29 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
     return table, stacked
 
 
-def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fashion-mnist", *,
-                    test_set: Dataset | None = None, threshold: float = DEFAULT_THRESHOLD, rule: str = "mean",
-                    max_layers: int | None = None, random_seeds: Sequence[int] | None = None,
+def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fashion-mnist",
+                    spec: CurveSpec | None = None, *, test_set: Dataset | None = None,
+                    threshold: float = DEFAULT_THRESHOLD, rule: str = "mean", max_layers: int | None = None,
+                    methods: Sequence[str] = DEFAULT_METHODS, random_seeds: Sequence[int] | None = None,
                     recovery_seeds: Sequence[int] | None = None, probe_train: int = 2000, probe_test: int = 1000,
-                    seed: int = 0, device: str | torch.device = "auto", methods: Sequence[str] = DEFAULT_METHODS,
-                    similarity_n: int = 500, **recovery: Any) -> pd.DataFrame:
+                    from_scratch: bool = False, recovery: Mapping[str, Any] | None = None,
+                    **options: Any) -> pd.DataFrame:
     """Table 1: modularity-guided pruning against the baselines, under one recovery budget.
 
     The modularity criterion picks :func:`dynamic_graphs.redundant_layers` (``threshold``, ``rule``,
     ``max_layers``) on ``curve``, the parent's curve; each baseline removes as many units:
-    ``tail`` (:func:`~dynamic_graphs.tail_layers`), ``random`` (:func:`~dynamic_graphs.random_layers`)
+    ``tail`` (:func:`~dynamic_graphs.pruning.tail_layers`), ``random`` (:func:`~dynamic_graphs.random_layers`)
     and ``linear-probe`` (:func:`~dynamic_graphs.probe_criterion_layers` on
     :func:`~dynamic_graphs.linear_probe_accuracy` measured on training images). On request
     (``methods``) also ``random-matched`` (:func:`~dynamic_graphs.random_matched_layers`: as many
     random units per stage as the modularity rule, so equal parameters and FLOPs), ``cka``
     (:func:`~dynamic_graphs.cka_layers`, Pons et al., ICPR 2024) and ``block-influence``
     (:func:`~dynamic_graphs.block_influence_layers`, ShortGPT, Men et al. 2024), both scored on
-    ``similarity_n`` training images drawn with ``seed``, and ``unpruned-finetuned``: the unpruned
+    ``spec.n`` training images drawn with ``spec.seed``, and ``unpruned-finetuned``: the unpruned
     model recovered like the pruned ones, the reference at an equal training budget. Every model
-    is recovered with the same options (``**recovery``, :func:`dynamic_graphs.recover`).
+    is recovered with the same options (``from_scratch``, ``recovery``, as for :func:`evaluate_variants`).
 
-    Seeds: without ``recovery_seeds`` (Table 1 as first reproduced), every recovery uses ``seed``
+    Seeds: without ``recovery_seeds`` (Table 1 as first reproduced), every recovery uses ``spec.seed``
     and the random methods get one run per seed of ``random_seeds`` (default ``[0, 1, 2]``). With
     ``recovery_seeds``, every method gets one run per recovery seed, so that each row of the
     summary is a mean over as many runs; a random method's run ``i`` draws its units with
@@ -147,7 +162,8 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
             the default is Table 1's ``tail``, ``linear-probe``, ``random``.
         random_seeds: the random methods' draws (see above).
         recovery_seeds: the recovery seeds, one run of every method each (see above).
-        similarity_n: images the ``cka`` and ``block-influence`` scores are computed on.
+        spec, **options: the settings of the sampled scores (:class:`~dynamic_graphs.CurveSpec`):
+            ``n`` images for the ``cka`` and ``block-influence`` scores, ``seed``, ``device``.
 
     Returns:
         One row per model: ``method``, ``seed`` (the recovery seed; a random method's draw seed
@@ -160,13 +176,9 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
         ValueError: no layer to prune, a method or seed listed twice, or ``random_seeds`` and
             ``recovery_seeds`` of different lengths.
     """
-    if isinstance(methods, str):
-        raise TypeError(f"methods must be a list of method names, got the string {methods!r}; use [{methods!r}].")
-    methods = [lookup(method, METHODS, what="pruning method") for method in methods]
-    repeated = sorted({method for method in methods if methods.count(method) > 1})
-    if repeated:
-        raise ValueError(f"methods lists {repeated} more than once; give each method once.")
-    similarity_n = check_positive_int("similarity_n", similarity_n)
+    spec = CurveSpec.build(spec, **options)
+    seed, device = spec.seed, spec.device
+    methods = check_methods("methods", methods)
     if recovery_seeds is None:
         run_seeds = [seed]
         draws = check_int_list("random_seeds", [0, 1, 2] if random_seeds is None else random_seeds, minimum=0)
@@ -174,9 +186,7 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
     else:
         run_seeds = check_int_list("recovery_seeds", recovery_seeds, minimum=0)
         draws = run_seeds if random_seeds is None else check_int_list("random_seeds", random_seeds, minimum=0)
-        if len(draws) != len(run_seeds):
-            raise ValueError(f"random_seeds {draws} and recovery_seeds {run_seeds} pair up run by run: give as "
-                             "many of each, or random_seeds=None to draw with the recovery seeds.")
+        check_seed_pairs(draws, run_seeds)
         draw_runs = list(zip(draws, run_seeds))
     layers = redundant_layers(curve, parent, threshold=threshold, rule=rule, max_layers=max_layers)
     if not layers:
@@ -200,10 +210,10 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
         elif method == "random-matched":
             selections += [(method, draw, random_matched_layers(parent, layers, seed=draw)) for draw in draws]
         elif method == "cka":
-            selections.append((method, None, cka_layers(parent, train, count, n=similarity_n, seed=seed,
+            selections.append((method, None, cka_layers(parent, train, count, n=spec.n, seed=seed,
                                                         device=device)))
         else:
-            selections.append((method, None, block_influence_layers(parent, train, count, n=similarity_n, seed=seed,
+            selections.append((method, None, block_influence_layers(parent, train, count, n=spec.n, seed=seed,
                                                                     device=device)))
     # Each run: (method, seed column, draw, recovery seed, units); a random draw is paired with its recovery seed.
     runs = []
@@ -217,8 +227,8 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
     for index, run_seed in enumerate(run_seeds):
         variants = {f"{method}/{column}": chosen for method, column, _, recovery_seed, chosen in runs
                     if recovery_seed == run_seed}
-        table, _ = evaluate_variants(parent, variants, dataset, test_set=test_set, with_curves=False, seed=run_seed,
-                                     device=device, **recovery)
+        table, _ = evaluate_variants(parent, variants, dataset, spec.replace(seed=run_seed), test_set=test_set,
+                                     with_curves=False, from_scratch=from_scratch, recovery=recovery)
         tables.append(table if index == 0 else table.iloc[1:])  # the unpruned row once
     table = pd.concat(tables, ignore_index=True).set_index("variant")
     order = ["unpruned"] + [f"{method}/{column}" for method, column, *_ in runs]
@@ -227,6 +237,20 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
     table.insert(1, "seed", [seed] + [column for _, column, *_ in runs])
     table.insert(2, "draw", pd.array([None] + [draw for _, _, draw, *_ in runs], dtype="Int64"))
     return table.drop(columns=["delta_acc"])
+
+
+def check_methods(name: str, methods: Any) -> list[str]:
+    """Baselines of :func:`compare_pruning` (:data:`METHODS`), matched by name, each at most once (none is allowed).
+
+    The rule of ``compare_pruning``'s ``methods`` and of the notebook parameter ``baselines``.
+    """
+    if isinstance(methods, str):
+        raise TypeError(f"{name} must be a list of method names, got the string {methods!r}; use [{methods!r}].")
+    methods = [lookup(method, METHODS, what="pruning method") for method in methods]
+    repeated = sorted({method for method in methods if methods.count(method) > 1})
+    if repeated:
+        raise ValueError(f"{name} lists a method more than once ({repeated}); give each method once.")
+    return methods
 
 
 def summarize_comparison(table: pd.DataFrame, *, reference: str | None = "modularity",

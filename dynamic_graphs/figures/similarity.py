@@ -7,31 +7,34 @@ Q) with 1 − CKA (on the same images). The repeats are disjoint samples, so
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..curve import curve_samples, modularity_curve
-from ..data import load_images
+from ..curve import CurveSpec, iter_curve, layer_scores
+from ..features import resolve_layers
 from ..frames import require_columns, t_interval
-from ..metrics import cka_matrix, matrix_rank_correlation, modularity_difference
+from ..metrics import cka_of_grams, matrix_rank_correlation, modularity_difference, unit_gram
+
+__all__ = ["cka_agreement", "summarize_agreement"]
 
 
-def cka_agreement(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[str] | None = None, n: int = 500,
-                  repeats: int = 5, k: int = 3, seed: int = 0, device: str = "auto") -> pd.DataFrame:
+def cka_agreement(model: nn.Module, dataset: Dataset | str, spec: CurveSpec | None = None, *,
+                  layers: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
     """Per repeat, the Spearman correlation of D_ij = |Q_i − Q_j| with 1 − linear CKA (Fig. 7).
 
     Each repeat is one of :func:`~dynamic_graphs.modularity_curve`'s disjoint samples (the same
-    ``n``, ``repeats``, ``seed``): D comes from that sample's Q per layer, CKA from the same
-    images (:func:`~dynamic_graphs.cka_matrix`), and the correlation runs over the L(L − 1)/2 layer
-    pairs (:func:`~dynamic_graphs.matrix_rank_correlation`).
+    spec): D comes from that sample's Q per layer, CKA from the same images and the same feature
+    pass (:func:`~dynamic_graphs.metrics.cka_matrix`), and the correlation runs over the
+    L(L − 1)/2 layer pairs (:func:`~dynamic_graphs.metrics.matrix_rank_correlation`).
 
     Args:
-        model, dataset, layers, n, repeats, k, seed, device: as for
-            :func:`~dynamic_graphs.modularity_curve`; at least 3 layers.
+        model, dataset, spec, layers, **options: as for :func:`~dynamic_graphs.modularity_curve`;
+            at least 3 layers.
 
     Returns:
         One row per repeat: ``repeat``, ``spearman``, ``pairs``, ``n``, ``k``.
@@ -43,18 +46,25 @@ def cka_agreement(model: nn.Module, dataset: Dataset | str, *, layers: Sequence[
         >>> list(frame.columns), len(frame)
         (['repeat', 'spearman', 'pairs', 'n', 'k'], 2)
     """
-    layers, _, dataset, draws = curve_samples(model, dataset, layers=layers, n=n, repeats=repeats, seed=seed,
-                                              caller="cka_agreement")
+    spec = CurveSpec.build(spec, **options)
+    layers = resolve_layers(model, layers, "cka_agreement")
     if len(layers) < 3:
         raise ValueError(f"cka_agreement needs at least 3 layers (3 layer pairs), got {len(layers)}: {layers}.")
-    curve = modularity_curve(model, dataset, layers=layers, n=n, repeats=repeats, k=k, seed=seed, device=device)
-    rows = []
-    for repeat, indices, _ in draws:
-        q = curve[curve["repeat"] == repeat].sort_values("depth")["modularity"].to_numpy()
-        cka = cka_matrix(model, load_images(dataset, indices), layers=layers, device=device)
-        rows.append({"repeat": repeat, "spearman": matrix_rank_correlation(modularity_difference(q), 1 - cka),
-                     "pairs": len(layers) * (len(layers) - 1) // 2})
-    return pd.DataFrame(rows).assign(n=n, k=k)
+    q = np.empty(len(layers))
+    units = torch.empty(len(layers), spec.n ** 2, dtype=torch.float64)
+    rows, done = [], 0
+    for sample in iter_curve(model, dataset, spec, layers=layers, caller="cka_agreement"):
+        q[sample.depth - 1] = layer_scores(sample.features, sample.labels, k=spec.k, layer=sample.layer,
+                                           seed=spec.seed + sample.repeat, rows=spec.graph_rows,
+                                           method=spec.graph_method, dim=spec.graph_dim)["modularity"]
+        units[sample.depth - 1] = unit_gram(sample.features, sample.layer).reshape(-1).cpu()
+        done += 1
+        if done % len(layers) == 0:  # the repeat's last layer: both matrices are complete
+            correlation = matrix_rank_correlation(modularity_difference(q), 1 - cka_of_grams(units))
+            rows.append({"repeat": sample.repeat, "spearman": correlation,
+                         "pairs": len(layers) * (len(layers) - 1) // 2})
+        del sample
+    return pd.DataFrame(rows).assign(n=spec.n, k=spec.k)
 
 
 def summarize_agreement(agreement: pd.DataFrame) -> pd.DataFrame:

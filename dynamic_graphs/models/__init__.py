@@ -26,8 +26,8 @@ from ..utils import UnknownNameError, check_positive_int, lookup
 from .common import MODELS, LayerInfo, Normalize, register_model
 from . import imagenet, resnet_cifar, vgg_cifar, vit  # noqa: F401  (importing registers the models)
 
-__all__ = ["MODELS", "register_model", "list_models", "get_model", "probe_layers", "layer_info", "LayerInfo",
-           "Normalize", "UnknownModelError"]
+# get_model, list_models and probe_layers are exported at the top level: dg.get_model(...)
+__all__ = ["MODELS", "LayerInfo", "Normalize", "UnknownModelError", "layer_info", "register_model"]
 
 # Builder arguments that describe how weights were obtained rather than the architecture; they are
 # left out of ``model.config`` so that rebuilding from a checkpoint never triggers a download.

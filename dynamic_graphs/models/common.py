@@ -23,6 +23,7 @@ from typing import Any, Callable, Collection, Iterable, Sequence
 import torch
 from torch import nn
 
+from ..data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 from ..utils import check_positive_int
 
 __all__ = [
@@ -30,12 +31,6 @@ __all__ = [
     "register_model",
     "register_builder",
     "Normalize",
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
-    "FASHION_MNIST_MEAN",
-    "FASHION_MNIST_STD",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "default_stats",
     "make_normalize",
     "check_block_counts",
@@ -48,16 +43,6 @@ __all__ = [
     "ResNetFamily",
     "VGGFamily",
 ]
-
-# The paper's CIFAR-10 statistics (its code uses them for CIFAR-100 too: Lu et al. 2022, official
-# code, Data/).
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2023, 0.1994, 0.2010)
-# Of the zero-padded 32x32 images that get_dataset("fashion-mnist") returns (28x28: 0.2860, 0.3530).
-FASHION_MNIST_MEAN = (0.2190,)
-FASHION_MNIST_STD = (0.3318,)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # name -> builder(num_classes=, in_channels=, mean=, std=, **kwargs) -> nn.Module (see register_builder).
 # It lives here rather than in __init__ so that the architecture modules can register themselves

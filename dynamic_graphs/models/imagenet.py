@@ -19,7 +19,7 @@ from torchvision.models import vgg as tv_vgg
 from .common import ResNetFamily, VGGFamily, check_block_counts, register_builder
 from .vgg_cifar import check_vgg_cfg, with_default_cfg
 
-__all__ = ["ImageNetResNet", "ImageNetVGG", "load_torchvision_weights"]
+__all__ = ["ImageNetResNet", "ImageNetVGG", "load_torchvision_weights", "with_weights"]
 
 _RESNETS: dict[str, tuple[type, tuple[int, ...], type[tvm.WeightsEnum]]] = {
     "imagenet_resnet18": (tv_resnet.BasicBlock, (2, 2, 2, 2), tvm.ResNet18_Weights),
@@ -75,7 +75,7 @@ def load_torchvision_weights(
     return not_loaded
 
 
-def _with_weights(make: Callable[..., nn.Module], weights_enum: type[tvm.WeightsEnum]) -> Callable[..., nn.Module]:
+def with_weights(make: Callable[..., nn.Module], weights_enum: type[tvm.WeightsEnum]) -> Callable[..., nn.Module]:
     """``make`` with a ``weights=`` keyword: the ``weights_enum`` weights to load (None: fresh initialisation)."""
 
     def build(weights: str | tvm.WeightsEnum | None = None, **options: Any) -> nn.Module:
@@ -158,11 +158,11 @@ def _weights_doc(weights_enum: type[tvm.WeightsEnum]) -> str:
 
 
 for _name, (_block, _blocks, _enum) in _RESNETS.items():
-    register_builder(_name, _with_weights(partial(ImageNetResNet, _block), _enum),
+    register_builder(_name, with_weights(partial(ImageNetResNet, _block), _enum),
                      f"torchvision ImageNet ResNet ``{_name}`` (default blocks {_blocks}); {_weights_doc(_enum)}",
                      blocks=_blocks, weights=None)
 for _name, (_key, _enum) in _VGGS.items():
-    register_builder(_name, _with_weights(with_default_cfg(ImageNetVGG, tv_vgg.cfgs[_key]), _enum),
+    register_builder(_name, with_weights(with_default_cfg(ImageNetVGG, tv_vgg.cfgs[_key]), _enum),
                      f"torchvision ImageNet VGG-BN ``{_name}`` (cfg {_key!r}); {_weights_doc(_enum)}",
                      cfg=None, dropout=0.5, weights=None)
 del _name, _block, _blocks, _key, _enum

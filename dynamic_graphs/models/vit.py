@@ -20,7 +20,7 @@ from torchvision import models as tvm
 from torchvision.models import vision_transformer as tv_vit
 
 from .common import LayerInfo, ZooModel, register_builder
-from .imagenet import _with_weights
+from .imagenet import with_weights
 
 __all__ = ["ZooViT"]
 
@@ -85,7 +85,7 @@ _IMAGENET_VITS: dict[str, tuple[dict[str, int], type[tvm.WeightsEnum]]] = {
                           tvm.ViT_L_32_Weights),
 }
 for _name, (_architecture, _enum) in _IMAGENET_VITS.items():
-    register_builder(_name, _with_weights(partial(ZooViT, imagenet_stats=True), _enum),
+    register_builder(_name, with_weights(partial(ZooViT, imagenet_stats=True), _enum),
                      f"torchvision ImageNet ViT ``{_name}`` ({_architecture}); ``weights=`` names "
                      f"{_enum.__name__} weights to download and load.", recipe="transformer",
                      image_size=224, **_architecture, dropout=0.0, attention_dropout=0.0, weights=None)

@@ -11,3 +11,26 @@ from .graphs import draw_graph, embed_gif, graph_animation, plot_layer_graphs
 from .layers import plot_layer_matrix
 from .metrics import plot_block_costs, plot_cost_correlations
 from .pruning import plot_pruning_comparison, plot_removal_effects
+
+__all__ = [
+    "draw_graph",
+    "embed_gif",
+    "graph_animation",
+    "plot_ablation",
+    "plot_adversarial_curves",
+    "plot_asymptotics",
+    "plot_block_costs",
+    "plot_convergence",
+    "plot_cost_correlations",
+    "plot_curve",
+    "plot_curve_grid",
+    "plot_decomposition",
+    "plot_embedding",
+    "plot_embeddings",
+    "plot_layer_graphs",
+    "plot_layer_matrix",
+    "plot_pruning_comparison",
+    "plot_removal_effects",
+    "plot_training_dynamics",
+    "plot_variant_curves",
+]

@@ -6,6 +6,10 @@ from typing import TYPE_CHECKING
 
 from ..frames import require_columns  # noqa: F401  (re-exported for the plots)
 
+__all__ = [
+    "new_axes",
+]
+
 if TYPE_CHECKING:
     import matplotlib.axes
     import matplotlib.figure

@@ -15,6 +15,13 @@ from ..frames import check_curves
 from ._axes import new_axes, require_columns
 from .curves import plot_curve
 
+__all__ = [
+    "plot_ablation",
+    "plot_asymptotics",
+    "plot_convergence",
+    "plot_decomposition",
+]
+
 if TYPE_CHECKING:
     import matplotlib.axes
     import matplotlib.figure

@@ -13,6 +13,11 @@ from ._axes import new_axes, require_columns
 from .curves import plot_curve
 from .graphs import class_colors, class_name
 
+__all__ = [
+    "plot_embedding",
+    "plot_embeddings",
+]
+
 if TYPE_CHECKING:
     import matplotlib.axes
     import matplotlib.figure

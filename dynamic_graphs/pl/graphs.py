@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ..figures.graphs import LayerGraph
-from ..graphs import _import_igraph, edge_list, edge_weights
+from ..graphs import import_igraph, edge_list, edge_weights
 from ..utils import as_labels, atomic_path, check_int, check_positive_int, isolated_rng, lookup
 from ._axes import new_axes
 
@@ -87,7 +87,7 @@ def graph_layout(graph: igraph.Graph, labels: Any, layout: Layout | str = "circl
         order = np.argsort(ranks, kind="stable")
         return np.asarray(graph.layout_circle(order=order.tolist()).coords, dtype=float)
     with isolated_rng(seed):  # igraph draws from Python's global ``random``, seeded here and restored after
-        _import_igraph().set_random_number_generator(random)
+        import_igraph().set_random_number_generator(random)
         if layout == "fr":
             start = np.random.default_rng(seed).uniform(-1, 1, size=(graph.vcount(), 2))
             weights = np.clip(edge_weights(graph), 1e-3, None).tolist() if graph.ecount() else None

@@ -9,6 +9,10 @@ import pandas as pd
 
 from ._axes import new_axes
 
+__all__ = [
+    "plot_layer_matrix",
+]
+
 if TYPE_CHECKING:
     import matplotlib.axes
 

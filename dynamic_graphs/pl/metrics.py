@@ -8,6 +8,11 @@ import pandas as pd
 
 from ._axes import new_axes, require_columns
 
+__all__ = [
+    "plot_block_costs",
+    "plot_cost_correlations",
+]
+
 if TYPE_CHECKING:
     import matplotlib.axes
     import matplotlib.figure

@@ -7,6 +7,11 @@ import pandas as pd
 
 from ._axes import new_axes, require_columns
 
+__all__ = [
+    "plot_pruning_comparison",
+    "plot_removal_effects",
+]
+
 if TYPE_CHECKING:
     import matplotlib.axes
 

@@ -11,10 +11,19 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .._settings import settings
-from ..data import dataset_info, get_dataset, labels_of
+from ..data import dataset_info, labels_of
+from ..data.registry import get_dataset
 from ..models import get_model
-from ..training import FASHION_MNIST_STEP_BASE, _merge, explicit_recipe, finished, load_checkpoint, train, train_defaults
+from ..training import (FASHION_MNIST_STEP_BASE, explicit_recipe, finished, load_checkpoint, merge_recipe, train,
+                        train_defaults)
 from ..utils import cache_key, cache_lock, isolated_rng, resolve_device, shown_path, state_digest, tensor_digest
+
+__all__ = [
+    "CUSTOM_DATA",
+    "FINETUNE_DEFAULTS",
+    "TrainingData",
+    "recover",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +132,7 @@ def recover(pruned: nn.Module, dataset: Any = "fashion-mnist", *, test_set: Data
                          f"channels; {data.key} has {info['num_classes']} and {info['in_channels']}.")
     defaults = (train_defaults(data.key) if from_scratch
                 else FINETUNE_DEFAULTS.get(data.key, FINETUNE_DEFAULTS["cifar10"]))
-    hparams = _merge(defaults, overrides)
+    hparams = merge_recipe(defaults, overrides)
     # From scratch, the new initial weights are part of what the seed fixes; fine-tuning overwrites them.
     with isolated_rng(seed if from_scratch else None):
         start = get_model(**config)

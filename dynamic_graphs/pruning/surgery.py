@@ -19,6 +19,15 @@ from ..features import check_layers
 from ..models import LayerInfo, get_model, layer_info
 from ..utils import evaluating, isolated_rng, model_device
 
+__all__ = [
+    "check_removal",
+    "model_cost",
+    "prune",
+    "removable_layers",
+    "stage_room",
+    "units",
+]
+
 
 def _model_name(model: nn.Module) -> str:
     return model.config["name"] if hasattr(model, "config") else type(model).__name__
@@ -57,7 +66,7 @@ def stage_room(model: nn.Module) -> dict[int, int]:
     return room
 
 
-def _check_removal(model: nn.Module, layers: Sequence[str]) -> list[LayerInfo]:
+def check_removal(model: nn.Module, layers: Sequence[str]) -> list[LayerInfo]:
     """The units for ``layers``, or a clear error for a layer that is unknown or cannot be removed."""
     if isinstance(layers, str):
         raise TypeError(f"layers must be a list of probe-layer names, got the string {layers!r}; use [{layers!r}].")
@@ -107,7 +116,7 @@ def prune(model: nn.Module, layers: Sequence[str]) -> nn.Module:
     units(model)
     if not hasattr(model, "config"):
         raise TypeError("prune needs a model built by dg.get_model (it rebuilds the architecture from model.config).")
-    removed = _check_removal(model, layers)
+    removed = check_removal(model, layers)
     drop = {unit.name for unit in removed}
     infos = units(model)
     keep = getattr(model, "min_stage_units", 0)

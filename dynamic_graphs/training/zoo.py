@@ -1,36 +1,30 @@
 """The trained zoo: the models the reports use, with their accuracy and training time.
 
-Command line::
+What ``dynamic-graphs zoo`` runs. Every row comes from the checkpoint of the run that trained the
+model (its recorded test accuracy, epochs and per-epoch seconds), never from a re-evaluation.
 
-    python -m dynamic_graphs.zoo resnet20 resnet56 --seeds 0 1 2      # train what is missing, print the table
-    python -m dynamic_graphs.zoo resnet20:0,1,2 vgg11 --out reports/zoo.csv --missing skip  # per-model seeds
-    python -m dynamic_graphs.zoo resnet20 resnet56 --ship              # commit-ready weights under weights/
-    python -m dynamic_graphs.zoo vgg16 --precision bf16                # bfloat16 autocast: see --help
-
-Every row comes from the checkpoint of the run that trained the model (its recorded test
-accuracy, epochs and per-epoch seconds), never from a re-evaluation.
-
-``--out`` updates the table it names: a row of this run replaces the row of the same checkpoint
-(``model``, ``dataset``, ``key``) and the other rows stay, so that models trained on other
-machines or in other sessions, whose checkpoints this one lacks, keep their rows. ``--replace``
-writes only this run's rows.
+:func:`write_zoo_table` updates the table it names: a row of this run replaces the row of the same
+checkpoint (``model``, ``dataset``, ``key``) and the other rows stay, so that models trained on
+other machines or in other sessions, whose checkpoints this one lacks, keep their rows;
+``replace=True`` writes only this run's rows.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
 
-from .data import dataset_info
-from .models import probe_layers
-from .training import (PRECISIONS, checkpoint_path, finished, model_hparams, pretrained, recipe_name, ship_weights,
-                       shipped_entry)
-from .utils import as_list, atomic_path, check_int_list, lookup, shown_path
+from ..data import dataset_info
+from ..models import probe_layers
+from ..utils import as_list, atomic_path, check_int_list, lookup, shown_path
+from .checkpoints import checkpoint_path, finished
+from .recipes import model_hparams, recipe_name
+from .weights import pretrained, ship_weights, shipped_entry
+
+__all__ = ["MISSING", "ROW_IDENTITY", "ZOO_COLUMNS", "ship_table", "updated_table", "write_zoo_table", "zoo_row",
+           "zoo_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,69 +137,32 @@ def updated_table(path: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(kept + list(fresh.values()), columns=ZOO_COLUMNS)
 
 
-def _model_and_seeds(spec: str, default: list[int]) -> tuple[str, list[int]]:
-    """``"resnet20:0,1,2"`` -> ``("resnet20", [0, 1, 2])``; ``"vgg11"`` -> ``("vgg11", default)``."""
-    name, _, seeds = spec.partition(":")
-    if not seeds:
-        return name, default
-    try:
-        return name, [int(seed) for seed in seeds.split(",")]
-    except ValueError:
-        raise ValueError(f"{spec!r}: seeds after the colon must be integers separated by commas, "
-                         "e.g. resnet20:0,1,2.") from None
+def write_zoo_table(path: str | Path, table: pd.DataFrame, *, replace: bool = False) -> pd.DataFrame:
+    """Write ``table`` to the CSV ``path`` atomically: into the table there (:func:`updated_table`), or alone
+    with ``replace=True``; return what was written.
+
+    Raises:
+        ValueError: ``path`` exists but is not a zoo table (without ``replace``): it is left as it is.
+    """
+    path = Path(path)
+    if not replace:
+        table = updated_table(path, table)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    logger.info("wrote %s (%d rows)", shown_path(path), len(table))
+    return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+",
-                        help="registry names (dg.list_models()), each optionally with its own seeds: resnet20:0,1,2")
-    parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    parser.add_argument("--recipe", help="a named recipe of the dataset (default: the model's own, else the "
-                        "dataset's default)")
-    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
-    parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
-    parser.add_argument("--precision", choices=PRECISIONS,
-                        help="bf16: train under bfloat16 autocast: about twice as fast on a CPU with bfloat16 "
-                             "kernels (AVX512, AMX), many times slower on an AVX2 CPU, where it is emulated (default: "
-                             "the recipe's, fp32)")
-    parser.add_argument("--missing", default="train", choices=MISSING,
-                        help="a model not trained yet: train it (default), skip its row, or fail")
-    parser.add_argument("--out", help="update the CSV table here (e.g. reports/zoo.csv): this run's rows replace "
-                        "those of the same checkpoint, the others stay; else print the table")
-    parser.add_argument("--replace", action="store_true", help="with --out: write this run's rows only")
-    parser.add_argument("--ship", action="store_true",
-                        help="also copy each trained model into weights/ with its sha256 (see dg.ship_weights)")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        tables = [zoo_table(name, args.dataset, seeds=seeds, missing=args.missing, recipe=args.recipe,
-                            device=args.device, epochs=args.epochs, train_size=args.train_size,
-                            precision=args.precision)
-                  for name, seeds in (_model_and_seeds(spec, args.seeds) for spec in args.models)]
-    except (KeyError, ValueError, TypeError) as err:  # a typo is a usage error, not a traceback
-        parser.error(str(err.args[0] if isinstance(err, KeyError) and err.args else err))
-    table = pd.concat(tables, ignore_index=True)
-    if args.ship:
-        command = shlex.join(["python", "-m", "dynamic_graphs.zoo", *(argv if argv is not None else sys.argv[1:])])
-        for row in table.itertuples():
-            ship_weights(row.model, args.dataset, command=command, seed=int(row.seed), recipe=args.recipe,
-                         epochs=args.epochs, train_size=args.train_size, precision=args.precision)
-    if args.out:
-        out = Path(args.out)
-        if not args.replace:
-            try:
-                table = updated_table(out, table)
-            except ValueError as err:
-                parser.error(str(err))
-        with atomic_path(out) as tmp:
-            table.to_csv(tmp, index=False)
-        logger.info("wrote %s (%d rows)", shown_path(out), len(table))
-    else:
-        print(table.to_string(index=False))
-    return 0
+def ship_table(table: pd.DataFrame, dataset: str = "fashion-mnist", *, command: str, recipe: str | None = None,
+               **overrides: Any) -> list[dict]:
+    """Ship the weights of every row of a zoo ``table`` (:func:`~dynamic_graphs.training.ship_weights`).
 
+    Args:
+        table: from :func:`zoo_table` on ``dataset`` with ``recipe`` and ``**overrides``.
+        command: the command that trained them, recorded in the manifest.
 
-if __name__ == "__main__":
-    sys.exit(main())
+    Returns:
+        The manifest entries, one per row.
+    """
+    return [ship_weights(row.model, dataset, command=command, seed=int(row.seed), recipe=recipe, **overrides)
+            for row in table.itertuples()]

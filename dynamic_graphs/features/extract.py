@@ -5,17 +5,18 @@ features the paper turns into k-NN graphs (Lu et al. 2022, Sec. 3.1).
 """
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence, Union
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 import torch
 from torch import nn
 
-from .models import probe_layers
-from .models.common import Normalize
-from .utils import UnknownNameError, check_positive_int, evaluating, lookup, model_name, progress, resolve_device
+from ..models.common import Normalize
+from ..utils import check_positive_int, evaluating, lookup, progress, resolve_device
+from .layers import check_input_channels, resolve_layers, stem_mismatch
+from .selection import OutputSelector, for_layer, pool_features, select_output
+
+__all__ = ["BACKENDS", "DEFAULT_FEATURE_BYTES", "FX_LEAF_MODULES", "extract_features", "iter_layer_features"]
 
 DEFAULT_FEATURE_BYTES = 2 * 2**30  # features held at once; layers that do not fit cost extra forward passes
 BACKENDS = ("hooks", "fx")
@@ -25,197 +26,14 @@ FX_LEAF_MODULES: tuple[type[nn.Module], ...] = (Normalize,)
 input's shape, which a symbolic trace cannot evaluate)."""
 
 
-POOLS = ("flatten", "mean", "cls")
-OutputSelector = Union[int, str, Callable[[Any], torch.Tensor], None]
-"""Which tensor of a layer's output to use: None (the output itself, or its first tensor), an
-index (tuples, lists), a key or attribute name (dicts, HuggingFace ``ModelOutput``, dataclasses,
-named tuples), or a callable ``output -> tensor``."""
-
-
-def _first_tensor(output: Any) -> torch.Tensor | None:
-    """The output itself if a tensor, else the first tensor among its elements, values or fields."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping):  # dicts and HuggingFace ModelOutput (an OrderedDict)
-        values = list(output.values())
-    elif isinstance(output, (tuple, list)):
-        values = list(output)
-    elif dataclasses.is_dataclass(output) and not isinstance(output, type):
-        values = [getattr(output, field.name) for field in dataclasses.fields(output)]
-    else:
-        return None
-    return next((value for value in values if isinstance(value, torch.Tensor)), None)
-
-
-def _describe_output(output: Any) -> str:
-    if isinstance(output, (tuple, list)):
-        kinds = ", ".join(type(item).__name__ for item in output[:4]) + (", ..." if len(output) > 4 else "")
-        return f"a {type(output).__name__} of {len(output)} ({kinds})"
-    if isinstance(output, Mapping):
-        return f"a {type(output).__name__} with keys {list(output)[:6]}"
-    return f"a {type(output).__name__}"
-
-
-def select_output(output: Any, selector: OutputSelector = None, *, layer: str = "the layer") -> torch.Tensor:
-    """The tensor that stands for a layer's ``output`` (see :data:`OutputSelector`).
-
-    By default a tensor output is used as it is and any other output (tuple, list, dict,
-    ``ModelOutput``, dataclass) by its first tensor: a HuggingFace encoder layer's
-    ``(hidden_states, ...)`` gives its hidden states.
-
-    Raises:
-        TypeError: no tensor found, or the selector picks something that is not a tensor; the
-            message names the layer, the output's type and the choices.
-    """
-    choices = ("pass output= an index (tuples, lists), a key or attribute name (dicts, ModelOutput, "
-               "dataclasses) or a callable output -> tensor")
-    if selector is None:
-        chosen = _first_tensor(output)
-        if chosen is None:
-            raise TypeError(f"Layer {layer!r} returned {_describe_output(output)}, with no tensor to use; {choices}.")
-        return chosen
-    if callable(selector):
-        chosen = selector(output)
-    elif isinstance(selector, bool) or not isinstance(selector, (int, str)):
-        raise TypeError(f"output= must be None, an index, a key or a callable, got {selector!r}.")
-    elif isinstance(selector, int):
-        if not isinstance(output, (tuple, list)):
-            raise TypeError(f"output={selector} indexes a tuple or list, but layer {layer!r} returned "
-                            f"{_describe_output(output)}; {choices}.")
-        if not -len(output) <= selector < len(output):
-            raise TypeError(f"output={selector} is out of range: layer {layer!r} returned {_describe_output(output)}.")
-        chosen = output[selector]
-    elif isinstance(output, Mapping):
-        if selector not in output:
-            raise TypeError(f"output={selector!r} is not a key of layer {layer!r}'s output, "
-                            f"{_describe_output(output)}.")
-        chosen = output[selector]
-    elif hasattr(output, selector):
-        chosen = getattr(output, selector)
-    else:
-        raise TypeError(f"output={selector!r} is neither a key nor an attribute of layer {layer!r}'s output, "
-                        f"{_describe_output(output)}; {choices}.")
-    if not isinstance(chosen, torch.Tensor):
-        raise TypeError(f"output={selector!r} picked {_describe_output(chosen)} from layer {layer!r}, not a tensor; "
-                        f"{choices}.")
-    return chosen
-
-
-def pool_features(tensor: torch.Tensor, pool: str | Callable[[torch.Tensor], torch.Tensor] = "flatten", *,
-                  layer: str = "the layer") -> torch.Tensor:
-    """One row per sample: ``tensor`` (N, ...) reduced by ``pool`` and flattened to (N, M).
-
-    ``"flatten"`` keeps everything (the paper's semantics); ``"mean"`` averages a token output
-    (N, T, D) over its tokens, or a channels-first map (N, C, H, W) over its positions, giving
-    (N, D) or (N, C); ``"cls"`` takes the first token of (N, T, D) (a ViT's class token). A callable
-    ``tensor -> tensor`` does anything else (for example a channels-last map's mean). (N, D)
-    outputs have nothing to pool and are kept.
-
-    Raises:
-        ValueError: ``"cls"`` on an output that is not (N, T, D), naming the layer and the shape.
-        UnknownNameError: an unknown pool name.
-    """
-    if callable(pool):
-        pooled = pool(tensor)
-        if not isinstance(pooled, torch.Tensor) or len(pooled) != len(tensor):
-            raise TypeError(f"pool= callable must return a tensor with one row per sample for layer {layer!r}.")
-        return pooled.reshape(len(pooled), -1)
-    pool = lookup(pool, POOLS, what="pool")
-    if pool == "cls":
-        if tensor.ndim != 3:
-            shape = ", ".join(["N", *map(str, tensor.shape[1:])])
-            raise ValueError(f"pool='cls' takes the first token of a (N, T, D) output; layer {layer!r} gives "
-                             f"({shape}). Use pool='mean' or 'flatten'.")
-        return tensor[:, 0]
-    if pool == "mean" and tensor.ndim > 2:
-        return tensor.mean(dim=1) if tensor.ndim == 3 else tensor.mean(dim=tuple(range(2, tensor.ndim)))
-    return tensor.reshape(len(tensor), -1)
-
-
-def _for_layer(value: Any, layer: str) -> Any:
-    """A per-layer option: a dict gives each layer its own value (missing layers: None), else the value."""
-    return value.get(layer) if isinstance(value, dict) else value
-
-
 class _StopForward(Exception):
     """Raised by the hook of the last wanted layer: the rest of the network need not run."""
 
 
-def check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
-    """Validate module names against ``model``, suggesting close names for typos.
-
-    Raises:
-        TypeError: ``layers`` is a single string instead of a list.
-        UnknownNameError: (a ``KeyError``) a name is not a module of ``model``.
-        ValueError: no layers, or a name given twice.
-    """
-    if isinstance(layers, str):
-        raise TypeError(f"layers must be a list of module names, got the string {layers!r}; use [{layers!r}].")
-    layers = list(layers)
-    if not layers:
-        raise ValueError("layers is empty; pass at least one module name.")
-    modules = {name for name, _ in model.named_modules() if name}
-    for name in layers:
-        if name not in modules:
-            close = difflib.get_close_matches(str(name), modules, n=5, cutoff=0.5)
-            hint = f" Close names: {', '.join(close)}." if close else ""
-            raise UnknownNameError(f"Layer {name!r} is not a module of {type(model).__name__}.{hint} "
-                                   "See [name for name, _ in model.named_modules()].")
-    repeated = sorted({name for name in layers if layers.count(name) > 1})
-    if repeated:
-        raise ValueError(f"layers lists {repeated} more than once; give each module name once.")
-    return layers
-
-
-def resolve_layers(model: nn.Module, layers: Sequence[str] | None, caller: str = "modularity_curve") -> list[str]:
-    """``layers`` checked against ``model``, or the model's registered probe layers when None."""
-    if layers is None:
-        try:
-            layers = probe_layers(model)
-        except ValueError as err:
-            raise ValueError(f"{err} ({caller}(..., layers=[...]))") from None
-    return check_layers(model, layers)
-
-
-def input_channels(model: nn.Module) -> int | None:
-    """The number of image channels ``model`` declares: a registry model's ``config["in_channels"]``,
-    else the channels of its input ``Normalize``; ``None`` when it declares neither."""
-    config = getattr(model, "config", None)
-    if isinstance(config, dict) and isinstance(config.get("in_channels"), int):
-        return config["in_channels"]
-    return next((len(module.mean_values) for module in model.modules() if isinstance(module, Normalize)), None)
-
-
-def _stem_channels(model: nn.Module) -> int | None:
-    """The input channels of the first ``Conv2d`` defined: the stem in torchvision's CNNs and ViTs.
-    Only used to explain a forward pass that failed, since definition order need not be run order."""
-    return next((module.in_channels for module in model.modules() if isinstance(module, nn.Conv2d)), None)
-
-
-def _channel_mismatch(model: nn.Module, expected: int, images: torch.Tensor, what: str) -> ValueError:
-    got = images.shape[1]
-    return ValueError(
-        f"The model ({model_name(model)}) takes {expected}-channel images but {what} are {got}-channel "
-        f"(image shape {tuple(images.shape[1:])}); use a dataset with {expected}-channel images, or a model built for "
-        f"{got} (get_model(..., in_channels={got}) with the dataset's mean and std from dataset_info).")
-
-
-def check_input_channels(model: nn.Module, images: torch.Tensor, *, what: str = "the images") -> None:
-    """Refuse (N, C, H, W) images whose C is not the number of channels ``model`` declares
-    (:func:`input_channels`), before any forward pass.
-
-    Raises:
-        ValueError: naming both channel counts and the two ways out.
-    """
-    expected = input_channels(model)
-    if expected is not None and images.ndim == 4 and images.shape[1] != expected:
-        raise _channel_mismatch(model, expected, images, what)
-
-
 def _layer_features(name: str, output: Any, selector: Any, pool: Any) -> torch.Tensor:
     """A layer's raw output as (N, M) features: the selected tensor, pooled and flattened."""
-    return pool_features(select_output(output, _for_layer(selector, name), layer=name).detach(),
-                         _for_layer(pool, name) or "flatten", layer=name)
+    return pool_features(select_output(output, for_layer(selector, name), layer=name).detach(),
+                         for_layer(pool, name) or "flatten", layer=name)
 
 
 def _as_features(on_features, selector: Any, pool: Any):
@@ -451,9 +269,9 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
         try:
             sizes = _flat_sizes_in_run_order(model, images[:1].to(device), layers, output, pool)
         except RuntimeError as err:  # e.g. a conv's "expected input ... to have 3 channels"
-            stem = _stem_channels(model)
-            if stem is not None and images.ndim == 4 and images.shape[1] != stem:
-                raise _channel_mismatch(model, stem, images, "the images") from err
+            mismatch = stem_mismatch(model, images)
+            if mismatch is not None:
+                raise mismatch from err
             raise
         passes = _plan_passes(sizes, n_samples, max_bytes)
         shapes: dict[str, torch.Size | None] = {}
@@ -467,8 +285,8 @@ def iter_layer_features(model: nn.Module, images: torch.Tensor, *, layers: Seque
             if boundary is not None:
                 name, source, version = boundary
                 segment = (_resume_segment(model, name, group)
-                           if shapes.get(name) is not None and _for_layer(output, name) is None
-                           and (_for_layer(pool, name) or "flatten") == "flatten" else None)
+                           if shapes.get(name) is not None and for_layer(output, name) is None
+                           and (for_layer(pool, name) or "flatten") == "flatten" else None)
                 if segment is not None and source._version == version:  # not modified in place by the caller
                     resumed = (segment, source, shapes[name])
             _run_group(model, images, group, buffers, batch_size, device, backend, output, pool, resumed)
