@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from . import reports, training
+from . import training
+from .reports import rendering as reports
 from .utils import lookup
 
 __all__ = ["build_parser", "main"]

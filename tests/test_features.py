@@ -180,7 +180,7 @@ def _wrapped_net(kind: str) -> nn.Module:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["tuple", "list", "dict", "dataclass"])
 def test_a_wrapped_output_gives_the_features_of_its_first_tensor(kind, backend, monkeypatch):
-    import dynamic_graphs.features as features_module
+    import dynamic_graphs.features.extract as features_module
 
     # FX names a traced-through module's node after its last operation; as a leaf, its output is the module's.
     monkeypatch.setattr(features_module, "FX_LEAF_MODULES", (*features_module.FX_LEAF_MODULES, _Wrapped))

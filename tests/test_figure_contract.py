@@ -1,8 +1,9 @@
 """Every figure function's stacked frame keeps its curves apart in every reader, or is refused.
 
 For each figure function that stacks curves, on tiny inputs: ``summarize_curve`` gives one row per
-(curve, layer), ``plot_curve`` one line per curve, ``layer_gains`` one gain per (curve, unit) or an
-error, and ``redundant_layers``, which reads one curve, refuses the stack naming its label columns
+(curve, layer), ``plot_curve`` one line per curve, ``layer_gains`` each curve's gains as computed
+directly from its values (and refuses the stack of a parent and its pruned variants, whose layers
+are not the parent's), and ``redundant_layers``, which reads one curve, refuses the stack naming its label columns
 and accepts one curve selected from it.
 """
 from __future__ import annotations
@@ -127,27 +128,24 @@ def test_readers_keep_every_figures_curves_apart(make, data_dir):
 
     # layer_gains reads the curves of ``model`` only: evaluate_variants stacks the parent's curve with its pruned
     # variants' (fewer layers), which it refuses; every other figure's curves are all of the model it is given.
-    of_model = [curve.sort_values("depth").layer.unique().tolist() == dg.probe_layers(model) for _, curve in curves]
-    refused = make is variants_frame
-    assert all(of_model) != refused
-    if refused:
-        n_layers = len(dg.probe_layers(model))
-        with pytest.raises(ValueError, match=rf"curve's layers \({n_layers - 1}: .*\) are not the probe layers of this "
-                                             rf"resnet20 \({n_layers}: "):
-            dg.layer_gains(frame, model)
+    probes = dg.probe_layers(model)
+    of_model = [curve.sort_values("depth").layer.unique().tolist() == probes for _, curve in curves]
     columns = ["layer", "depth", "modularity", "std", "delta", "gain_low", "gain_high", "removable"]
-    gains = dg.layer_gains(frame, model) if not refused else None
-    if gains is not None:
+    if make is variants_frame:
+        assert of_model == [True, False]  # the unpruned parent's curve, then the pruned variant's
+        with pytest.raises(ValueError, match=rf"curve's layers \({len(probes) - 1}: .*\) are not the probe layers "
+                                             rf"of this resnet20 \({len(probes)}: "):
+            dg.layer_gains(frame, model)
+        gains_of = {0: dg.layer_gains(curves[0][1], model)}  # the parent's curve alone, selected from the stack
+    else:
+        assert all(of_model)
+        gains = dg.layer_gains(frame, model)
         assert list(gains.columns) == labels + columns and gains.attrs["labels"] == labels
         assert len(gains) == n_rows
-    for (key, curve), mine in zip(curves, of_model):
-        if not mine:
-            continue
-        if gains is None:  # this curve alone, selected from the refused stack, is read
-            found = dg.layer_gains(curve, model)
-        else:
-            found = gains.loc[(gains[list(key)] == list(key.values())).all(axis=1)]
-        pd.testing.assert_frame_equal(found[columns].reset_index(drop=True), expected_gains(curve, model),
+        gains_of = {index: gains.loc[(gains[list(key)] == list(key.values())).all(axis=1)]  # its rows, per curve
+                    for index, (key, _) in enumerate(curves)}
+    for index, found in gains_of.items():
+        pd.testing.assert_frame_equal(found[columns].reset_index(drop=True), expected_gains(curves[index][1], model),
                                       check_dtype=False, rtol=1e-9, atol=1e-12)
 
 

@@ -79,8 +79,8 @@ def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path, kernel_data
 
 
 def test_full_run_parameters_name_real_notebooks_and_parameters():
-    from dynamic_graphs.parameters import RULES
-    from dynamic_graphs.reports import FULL_RUN_PARAMETERS, full_runs, notebook_names
+    from dynamic_graphs.reports import RULES
+    from dynamic_graphs.reports.rendering import FULL_RUN_PARAMETERS, full_runs, notebook_names
 
     config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text())
     assert set(config) <= set(notebook_names())

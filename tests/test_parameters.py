@@ -13,7 +13,7 @@ import yaml
 
 import dynamic_graphs as dg
 from dynamic_graphs import settings
-from dynamic_graphs.parameters import RULES, check_parameters
+from dynamic_graphs.reports import RULES, check_parameters
 from dynamic_graphs.utils import UnknownNameError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"

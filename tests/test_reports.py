@@ -15,7 +15,7 @@ import nbformat.v4
 import papermill
 import pytest
 
-import dynamic_graphs.reports as reports
+import dynamic_graphs.reports.rendering as reports
 from dynamic_graphs import settings
 from dynamic_graphs.cli import main
 from dynamic_graphs.reports import render

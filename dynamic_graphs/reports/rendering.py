@@ -25,12 +25,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .utils import lookup, restored_environ
+from ..utils import lookup, restored_environ
 
 __all__ = ["EXECUTORS", "FULL_RUN_PARAMETERS", "NOTEBOOK_DIR", "REPORT_DIR", "full_runs", "notebook_names",
            "read_parameters_file", "render", "render_runs", "report_runs"]
 
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parent.parent.parent
 NOTEBOOK_DIR = _REPO / "notebooks"
 REPORT_DIR = _REPO / "reports"
 FULL_RUN_PARAMETERS = REPORT_DIR / "parameters.yml"  # per-notebook overrides for `--all`

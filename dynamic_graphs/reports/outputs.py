@@ -6,8 +6,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ._settings import settings
-from .utils import as_list
+from .._settings import settings
+from ..utils import as_list
 
 __all__ = [
     "figure_name",

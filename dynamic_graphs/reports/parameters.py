@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import rules
-from ._settings import settings
-from .attacks import list_attacks, resolve_attack
-from .curve import SPEC_RULES
-from .data import dataset_info
-from .models import UnknownModelError, list_models
-from .training import check_model_options
-from .utils import lookup
+from .. import rules
+from .._settings import settings
+from ..attacks import list_attacks, resolve_attack
+from ..curve import SPEC_RULES
+from ..data import dataset_info
+from ..models import UnknownModelError, list_models
+from ..training import check_model_options
+from ..utils import lookup
 
 __all__ = ["RULES", "check_parameters"]
 
