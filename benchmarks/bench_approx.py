@@ -1,6 +1,6 @@
 """Benchmark: the approximate graph mode (``knn_graph(method="approx")``) against the exact one.
 
-On one sample of a trained model's test images (``dynamic_graphs.sample_indices``, one seed) and
+On one sample of a trained model's test images (``dynamic_graphs.curve.sample_indices``, one seed) and
 every probe layer, each layer's features are extracted once (``iter_layer_features``) and scored
 by ``dynamic_graphs.curve.layer_scores`` twice over: exactly (the paper's graph) and with
 ``method="approx"`` at each ``--dims`` width (a seeded random projection, then the exact path). Per
@@ -57,21 +57,21 @@ def compare_layers(model, data, *, n: int, repeats: int, dims: list[int], k: int
                    trials: int) -> pd.DataFrame:
     """One row per (repeat, layer, method): ``layer``, ``D`` (the layer's width), ``method``, ``q`` and ``seconds``
     (the best of ``trials`` calls in repeat 0, one call in the others; only repeat 0's times are reported)."""
-    labels = dg.labels_of(data)
+    labels = dg.data.labels_of(data)
     rows = []
-    for repeat, indices in enumerate(dg.sample_indices(len(data), n=n, repeats=repeats, seed=seed)):
+    for repeat, indices in enumerate(dg.curve.sample_indices(len(data), n=n, repeats=repeats, seed=seed)):
         images = load_images(data, indices)
-        for layer, features in dg.iter_layer_features(model, images, device="cpu"):
-            width = features.shape[1]
+        for layer, outputs in dg.features.iter_layer_features(model, images, device="cpu"):
+            width = outputs.shape[1]
             methods = [("exact", width)] + [(f"approx-{dim}", dim) for dim in dims]
             for method, dim in methods:
                 kind = "exact" if method == "exact" else "approx"
-                call = lambda: layer_scores(features, labels[indices], k=k, layer=layer, method=kind,  # noqa: E731
+                call = lambda: layer_scores(outputs, labels[indices], k=k, layer=layer, method=kind,  # noqa: E731
                                             dim=dim, seed=seed + repeat)
                 seconds, scores = timed(call, trials if repeat == 0 else 1)
                 rows.append({"repeat": repeat, "layer": layer, "D": width, "method": method,
                              "q": scores["modularity"], "seconds": seconds})
-            del features
+            del outputs
     return pd.DataFrame(rows)
 
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
                      layers.to_string(index=False, float_format=lambda x: f"{x:.4f}"), "",
                      f"== n = {n}: targets max |dQ| <= {Q_TARGET}, speedup on the widest layer >= {SPEED_TARGET} ==",
                      verdict.to_string(float_format=lambda x: f"{x:.4g}"), ""]
-    info = dg.run_info(**{key: value for key, value in vars(args).items() if key != "out"},
+    info = dg.reports.run_info(**{key: value for key, value in vars(args).items() if key != "out"},
                        checkpoint_file=shown_path(checkpoint), device="cpu")
     load_end = os.getloadavg()
     text = "\n".join([f"bench_approx: {args.model} ({shown_path(checkpoint)}), {args.dataset} test, CPU, k={args.k}; "

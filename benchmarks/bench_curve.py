@@ -1,6 +1,6 @@
 """Benchmark: ``modularity_curve`` against its floor and the paper's graph code path.
 
-Three contenders run on the same sampled images (``dynamic_graphs.sample_indices``, one seed),
+Three contenders run on the same sampled images (``dynamic_graphs.curve.sample_indices``, one seed),
 the same layers and the CPU, k = 3:
 
 * **ours**: ``modularity_curve(model, data, layers=..., n=..., repeats=..., k=3, device="cpu")``;
@@ -66,8 +66,8 @@ QUICK = {"model": "resnet20", "n": [100], "repeats": [1], "layers": ["stage-ends
 def build_model(spec: dict[str, Any]):
     """The benchmarked model in eval mode on the CPU: the checkpoint, else a seeded random init."""
     if spec["checkpoint"]:
-        return dg.load_checkpoint(spec["checkpoint"], device="cpu")
-    info = dg.dataset_info(spec["dataset"])
+        return dg.training.load_checkpoint(spec["checkpoint"], device="cpu")
+    info = dg.data.dataset_info(spec["dataset"])
     with isolated_rng(spec["seed"]):
         model = dg.get_model(spec["model"], num_classes=info["num_classes"], in_channels=info["in_channels"],
                              mean=info["mean"], std=info["std"])
@@ -83,11 +83,11 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
         return {(int(r), layer): float(q) for r, layer, q in curve[["repeat", "layer", "modularity"]].itertuples(False)}, None
 
     def per_layer(score):
-        labels = dg.labels_of(data)
+        labels = dg.data.labels_of(data)
         q = {}
-        for repeat, indices in enumerate(dg.sample_indices(len(data), n=n, repeats=repeats, seed=seed)):
+        for repeat, indices in enumerate(dg.curve.sample_indices(len(data), n=n, repeats=repeats, seed=seed)):
             images = load_images(data, indices)
-            for layer, features in dg.iter_layer_features(model, images, layers=layers, device="cpu"):
+            for layer, features in dg.features.iter_layer_features(model, images, layers=layers, device="cpu"):
                 q[repeat, layer] = score(features, labels[indices])
                 del features
         return q, None
@@ -101,14 +101,14 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
 
     def single():
         counted = 0.0
-        for indices in dg.sample_indices(len(data), n=n, repeats=repeats, seed=seed):
+        for indices in dg.curve.sample_indices(len(data), n=n, repeats=repeats, seed=seed):
             images = load_images(data, indices)
             start = time.perf_counter()
             with torch.no_grad():
                 for batch in images.split(250):  # iter_layer_features' batch size
                     model(batch)
             counted += time.perf_counter() - start
-            for _, features in dg.iter_layer_features(model, images, layers=layers, device="cpu"):
+            for _, features in dg.features.iter_layer_features(model, images, layers=layers, device="cpu"):
                 start = time.perf_counter()
                 features @ features.T  # noqa: B018
                 counted += time.perf_counter() - start
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     all_layers = dg.probe_layers(build_model(base))
     parameters = {**{key: value for key, value in vars(args).items() if key not in ("out", "child")},
                   "checkpoint": checkpoint and shown_path(checkpoint)}
-    info = dg.run_info(**parameters, device="cpu")
+    info = dg.reports.run_info(**parameters, device="cpu")
     load_start = os.getloadavg()
     model_line = f"model: {args.model}, " + (f"checkpoint {shown_path(checkpoint)}" if checkpoint else
                                              f"random init (seed {args.seed}; timings hardly depend on the weights)")

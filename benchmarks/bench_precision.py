@@ -1,7 +1,7 @@
 """Benchmark: a training step in float32 against the same step under bfloat16 autocast (``precision="bf16"``).
 
 For each model, one seeded batch of Fashion-MNIST-shaped inputs (1 × 32 × 32, the padded images)
-goes through the loop body of ``dynamic_graphs.train()``: forward pass and cross-entropy (under
+goes through the loop body of ``dynamic_graphs.training.train()``: forward pass and cross-entropy (under
 ``torch.autocast(..., dtype=torch.bfloat16)`` for bf16), backward pass and an SGD step with
 Nesterov momentum. The two precisions alternate trial by trial on one process, so that a load on
 the machine slows both alike; each keeps its best time after one untimed warm-up. Reported: seconds
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    info = dg.dataset_info("fashion-mnist")
+    info = dg.data.dataset_info("fashion-mnist")
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(args.batch_size, 1, 32, 32, generator=generator)
     labels = torch.randint(0, info["num_classes"], (args.batch_size,), generator=generator)
@@ -79,7 +79,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     load_end = os.getloadavg()
-    info = dg.run_info(**{key: value for key, value in vars(args).items() if key != "out"}, device="cpu")
+    info = dg.reports.run_info(**{key: value for key, value in vars(args).items() if key != "out"}, device="cpu")
     text = "\n".join([f"bench_precision: a training step, float32 against bfloat16 autocast, best of {args.trials} "
                       f"alternating trials, batch {args.batch_size} of 1 x 32 x 32 inputs, {args.threads} thread(s)",
                       f"load average: start {' '.join(f'{x:.2f}' for x in load_start)}, "

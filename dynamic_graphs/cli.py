@@ -139,7 +139,7 @@ def _add_train(commands) -> None:
     parser.add_argument("dataset", help="a dataset name (fashion-mnist, cifar10, cifar100, synthetic)")
     parser.add_argument("--epochs", type=int, help="default: the dataset's recipe")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--recipe", help="a named recipe of the dataset (dg.RECIPES), e.g. step")
+    parser.add_argument("--recipe", help="a named recipe of the dataset (dg.training.RECIPES), e.g. step")
     parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
     parser.add_argument("--batch-size", type=int, help="the global batch (default: the recipe's)")
     parser.add_argument("--precision", choices=training.PRECISIONS,

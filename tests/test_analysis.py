@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from dynamic_graphs import extract_features, get_dataset, knn_graph, metrics, modularity_curve, pl, stack_curves
+from dynamic_graphs import get_dataset, knn_graph, metrics, modularity_curve, pl, stack_curves
+from dynamic_graphs.features import extract_features
 from dynamic_graphs.curve import draw_samples, sample_indices, summarize_curve
 from dynamic_graphs.figures.ablation import ablation_curves, asymptotic_sweep
 from dynamic_graphs.figures.embeddings import layer_embeddings
@@ -135,7 +136,7 @@ def test_rank_correlation_of_a_matrix_with_itself_and_its_reverse():
 
 
 def test_cka_agreement_is_each_repeats_correlation_recomputed_by_hand(data):
-    from dynamic_graphs import cka_agreement, summarize_agreement
+    from dynamic_graphs.figures import cka_agreement, summarize_agreement
 
     net = tiny_net()
     frame = cka_agreement(net, data, layers=LAYERS, n=30, repeats=3, k=3, seed=2, device="cpu")

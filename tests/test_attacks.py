@@ -16,8 +16,8 @@ from torch import nn
 
 pytest.importorskip("torchattacks")
 
-from dynamic_graphs import (attacks, dataset_info, get_dataset, modularity_curve, settings, stack_curves,  # noqa: E402
-                            summarize_curve)
+from dynamic_graphs import attacks, get_dataset, modularity_curve, settings, stack_curves, summarize_curve  # noqa: E402
+from dynamic_graphs.data import dataset_info  # noqa: E402
 from dynamic_graphs.attacks import AdversarialDataset, attack, attack_params, resolve_attack  # noqa: E402
 from dynamic_graphs.figures.adversarial import adversarial_curves, attack_summary  # noqa: E402
 from dynamic_graphs.models.common import Normalize  # noqa: E402

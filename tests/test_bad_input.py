@@ -229,7 +229,7 @@ def test_readme_troubleshooting_quotes_the_real_messages(tmp_path, monkeypatch):
         cifar.split(" The data directory is")[0],
         fashion,
         _message(lambda: get_model("resnet65")).split(" Available:")[0],
-        _message(lambda: modularity_curve(get_model("resnet20", num_classes=2), fashion_like, n=2, repeats=2,
+        _message(lambda: modularity_curve(get_model("resnet20", num_classes=2), fashion_like, n=4, repeats=1,
                                           device="cpu")),
         str(record[0].message),
         _message(lambda: labels_of(TensorDataset(torch.rand(4, 3, 8, 8)))),

@@ -48,7 +48,7 @@ def data():
 
 def unit_features(model, data, source, unit):
     images, _ = dg.draw_samples(data, n=N, seed=0)
-    features = dg.extract_features(model, images, layers=[source, unit], device="cpu")
+    features = dg.features.extract_features(model, images, layers=[source, unit], device="cpu")
     return features[source].double().numpy(), features[unit].double().numpy()
 
 
@@ -58,15 +58,15 @@ def unit_features(model, data, source, unit):
 def test_random_matched_takes_as_many_units_per_stage_as_the_selection_it_matches():
     model = dg.get_model("resnet20")  # three blocks per stage: two removable in stages 2 and 3, three in 1
     like = ["layer1.0", "layer1.2", "layer3.1"]
-    draws = [dg.random_matched_layers(model, like, seed=seed) for seed in range(12)]
+    draws = [dg.pruning.random_matched_layers(model, like, seed=seed) for seed in range(12)]
     order = dg.probe_layers(model)
     for chosen in draws:
         assert stage_counts(model, chosen) == {1: 2, 3: 1}
-        assert set(chosen) <= set(dg.removable_layers(model)) and chosen == sorted(chosen, key=order.index)
-        costs = dg.model_cost(dg.prune(model, chosen)), dg.model_cost(dg.prune(model, like))
+        assert set(chosen) <= set(dg.pruning.removable_layers(model)) and chosen == sorted(chosen, key=order.index)
+        costs = dg.pruning.model_cost(dg.pruning.prune(model, chosen)), dg.pruning.model_cost(dg.pruning.prune(model, like))
         assert costs[0] == costs[1]  # same-width blocks: the same parameters and FLOPs removed
     assert len({tuple(chosen) for chosen in draws}) > 1  # random within the stages
-    assert dg.random_matched_layers(model, [], seed=3) == []
+    assert dg.pruning.random_matched_layers(model, [], seed=3) == []
 
 
 def test_random_matched_is_seeded_with_its_own_stream():
@@ -75,22 +75,22 @@ def test_random_matched_is_seeded_with_its_own_stream():
     torch.manual_seed(0)
     np.random.seed(0)
     state = np.random.get_state()[1].copy()
-    first = dg.random_matched_layers(model, like, seed=5)
+    first = dg.pruning.random_matched_layers(model, like, seed=5)
     assert (np.random.get_state()[1] == state).all()  # the global stream is left alone
     np.random.seed(123)
-    assert dg.random_matched_layers(model, like, seed=5) == first
+    assert dg.pruning.random_matched_layers(model, like, seed=5) == first
 
 
 def test_random_matched_refuses_a_selection_that_cannot_be_removed():
     model = dg.get_model("resnet20")
     with pytest.raises(TypeError, match=r"like must be a list.*\['layer1.0'\]"):
-        dg.random_matched_layers(model, "layer1.0")
+        dg.pruning.random_matched_layers(model, "layer1.0")
     with pytest.raises(ValueError, match="cannot be removed"):
-        dg.random_matched_layers(model, ["layer2.0"])
+        dg.pruning.random_matched_layers(model, ["layer2.0"])
     with pytest.raises(ValueError, match="3 units of stage 1, but stage 1 can lose at most 2"):
-        dg.random_matched_layers(model, ["layer1.0", "layer1.1", "layer1.2"])  # a ResNet stage keeps a block
+        dg.pruning.random_matched_layers(model, ["layer1.0", "layer1.1", "layer1.2"])  # a ResNet stage keeps a block
     with pytest.raises(ValueError, match="seed must be an integer >= 0"):
-        dg.random_matched_layers(model, ["layer1.0"], seed=-1)
+        dg.pruning.random_matched_layers(model, ["layer1.0"], seed=-1)
 
 
 # ------------------------------------------------------------------------------ unit scores
@@ -98,8 +98,8 @@ def test_random_matched_refuses_a_selection_that_cannot_be_removed():
 
 def test_unit_scores_equal_a_direct_numpy_computation(data):
     model = small_resnet()
-    cka = dg.cka_scores(model, data, n=N, device="cpu")
-    influence = dg.block_influence(model, data, n=N, device="cpu")
+    cka = dg.pruning.cka_scores(model, data, n=N, device="cpu")
+    influence = dg.pruning.block_influence(model, data, n=N, device="cpu")
     expected_units = ["layer1.0", "layer1.1", "layer2.1", "layer3.1"]
     for frame in (cka, influence):
         assert list(frame.columns) == ["layer", "depth", "stage", "input", "score"]
@@ -118,29 +118,29 @@ def test_unit_scores_equal_a_direct_numpy_computation(data):
         cosine = (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
         assert row.score == pytest.approx(np.mean(1 - cosine), rel=1e-6)
     # Seeded: the same draw gives the same scores; another draw other ones.
-    pd.testing.assert_frame_equal(dg.cka_scores(model, data, n=N, device="cpu"), cka)
-    assert not np.allclose(dg.block_influence(model, data, n=N, seed=1, device="cpu").score, influence.score)
+    pd.testing.assert_frame_equal(dg.pruning.cka_scores(model, data, n=N, device="cpu"), cka)
+    assert not np.allclose(dg.pruning.block_influence(model, data, n=N, seed=1, device="cpu").score, influence.score)
 
 
 def test_an_identity_unit_has_cka_one_and_influence_zero_and_goes_first(data):
     model = small_resnet()
-    natural = dg.cka_scores(model, data, n=N, device="cpu").set_index("layer").score
+    natural = dg.pruning.cka_scores(model, data, n=N, device="cpu").set_index("layer").score
     assert natural.idxmax() != "layer2.1"  # so choosing it below is the identity's doing
-    assert dg.block_influence(model, data, n=N, device="cpu").set_index("layer").score.idxmin() != "layer2.1"
+    assert dg.pruning.block_influence(model, data, n=N, device="cpu").set_index("layer").score.idxmin() != "layer2.1"
     make_identity(model, "layer2.1")  # its input, layer2.0's output, is after a ReLU: non-negative
-    cka = dg.cka_scores(model, data, n=N, device="cpu").set_index("layer").score
-    influence = dg.block_influence(model, data, n=N, device="cpu").set_index("layer").score
+    cka = dg.pruning.cka_scores(model, data, n=N, device="cpu").set_index("layer").score
+    influence = dg.pruning.block_influence(model, data, n=N, device="cpu").set_index("layer").score
     assert cka["layer2.1"] == pytest.approx(1.0, abs=1e-9)
     assert influence["layer2.1"] == pytest.approx(0.0, abs=1e-9)
-    assert dg.cka_layers(model, data, 1, n=N, device="cpu") == ["layer2.1"]
-    assert dg.block_influence_layers(model, data, 1, n=N, device="cpu") == ["layer2.1"]
+    assert dg.pruning.cka_layers(model, data, 1, n=N, device="cpu") == ["layer2.1"]
+    assert dg.pruning.block_influence_layers(model, data, 1, n=N, device="cpu") == ["layer2.1"]
 
 
 def test_score_rules_honour_the_per_stage_limits(data):
     model = small_resnet()
     make_identity(model, "layer1.0")
     make_identity(model, "layer1.1")  # both stage-1 blocks score best, but the stage keeps one
-    for rule in (dg.cka_layers, dg.block_influence_layers):
+    for rule in (dg.pruning.cka_layers, dg.pruning.block_influence_layers):
         chosen = rule(model, data, 2, n=N, device="cpu")
         assert len(chosen) == 2 and stage_counts(model, chosen)[1] == 1
         assert stage_counts(model, rule(model, data, 3, n=N, device="cpu")) == {1: 1, 2: 1, 3: 1}
@@ -152,11 +152,11 @@ def test_score_rules_honour_the_per_stage_limits(data):
 def test_unit_scores_refuse_bad_sizes(data):
     model = small_resnet()
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
-        dg.cka_scores(model, data, n=0)
+        dg.pruning.cka_scores(model, data, n=0)
     with pytest.raises(TypeError, match="n must be an integer"):
-        dg.block_influence(model, data, n=10.0)
+        dg.pruning.block_influence(model, data, n=10.0)
     with pytest.raises(TypeError, match="count must be an integer"):
-        dg.cka_layers(model, data, 1.5, n=N, device="cpu")
+        dg.pruning.cka_layers(model, data, 1.5, n=N, device="cpu")
 
 
 # ------------------------------------------------------------------------------ compare_pruning
@@ -183,7 +183,7 @@ def captured(monkeypatch):
 
 
 def _compare(model, data, **options):
-    return dg.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, random_seeds=[0, 1],
+    return dg.figures.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, random_seeds=[0, 1],
                               probe_train=60, probe_test=30, device="cpu", **options)
 
 
@@ -201,10 +201,10 @@ def test_compare_pruning_adds_the_equal_budget_baselines_on_request(data, captur
                                      "block-influence"]
     assert table.seed.tolist() == [0, 0, 0, 1, 0, 0] and table.removed.tolist() == [0, 2, 2, 2, 2, 2]
     modularity = captured["modularity/0"]
-    assert captured["random-matched/1"] == dg.random_matched_layers(model, modularity, seed=1)
+    assert captured["random-matched/1"] == dg.pruning.random_matched_layers(model, modularity, seed=1)
     assert stage_counts(model, captured["random-matched/0"]) == stage_counts(model, modularity)
-    assert captured["cka/0"] == dg.cka_layers(model, data, 2, n=N, device="cpu")
-    assert captured["block-influence/0"] == dg.block_influence_layers(model, data, 2, n=N, device="cpu")
+    assert captured["cka/0"] == dg.pruning.cka_layers(model, data, 2, n=N, device="cpu")
+    assert captured["block-influence/0"] == dg.pruning.block_influence_layers(model, data, 2, n=N, device="cpu")
 
 
 def test_compare_pruning_picks_its_modularity_units_by_the_rule_it_is_given(data, captured):
@@ -220,19 +220,19 @@ def test_compare_pruning_picks_its_modularity_units_by_the_rule_it_is_given(data
     curve = pd.DataFrame(rows)
     options = dict(threshold=0.01, probe_train=60, probe_test=30, device="cpu", methods=["random-matched"],
                    random_seeds=[0])
-    assert dg.compare_pruning(model, curve, data, **options).removed.tolist() == [0, 2, 2]
+    assert dg.figures.compare_pruning(model, curve, data, **options).removed.tolist() == [0, 2, 2]
     assert captured["modularity/0"] == ["layer2.1", "layer3.1"]
     captured.clear()
-    assert dg.compare_pruning(model, curve, data, rule="interval", **options).removed.tolist() == [0, 1, 1]
+    assert dg.figures.compare_pruning(model, curve, data, rule="interval", **options).removed.tolist() == [0, 1, 1]
     assert captured["modularity/0"] == ["layer2.1"]
     assert stage_counts(model, captured["random-matched/0"]) == {2: 1}  # matched to the interval rule's choice
     with pytest.raises(ValueError, match=r"No removable layer is redundant by rule='interval' at threshold = 0.001"):
-        dg.compare_pruning(model, curve, data, rule="interval", **{**options, "threshold": 0.001})
+        dg.figures.compare_pruning(model, curve, data, rule="interval", **{**options, "threshold": 0.001})
 
 
 def test_compare_pruning_refuses_unknown_or_repeated_methods(data, captured):
     model = small_resnet()
-    with pytest.raises(dg.UnknownNameError, match="block-influence"):
+    with pytest.raises(dg.utils.UnknownNameError, match="block-influence"):
         _compare(model, data, methods=["block-influenc"])
     with pytest.raises(TypeError, match="methods must be a list"):
         _compare(model, data, methods="cka")
@@ -262,7 +262,7 @@ def recorded(monkeypatch):
 
 def test_every_method_gets_one_run_per_recovery_seed(data, recorded):
     model = small_resnet()
-    table = dg.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, recovery_seeds=[4, 7],
+    table = dg.figures.compare_pruning(model, flat_curve(model), data, threshold=1.0, max_layers=2, recovery_seeds=[4, 7],
                                device="cpu", methods=["unpruned-finetuned", "random-matched", "cka"],
                                n=N)
     assert [seed for seed, _ in recorded] == [4, 7]  # one recovery budget per seed, every method in each
@@ -271,7 +271,7 @@ def test_every_method_gets_one_run_per_recovery_seed(data, recorded):
                                   f"cka/{seed}"]
         assert variants[f"unpruned-finetuned/{seed}"] == []  # the unpruned model, recovered like the others
         # the random draw is seeded by its run's recovery seed: two runs, two draws
-        assert variants[f"random-matched/{seed}"] == dg.random_matched_layers(model, variants[f"modularity/{seed}"],
+        assert variants[f"random-matched/{seed}"] == dg.pruning.random_matched_layers(model, variants[f"modularity/{seed}"],
                                                                               seed=seed)
     assert table.method.tolist() == ["unpruned", "modularity", "modularity", "unpruned-finetuned",
                                      "unpruned-finetuned", "random-matched", "random-matched", "cka", "cka"]
@@ -284,13 +284,13 @@ def test_every_method_gets_one_run_per_recovery_seed(data, recorded):
 def test_random_draws_pair_with_recovery_seeds_or_are_refused(data, recorded):
     model = small_resnet()
     options = dict(threshold=1.0, max_layers=2, device="cpu", methods=["random"])
-    table = dg.compare_pruning(model, flat_curve(model), data, recovery_seeds=[0, 1], random_seeds=[10, 11], **options)
+    table = dg.figures.compare_pruning(model, flat_curve(model), data, recovery_seeds=[0, 1], random_seeds=[10, 11], **options)
     assert table[table.method == "random"][["seed", "draw"]].values.tolist() == [[0, 10], [1, 11]]
-    assert recorded[1][1]["random/1"] == dg.random_layers(model, 2, seed=11)
+    assert recorded[1][1]["random/1"] == dg.pruning.random_layers(model, 2, seed=11)
     with pytest.raises(ValueError, match=r"random_seeds \[10\] and recovery_seeds \[0, 1\] pair up run by run"):
-        dg.compare_pruning(model, flat_curve(model), data, recovery_seeds=[0, 1], random_seeds=[10], **options)
+        dg.figures.compare_pruning(model, flat_curve(model), data, recovery_seeds=[0, 1], random_seeds=[10], **options)
     with pytest.raises(ValueError, match="recovery_seeds lists a value more than once"):
-        dg.compare_pruning(model, flat_curve(model), data, recovery_seeds=[1, 1], **options)
+        dg.figures.compare_pruning(model, flat_curve(model), data, recovery_seeds=[1, 1], **options)
 
 
 def test_summarize_comparison_tests_each_method_against_modularity():
@@ -300,7 +300,7 @@ def test_summarize_comparison_tests_each_method_against_modularity():
         "method": ["unpruned", "modularity", "modularity", "modularity", "tail", "tail", "tail", "cka"],
         "removed": [0, 2, 2, 2, 2, 2, 2, 2], "top1": [91.0, 89.0, 89.5, 90.0, 85.0, 86.0, 86.5, 88.0],
         "params_reduction": [0, 0.4, 0.4, 0.4, 0.6, 0.6, 0.6, 0.5], "flops_reduction": [0, 0.6] + [0.6] * 6})
-    summary = dg.summarize_comparison(table).set_index("method")
+    summary = dg.figures.summarize_comparison(table).set_index("method")
     assert summary.runs.tolist() == [1, 3, 3, 1]
     assert summary.loc["tail", "top1"] == pytest.approx(85.8333333)
     assert summary.loc["tail", "diff"] == pytest.approx(85.8333333 - 89.5)
@@ -314,4 +314,4 @@ def test_summarize_comparison_tests_each_method_against_modularity():
     assert np.isnan(summary.loc["cka", "p_value"]) and np.isnan(summary.loc["unpruned", "p_value"])  # one run
     assert np.isnan(summary.loc["modularity", "p_value"]) and summary.loc["modularity", "diff"] == 0
     with pytest.raises(KeyError, match="no 'modularity' rows"):
-        dg.summarize_comparison(table[table.method != "modularity"])
+        dg.figures.summarize_comparison(table[table.method != "modularity"])

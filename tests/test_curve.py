@@ -8,7 +8,8 @@ import torch
 from conftest import tiny_net
 from torch import nn
 
-from dynamic_graphs import extract_features, get_dataset, knn_graph, modularity, modularity_curve, summarize_curve
+from dynamic_graphs import get_dataset, knn_graph, modularity, modularity_curve, summarize_curve
+from dynamic_graphs.features import extract_features
 from dynamic_graphs.curve import sample_indices
 
 
@@ -67,7 +68,8 @@ def test_leiden_columns(data):
     for column in ("leiden_modularity", "leiden_communities", "leiden_nmi", "leiden_ari"):
         assert column in curve
     # Each row reports the Q of the partition Leiden found on that very graph (seeded by seed + repeat).
-    from dynamic_graphs import draw_samples, leiden
+    from dynamic_graphs import draw_samples
+    from dynamic_graphs.graphs import leiden
 
     images, labels = draw_samples(data, n=30, seed=0)
     features = extract_features(tiny_net(), images, layers=["6"], device="cpu")["6"]

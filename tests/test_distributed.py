@@ -33,7 +33,7 @@ def test_two_processes_write_one_checkpoint_that_every_rank_holds(tmp_path, monk
     output = run.communicate(timeout=600)[0]
     assert run.returncode == 0, output
     path = next((tmp_path / "checkpoints" / "synthetic").glob("resnet20-*.pt"))
-    saved = dg.load_checkpoint(path, device="cpu")
+    saved = dg.training.load_checkpoint(path, device="cpu")
     assert saved.checkpoint["epoch"] == 2 and saved.checkpoint["complete"] and saved.checkpoint["processes"] == 2
     views = re.findall(r"rank (\d): weights (\w+), checkpoint (\w+)", output)
     assert sorted(rank for rank, _, _ in views) == ["0", "1"], output

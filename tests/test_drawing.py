@@ -145,7 +145,7 @@ def test_animation_writes_a_gif_with_one_frame_per_layer(graphs_and_labels, tmp_
 
 
 def test_panel_layers_follow_the_error_rule(graphs_and_labels):
-    from dynamic_graphs import UnknownNameError
+    from dynamic_graphs.utils import UnknownNameError
 
     graphs, labels = graphs_and_labels
     with pytest.raises(UnknownNameError, match="Did you mean 'layer2.0'"):

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dynamic_graphs import curve_labels, load_checkpoint, settings, stack_curves, summarize_curve
+from dynamic_graphs import curve_labels, settings, stack_curves, summarize_curve
+from dynamic_graphs.training import load_checkpoint
 from dynamic_graphs.figures.dynamics import probe_indices, training_dynamics
 from dynamic_graphs.pl import plot_curve, plot_training_dynamics
 from dynamic_graphs.training import epoch_checkpoint

@@ -10,7 +10,8 @@ import torch
 from conftest import tiny_net
 from torch import nn
 
-from dynamic_graphs import extract_features, get_model, iter_layer_features, list_models, probe_layers
+from dynamic_graphs import get_model, list_models, probe_layers
+from dynamic_graphs.features import extract_features, iter_layer_features
 from dynamic_graphs.utils import UnknownNameError, isolated_rng
 
 

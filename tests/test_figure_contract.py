@@ -24,14 +24,14 @@ SMALL = dict(n=12, repeats=2, k=3, seed=0, device="cpu")
 
 
 def model_curves_frame():
-    frame = dg.model_curves(["resnet20"], "synthetic", trained=False, **SMALL)
-    other = dg.model_curves(["resnet20"], "synthetic", trained=False, **{**SMALL, "seed": 1})
+    frame = dg.figures.model_curves(["resnet20"], "synthetic", trained=False, **SMALL)
+    other = dg.figures.model_curves(["resnet20"], "synthetic", trained=False, **{**SMALL, "seed": 1})
     return dg.get_model("resnet20", num_classes=4, in_channels=3), dg.stack_curves({0: frame, 1: other}, name="seed")
 
 
 def ablation_frame():
     model = tiny_resnet()
-    return model, dg.ablation_curves(model, tiny_synthetic("test"), ks=[3, 5], ns=[12, 24], k=3, n=12,
+    return model, dg.figures.ablation_curves(model, tiny_synthetic("test"), ks=[3, 5], ns=[12, 24], k=3, n=12,
                                      repeats=2, device="cpu")
 
 
@@ -48,19 +48,19 @@ def adversarial_frame():
         loss.backward()
         optimizer.step()
     model.eval()
-    return model, dg.adversarial_curves(model, tiny_synthetic("test", n=200), ["fgsm"], n=8, repeats=1, k=3,
+    return model, dg.figures.adversarial_curves(model, tiny_synthetic("test", n=200), ["fgsm"], n=8, repeats=1, k=3,
                                         device="cpu", cache=False, eps=0.5)
 
 
 def dynamics_frame():
-    frame = dg.training_dynamics("resnet20", "synthetic", probe=[1, 2, 3, 4], n=12, repeats=1, device="cpu", epochs=2,
+    frame = dg.figures.training_dynamics("resnet20", "synthetic", probe=[1, 2, 3, 4], n=12, repeats=1, device="cpu", epochs=2,
                                  model_kwargs={"blocks": [1, 1, 1]}, batch_size=32)
     return tiny_resnet(), frame
 
 
 def variants_frame():
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
-    _, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"]}, "synthetic", n=12, repeats=2, device="cpu",
+    _, curves = dg.figures.evaluate_variants(parent, {"one": ["layer3.1"]}, "synthetic", n=12, repeats=2, device="cpu",
                                      recovery=dict(epochs=1, batch_size=50))
     return parent, curves
 
@@ -117,12 +117,12 @@ def test_readers_keep_every_figures_curves_apart(make, data_dir):
         means = curve.groupby("layer", sort=False)["modularity"].mean()
         assert selected.set_index("layer")["mean"].loc[means.index].tolist() == pytest.approx(means.tolist())
 
-    ax = dg.plot_curve(frame)
+    ax = dg.pl.plot_curve(frame)
     assert len(ax.lines) == len(curves)
     plt.close("all")
 
     with pytest.raises(ValueError, match="told apart by"):
-        dg.redundant_layers(frame, model)
+        dg.pruning.redundant_layers(frame, model)
 
     import pandas as pd
 
@@ -135,11 +135,11 @@ def test_readers_keep_every_figures_curves_apart(make, data_dir):
         assert of_model == [True, False]  # the unpruned parent's curve, then the pruned variant's
         with pytest.raises(ValueError, match=rf"curve's layers \({len(probes) - 1}: .*\) are not the probe layers "
                                              rf"of this resnet20 \({len(probes)}: "):
-            dg.layer_gains(frame, model)
-        gains_of = {0: dg.layer_gains(curves[0][1], model)}  # the parent's curve alone, selected from the stack
+            dg.pruning.layer_gains(frame, model)
+        gains_of = {0: dg.pruning.layer_gains(curves[0][1], model)}  # the parent's curve alone, selected from the stack
     else:
         assert all(of_model)
-        gains = dg.layer_gains(frame, model)
+        gains = dg.pruning.layer_gains(frame, model)
         assert list(gains.columns) == labels + columns and gains.attrs["labels"] == labels
         assert len(gains) == n_rows
         gains_of = {index: gains.loc[(gains[list(key)] == list(key.values())).all(axis=1)]  # its rows, per curve
@@ -155,8 +155,8 @@ def test_curves_concatenated_without_their_labels_are_refused_everywhere(make, d
 
     model, frame = make()
     unlabelled = pd.DataFrame(frame.drop(columns=curve_labels(frame)))
-    for reader in (dg.summarize_curve, dg.plot_curve, lambda f: dg.layer_gains(f, model),
-                   lambda f: dg.redundant_layers(f, model), dg.modularity_difference):
+    for reader in (dg.summarize_curve, dg.pl.plot_curve, lambda f: dg.pruning.layer_gains(f, model),
+                   lambda f: dg.pruning.redundant_layers(f, model), dg.metrics.modularity_difference):
         with pytest.raises(ValueError, match="stack_curves"):
             reader(unlabelled)
     plt.close("all")

@@ -7,7 +7,10 @@ matplotlib.use("Agg")
 
 import pytest
 
-from dynamic_graphs import figure_name, model_curves, plot_curve_grid, save_figure, settings, summarize_curve
+from dynamic_graphs import settings, summarize_curve
+from dynamic_graphs.figures import model_curves
+from dynamic_graphs.pl import plot_curve_grid
+from dynamic_graphs.reports import figure_name, save_figure
 
 
 @pytest.fixture()
@@ -60,7 +63,8 @@ def _image_folder(root, classes=2, per_class=12):
 def test_every_dataset_gets_its_trained_curves_beside_the_baseline(data_dir, monkeypatch):
     # Before the fix the loop variable shadowed `trained`, so datasets after the first got only untrained curves.
     import dynamic_graphs.figures.curves as curves_module
-    from dynamic_graphs import dataset_info, get_model
+    from dynamic_graphs import get_model
+    from dynamic_graphs.data import dataset_info
 
     def fake_pretrained(name, dataset, **_):
         info = dataset_info(dataset)
@@ -141,7 +145,8 @@ def test_the_grid_draws_the_spread_across_training_seeds():
 
 def test_model_curves_gives_one_curve_per_training_seed_on_the_same_images(data_dir, monkeypatch):
     import dynamic_graphs.figures.curves as curves_module
-    from dynamic_graphs import dataset_info, get_model
+    from dynamic_graphs import get_model
+    from dynamic_graphs.data import dataset_info
     from dynamic_graphs.utils import isolated_rng
 
     seen = []
@@ -170,7 +175,8 @@ def test_model_curves_gives_one_curve_per_training_seed_on_the_same_images(data_
 
 def test_train_options_reach_only_the_model_they_name(data_dir, monkeypatch):
     import dynamic_graphs.figures.curves as curves_module
-    from dynamic_graphs import dataset_info, get_model
+    from dynamic_graphs import get_model
+    from dynamic_graphs.data import dataset_info
 
     seen = {}
 
@@ -254,7 +260,10 @@ def _resnet20_curves():
 def test_curve_gains_is_layer_gains_per_curve_with_the_labels_kept():
     import pandas as pd
 
-    from dynamic_graphs import curve_gains, dataset_info, get_model, layer_gains
+    from dynamic_graphs import get_model
+    from dynamic_graphs.data import dataset_info
+    from dynamic_graphs.figures import curve_gains
+    from dynamic_graphs.pruning import layer_gains
 
     curves = _resnet20_curves()
     gains = curve_gains(curves)
@@ -274,5 +283,5 @@ def test_curve_gains_is_layer_gains_per_curve_with_the_labels_kept():
     assert (flat.gain_low <= 0).all() and flat.delta.notna().all()  # no first layer: it has no gain
     one_repeat = curve_gains(curves[curves.repeat == 0], flat_only=True)  # no interval: nothing measurably rises
     assert len(one_repeat) == 2 * 9 and one_repeat.gain_low.isna().all()
-    with pytest.raises(ValueError, match="no 'dataset'.*dg.layer_gains\\(curve, model\\)"):
+    with pytest.raises(ValueError, match="no 'dataset'.*dg.pruning.layer_gains\\(curve, model\\)"):
         curve_gains(curves.drop(columns="dataset"))

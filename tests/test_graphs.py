@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dynamic_graphs import knn_graph, leiden, modularity, partition_agreement
+from dynamic_graphs import knn_graph, modularity
+from dynamic_graphs.graphs import leiden, partition_agreement
 from dynamic_graphs.graphs import cosine_similarity
 from dynamic_graphs.reference import paper_graph, paper_modularity
 

@@ -92,7 +92,7 @@ def test_gain_interval_is_the_t_interval_of_the_paired_differences():
     model = dg.get_model("resnet20", num_classes=4, in_channels=3, blocks=[1, 1, 1])
     layers = dg.probe_layers(model)[:2]
     frame = hand_curve(np.column_stack([table, table[:, 1:] + 0.1, table[:, 1:] + 0.2]), layers=dg.probe_layers(model))
-    gains = dg.layer_gains(frame, model)
+    gains = dg.pruning.layer_gains(frame, model)
     assert gains.columns.tolist() == ["layer", "depth", "modularity", "std", "delta", "gain_low", "gain_high",
                                       "removable"]
     assert gains.layer.tolist()[:2] == layers and np.isnan(gains.loc[0, ["gain_low", "gain_high"]].astype(float)).all()
@@ -113,7 +113,7 @@ def test_gains_of_stacked_curves_are_paired_within_each_curve():
     layers = dg.probe_layers(model)
     rng = np.random.default_rng(1)
     tables = {3: rng.uniform(0.2, 0.8, size=(4, len(layers))), 5: rng.uniform(0.2, 0.8, size=(3, len(layers)))}
-    gains = dg.layer_gains(dg.stack_curves({k: hand_curve(t, layers=layers) for k, t in tables.items()}, name="k"),
+    gains = dg.pruning.layer_gains(dg.stack_curves({k: hand_curve(t, layers=layers) for k, t in tables.items()}, name="k"),
                            model)
     for k, table in tables.items():
         one = gains[gains.k == k].reset_index(drop=True)
@@ -132,23 +132,23 @@ def test_interval_rule_needs_the_whole_interval_below_the_threshold():
     noise = np.array([[0, 0, 0, 0, 0, 0, 0], [0, 0, 0.01, 0, 0, 0, 0.0001], [0, 0, -0.01, 0, 0, 0, -0.0001]])
     curve = hand_curve(base + noise, layers=layers)
     # layer1.1 gains 0.005 on average but its interval reaches far above 0.01; layer3.1 gains 0.1.
-    assert dg.redundant_layers(curve, model, threshold=0.01) == ["layer1.1"]
-    assert dg.redundant_layers(curve, model, threshold=0.01, rule="mean") == ["layer1.1"]
-    assert dg.redundant_layers(curve, model, threshold=0.01, rule="interval") == []
+    assert dg.pruning.redundant_layers(curve, model, threshold=0.01) == ["layer1.1"]
+    assert dg.pruning.redundant_layers(curve, model, threshold=0.01, rule="mean") == ["layer1.1"]
+    assert dg.pruning.redundant_layers(curve, model, threshold=0.01, rule="interval") == []
     # A confident plateau passes both rules: layer3.1 made flat (gain 0 ± 0.0001).
     flat = hand_curve(base + noise - np.array([0, 0, 0, 0, 0, 0, 0.1]), layers=layers)
-    assert dg.redundant_layers(flat, model, threshold=0.01, rule="Interval") == ["layer3.1"]
+    assert dg.pruning.redundant_layers(flat, model, threshold=0.01, rule="Interval") == ["layer3.1"]
 
 
 def test_an_unknown_rule_or_one_repeat_is_refused():
     model = dg.get_model("resnet20", num_classes=4, in_channels=3, blocks=[2, 2, 2])
     curve = hand_curve(np.tile(np.linspace(0.3, 0.8, 7), (2, 1)), layers=dg.probe_layers(model))
     with pytest.raises(UnknownNameError, match="Did you mean 'interval'"):
-        dg.redundant_layers(curve, model, rule="intervals")
+        dg.pruning.redundant_layers(curve, model, rule="intervals")
     with pytest.raises(KeyError, match="Available: mean, interval"):
-        dg.redundant_layers(curve, model, rule="median")
+        dg.pruning.redundant_layers(curve, model, rule="median")
     with pytest.raises(ValueError, match="repeats >= 2"):
-        dg.redundant_layers(curve[curve.repeat == 0], model, rule="interval")
+        dg.pruning.redundant_layers(curve[curve.repeat == 0], model, rule="interval")
 
 
 # ------------------------------------------------------------------------------ a trained ResNet with identity blocks
@@ -190,10 +190,10 @@ def identity_curves(identity_resnet):
 
 def test_identity_blocks_have_zero_gain_and_are_flagged_by_the_interval_rule(identity_resnet, identity_curves):
     curve = identity_curves[8]
-    gains = dg.layer_gains(curve, identity_resnet).set_index("layer")
+    gains = dg.pruning.layer_gains(curve, identity_resnet).set_index("layer")
     for name in IDENTITY_BLOCKS:  # the same features as the previous layer: Q identical in every repeat
         assert gains.loc[name, ["delta", "gain_low", "gain_high"]].tolist() == [0.0, 0.0, 0.0]
-    flagged = dg.redundant_layers(curve, identity_resnet, threshold=1e-6, rule="interval")
+    flagged = dg.pruning.redundant_layers(curve, identity_resnet, threshold=1e-6, rule="interval")
     # On these easy images Q already peaks at conv1 and stage 1 falls, so stage 1 gives up its one
     # removable block too: the one whose fall is most certain (a fall counts as redundant, by the rule).
     assert gains.loc["layer1.0", "gain_high"] < min(0.0, gains.loc["layer1.1", "gain_high"])
@@ -206,7 +206,7 @@ def test_intervals_contain_their_means_and_narrow_as_repeats_grow(identity_resne
     widths = {}
     for repeats, curve in identity_curves.items():
         summary = dg.summarize_curve(curve)
-        gains = dg.layer_gains(curve, identity_resnet).iloc[1:]
+        gains = dg.pruning.layer_gains(curve, identity_resnet).iloc[1:]
         assert (summary.repeats == repeats).all()
         assert (summary.ci_low <= summary["mean"]).all() and (summary["mean"] <= summary.ci_high).all()
         assert (gains.gain_low <= gains.delta + 1e-12).all() and (gains.delta <= gains.gain_high + 1e-12).all()
@@ -224,11 +224,11 @@ def test_on_the_shipped_resnet20_two_identity_blocks_are_the_redundant_ones_and_
     widths = {}
     for repeats in (3, 10):
         curve = dg.modularity_curve(model, test, n=500, repeats=repeats, k=3, seed=0, device=device)
-        gains = dg.layer_gains(curve, model).set_index("layer")
+        gains = dg.pruning.layer_gains(curve, model).set_index("layer")
         for name in IDENTITY_BLOCKS:
             assert gains.loc[name, ["delta", "gain_low", "gain_high"]].tolist() == [0.0, 0.0, 0.0]
         for rule in ("mean", "interval"):
-            assert dg.redundant_layers(curve, model, rule=rule) == IDENTITY_BLOCKS, (repeats, rule)
+            assert dg.pruning.redundant_layers(curve, model, rule=rule) == IDENTITY_BLOCKS, (repeats, rule)
         summary = dg.summarize_curve(curve)
         assert (summary.ci_low <= summary["mean"]).all() and (summary["mean"] <= summary.ci_high).all()
         gains = gains.iloc[1:]
@@ -263,4 +263,4 @@ def test_the_repeats_count_of_a_summary_is_no_label():
     summary = dg.summarize_curve(stacked)
     assert curve_labels(summary) == ["model"]
     with pytest.raises(ValueError, match=r"told apart by \['model'\] "):
-        dg.modularity_difference(summary)
+        dg.metrics.modularity_difference(summary)

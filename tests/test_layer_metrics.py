@@ -42,13 +42,13 @@ def test_knn_accuracy_matches_a_direct_vote():
         counts = np.bincount(votes, minlength=3)
         tied = np.flatnonzero(counts == counts.max())
         expected.append(next(v for v in votes if v in tied) == label)  # a tie goes to the nearest's label
-    assert dg.knn_accuracy(neighbours, labels) == pytest.approx(np.mean(expected))
+    assert dg.metrics.knn_accuracy(neighbours, labels) == pytest.approx(np.mean(expected))
     # without ties (k = 1) it is scikit-learn's leave-one-out 1-NN with cosine distance
     nearest = _neighbours(x, 1)
     knn = KNeighborsClassifier(n_neighbors=2, metric="cosine").fit(x, labels)
     sk = knn.kneighbors(x, return_distance=False)[:, 1]  # its first neighbour is the sample itself
     assert np.array_equal(nearest[:, 0], sk)
-    assert dg.knn_accuracy(nearest, labels) == pytest.approx(np.mean(labels[sk] == labels))
+    assert dg.metrics.knn_accuracy(nearest, labels) == pytest.approx(np.mean(labels[sk] == labels))
 
 
 def test_mutual_knn_is_the_mean_overlap_of_neighbour_sets():
@@ -56,10 +56,10 @@ def test_mutual_knn_is_the_mean_overlap_of_neighbour_sets():
     a, b = rng.standard_normal((30, 4)), rng.standard_normal((30, 4))
     na, nb = _neighbours(a, 3), _neighbours(b, 3)
     expected = np.mean([len(set(p) & set(q)) / 3 for p, q in zip(na, nb)])
-    assert dg.mutual_knn(na, nb) == pytest.approx(expected)
-    assert dg.mutual_knn(na, na) == 1.0
+    assert dg.metrics.mutual_knn(na, nb) == pytest.approx(expected)
+    assert dg.metrics.mutual_knn(na, na) == 1.0
     with pytest.raises(ValueError, match="one shape"):
-        dg.mutual_knn(na, nb[:, :2])
+        dg.metrics.mutual_knn(na, nb[:, :2])
 
 
 def test_separation_fuzziness_is_the_trace_of_within_times_pinv_between():
@@ -70,11 +70,11 @@ def test_separation_fuzziness_is_the_trace_of_within_times_pinv_between():
     within = sum(np.outer(d, d) for d in x - means[labels]) / 60
     between = sum(np.outer(m - mu, m - mu) for m in means) / 4
     expected = np.trace(within @ np.linalg.pinv(between))
-    assert dg.separation_fuzziness(x, labels) == pytest.approx(expected, rel=1e-9)
+    assert dg.metrics.separation_fuzziness(x, labels) == pytest.approx(expected, rel=1e-9)
     wide = rng.standard_normal((20, 3000))  # D >> N: no D x D matrix is needed
-    assert np.isfinite(dg.separation_fuzziness(wide, np.arange(20) % 2))
+    assert np.isfinite(dg.metrics.separation_fuzziness(wide, np.arange(20) % 2))
     with pytest.raises(ValueError, match="same mean"):
-        dg.separation_fuzziness(np.ones((10, 3)), np.arange(10) % 2)
+        dg.metrics.separation_fuzziness(np.ones((10, 3)), np.arange(10) % 2)
 
 
 def test_probe_score_is_a_held_out_accuracy():
@@ -89,31 +89,31 @@ def test_probe_score_is_a_held_out_accuracy():
 def test_layer_metrics_reads_the_curve_images_once_and_matches_each_metric():
     model, data = tiny_resnet(), tiny_synthetic("test", n=120)
     metrics = list(dg.metrics.LAYER_METRICS)
-    frame = dg.layer_metrics(model, data, metrics=metrics, n=30, repeats=2, k=3, seed=5, device="cpu")
+    frame = dg.metrics.layer_metrics(model, data, metrics=metrics, n=30, repeats=2, k=3, seed=5, device="cpu")
     layers = dg.probe_layers(model)
     assert list(frame.columns) == ["repeat", "layer", "depth", *metrics, "n", "k"]
     assert frame.layer.tolist() == layers * 2 and frame.repeat.tolist() == [0] * 4 + [1] * 4
     curve = dg.modularity_curve(model, data, n=30, repeats=2, k=3, seed=5, device="cpu")
     np.testing.assert_allclose(frame.modularity, curve.modularity)  # the same images, the same Q
     # every metric again from the features of the same images
-    indices = dg.sample_indices(len(data), n=30, repeats=2, seed=5)[1]
+    indices = dg.curve.sample_indices(len(data), n=30, repeats=2, seed=5)[1]
     images, labels = data.batch(torch.as_tensor(indices))
     labels = labels.numpy()
-    features = {name: f.numpy() for name, f in dg.extract_features(model, images, device="cpu").items()}
+    features = {name: f.numpy() for name, f in dg.features.extract_features(model, images, device="cpu").items()}
     second = frame[frame.repeat == 1].set_index("layer")
     for layer, following in zip(layers, layers[1:] + [None]):
         x = features[layer]
-        assert second.loc[layer, "knn_accuracy"] == pytest.approx(dg.knn_accuracy(_neighbours(x, 3), labels))
-        assert second.loc[layer, "separation_fuzziness"] == pytest.approx(dg.separation_fuzziness(x, labels))
+        assert second.loc[layer, "knn_accuracy"] == pytest.approx(dg.metrics.knn_accuracy(_neighbours(x, 3), labels))
+        assert second.loc[layer, "separation_fuzziness"] == pytest.approx(dg.metrics.separation_fuzziness(x, labels))
         if following is None:
             assert np.isnan(second.loc[layer, "linear_cka_next"]) and np.isnan(second.loc[layer, "mutual_knn_next"])
         else:
             y = features[following]
-            assert second.loc[layer, "linear_cka_next"] == pytest.approx(dg.linear_cka(x, y))
-            assert second.loc[layer, "mutual_knn_next"] == pytest.approx(dg.mutual_knn(_neighbours(x, 3),
+            assert second.loc[layer, "linear_cka_next"] == pytest.approx(dg.metrics.linear_cka(x, y))
+            assert second.loc[layer, "mutual_knn_next"] == pytest.approx(dg.metrics.mutual_knn(_neighbours(x, 3),
                                                                                         _neighbours(y, 3)))
     assert frame.linear_probe.between(0, 1).all()
     summary = dg.summarize_curve(frame, value="knn_accuracy")
     assert len(summary) == len(layers)
     with pytest.raises(KeyError, match="layer metric"):
-        dg.layer_metrics(model, data, metrics=["cka"], n=30, repeats=1, device="cpu")
+        dg.metrics.layer_metrics(model, data, metrics=["cka"], n=30, repeats=1, device="cpu")

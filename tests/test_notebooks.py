@@ -108,5 +108,5 @@ def test_a_bad_parameter_fails_before_any_training(name, value, message, tmp_pat
     with pytest.raises(papermill.PapermillExecutionError, match=message) as caught:
         papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
                                    parameters=parameters, kernel_name="python3", progress_bar=False)
-    assert "dg.check_parameters(" in caught.value.source  # the cell that failed: the check, not a later one
+    assert "dg.reports.check_parameters(" in caught.value.source  # the cell that failed: the check, not a later one
     assert not list(data.rglob("*.pt")), "the notebook trained or cached something before checking its parameters"

@@ -191,11 +191,11 @@ def test_cuda_where_there_is_none_is_refused():
 
 
 def test_dataset_info_gives_the_split_sizes():
-    assert dg.dataset_info("fashion-mnist")["split_sizes"] == {"train": 60000, "test": 10000}
-    assert dg.dataset_info("cifar10")["split_sizes"] == {"train": 50000, "test": 10000}
-    assert dg.dataset_info("cifar100")["split_sizes"] == {"train": 50000, "test": 10000}
-    assert dg.dataset_info("synthetic", n=64)["split_sizes"] == {"train": 64, "test": 64}
-    assert dg.dataset_info("synthetic")["split_sizes"] == {"train": 200, "test": 200}  # get_dataset's default n
+    assert dg.data.dataset_info("fashion-mnist")["split_sizes"] == {"train": 60000, "test": 10000}
+    assert dg.data.dataset_info("cifar10")["split_sizes"] == {"train": 50000, "test": 10000}
+    assert dg.data.dataset_info("cifar100")["split_sizes"] == {"train": 50000, "test": 10000}
+    assert dg.data.dataset_info("synthetic", n=64)["split_sizes"] == {"train": 64, "test": 64}
+    assert dg.data.dataset_info("synthetic")["split_sizes"] == {"train": 200, "test": 200}  # get_dataset's default n
 
 
 @pytest.mark.parametrize("parameters, message", [
@@ -266,15 +266,15 @@ def _check_call(path: Path) -> tuple[int, ast.Call]:
     code = [cell for cell in cells[start + 1:] if cell.cell_type == "code"]
     for position, cell in enumerate(code):
         for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.Call) and ast.unparse(node.func) == "dg.check_parameters":
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "dg.reports.check_parameters":
                 return position, node
-    raise AssertionError(f"{path.name} never calls dg.check_parameters")
+    raise AssertionError(f"{path.name} never calls dg.reports.check_parameters")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_each_notebook_checks_every_parameter_in_its_first_cell(path):
     position, call = _check_call(path)
-    assert position == 0, f"{path.name}: dg.check_parameters is not the first code cell after the parameters"
+    assert position == 0, f"{path.name}: dg.reports.check_parameters is not the first code cell after the parameters"
     declared = set(papermill.inspect_notebook(str(path)))
     passed = {keyword.arg: ast.unparse(keyword.value) for keyword in call.keywords}
     assert not call.args and all(value == name for name, value in passed.items()), (

@@ -15,7 +15,7 @@ from dynamic_graphs.pruning.baselines import _feature_maps
 from dynamic_graphs.utils import isolated_rng
 
 # Tests that need an empty data directory take conftest.py's ``data_dir`` fixture.
-FASHION = dg.dataset_info("fashion-mnist")
+FASHION = dg.data.dataset_info("fashion-mnist")
 
 
 def seeded(name: str, **kwargs):
@@ -49,7 +49,7 @@ def test_removable_units_are_the_shape_preserving_blocks_and_convs():
 def test_a_pruned_resnet_computes_the_original_with_the_blocks_skipped():
     model = seeded("resnet20")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    smaller = dg.prune(model, ["layer3.2", "layer1.0", "layer2.1"])
+    smaller = dg.pruning.prune(model, ["layer3.2", "layer1.0", "layer2.1"])
     assert smaller.config["blocks"] == [2, 2, 2] and smaller.pruned_layers == ["layer1.0", "layer2.1", "layer3.2"]
     images = torch.rand(5, 1, 32, 32)
     with torch.no_grad():
@@ -68,7 +68,7 @@ def test_a_pruned_resnet_computes_the_original_with_the_blocks_skipped():
 
 def test_a_pruned_vgg_computes_the_original_with_the_convs_skipped():
     model = seeded("vgg11")
-    smaller = dg.prune(model, ["features.18", "features.25"])
+    smaller = dg.pruning.prune(model, ["features.18", "features.25"])
     assert smaller.config["cfg"] == [64, "M", 128, "M", 256, 256, "M", 512, "M", 512, "M"]  # the paper's VGG11_2
     dropped = {18, 19, 20, 25, 26, 27}  # conv, BN, ReLU of each removed unit
     images = torch.rand(3, 1, 32, 32)
@@ -80,7 +80,7 @@ def test_a_pruned_vgg_computes_the_original_with_the_convs_skipped():
 
 
 def test_a_pruned_model_saves_loads_and_has_its_own_curve(tmp_path):
-    smaller = dg.prune(seeded("resnet20"), ["layer1.1"])
+    smaller = dg.pruning.prune(seeded("resnet20"), ["layer1.1"])
     torch.save({"config": smaller.config, "state_dict": smaller.state_dict()}, tmp_path / "pruned.pt")
     state = torch.load(tmp_path / "pruned.pt")
     again = dg.get_model(**state["config"]).eval()
@@ -94,23 +94,23 @@ def test_a_pruned_model_saves_loads_and_has_its_own_curve(tmp_path):
 def test_pruning_bad_layers_fails_with_the_reason():
     model = seeded("resnet20")
     with pytest.raises(ValueError, match="'conv1'.*stem"):
-        dg.prune(model, ["conv1"])
+        dg.pruning.prune(model, ["conv1"])
     with pytest.raises(ValueError, match=r"'layer2.0'.*changes the shape \(16 -> 32 channels, stride 2\)"):
-        dg.prune(model, ["layer2.0"])
+        dg.pruning.prune(model, ["layer2.0"])
     with pytest.raises(KeyError, match="'layer4.0' is not a module.*Close names"):
-        dg.prune(model, ["layer4.0"])
+        dg.pruning.prune(model, ["layer4.0"])
     with pytest.raises(ValueError, match="'linear' is not a probe layer.*removable layers: layer1.0"):
-        dg.prune(model, ["linear"])
+        dg.pruning.prune(model, ["linear"])
     with pytest.raises(ValueError, match="leaves stage 1 without blocks"):
-        dg.prune(model, ["layer1.0", "layer1.1", "layer1.2"])
+        dg.pruning.prune(model, ["layer1.0", "layer1.1", "layer1.2"])
     with pytest.raises(ValueError, match="more than once"):
-        dg.prune(model, ["layer1.0", "layer1.0"])
+        dg.pruning.prune(model, ["layer1.0", "layer1.0"])
     with pytest.raises(TypeError, match="use \\['layer1.0'\\]"):
-        dg.prune(model, "layer1.0")
+        dg.pruning.prune(model, "layer1.0")
     with pytest.raises(ValueError, match="'features.4'.*channel count \\(64 -> 128\\)"):
-        dg.prune(seeded("vgg11"), ["features.4"])
+        dg.pruning.prune(seeded("vgg11"), ["features.4"])
     with pytest.raises(TypeError, match="CIFAR ResNets and VGGs"):
-        dg.prune(torch.nn.Sequential(torch.nn.Linear(2, 2)), ["0"])
+        dg.pruning.prune(torch.nn.Sequential(torch.nn.Linear(2, 2)), ["0"])
 
 
 def test_prune_leaves_the_global_random_state_alone():
@@ -118,7 +118,7 @@ def test_prune_leaves_the_global_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(5)
     torch.manual_seed(123)
-    dg.prune(model, ["layer1.1"])
+    dg.pruning.prune(model, ["layer1.1"])
     torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)
 
 
@@ -127,7 +127,7 @@ def test_units_come_from_the_zoo_s_layer_info_for_every_family():
     torch.manual_seed(0)
     net = dg.get_model("imagenet_resnet18", num_classes=4).eval()
     assert pruning.removable_layers(net) == ["layer1.0", "layer1.1", "layer2.1", "layer3.1", "layer4.1"]
-    smaller = dg.prune(net, ["layer1.1", "layer3.1"])
+    smaller = dg.pruning.prune(net, ["layer1.1", "layer3.1"])
     assert smaller.config["blocks"] == [1, 2, 1, 2]
     assert torch.equal(smaller.layer2[0].conv1.weight, net.layer2[0].conv1.weight)
     assert torch.equal(smaller.layer4[1].bn2.running_var, net.layer4[1].bn2.running_var)
@@ -150,83 +150,83 @@ RESNET20_Q = [0.40, 0.38, 0.45, 0.452, 0.50, 0.55, 0.551, 0.60, 0.70, 0.69]
 def test_redundant_layers_are_the_removable_ones_where_the_curve_is_flat_or_falls():
     model = seeded("resnet20")
     curve = fake_curve(model, RESNET20_Q)
-    gains = dg.layer_gains(curve, model)
+    gains = dg.pruning.layer_gains(curve, model)
     np.testing.assert_allclose(gains["modularity"], RESNET20_Q, atol=1e-12)
     np.testing.assert_allclose(gains["delta"].iloc[1:], np.diff(RESNET20_Q), atol=1e-12)
-    assert dg.redundant_layers(curve, model) == ["layer1.0", "layer1.2", "layer2.2", "layer3.2"]
+    assert dg.pruning.redundant_layers(curve, model) == ["layer1.0", "layer1.2", "layer2.2", "layer3.2"]
     # A larger threshold takes in more; max_layers keeps the smallest ΔQ ones, in depth order.
-    assert dg.redundant_layers(curve, model, threshold=0.06) == [
+    assert dg.pruning.redundant_layers(curve, model, threshold=0.06) == [
         "layer1.0", "layer1.2", "layer2.1", "layer2.2", "layer3.2"]
-    assert dg.redundant_layers(curve, model, max_layers=2) == ["layer1.0", "layer3.2"]
-    assert dg.rising_layers(curve, model, 2) == ["layer1.1", "layer3.1"]
+    assert dg.pruning.redundant_layers(curve, model, max_layers=2) == ["layer1.0", "layer3.2"]
+    assert dg.pruning.rising_layers(curve, model, 2) == ["layer1.1", "layer3.1"]
     # Stage 1 keeps a block: with every unit redundant, the largest-ΔQ block of stage 1 stays.
-    everything = dg.redundant_layers(curve, model, threshold=1.0)
+    everything = dg.pruning.redundant_layers(curve, model, threshold=1.0)
     assert "layer1.1" not in everything and {"layer1.0", "layer1.2"} <= set(everything) and len(everything) == 6
     # layer2.0 and layer3.0 rise less than some removable layers but can never be chosen.
-    assert "layer2.0" not in dg.redundant_layers(curve, model, threshold=1.0)
+    assert "layer2.0" not in dg.pruning.redundant_layers(curve, model, threshold=1.0)
 
 
 def test_a_curve_of_another_model_or_of_several_models_is_refused():
     model = seeded("resnet20")
     with pytest.raises(ValueError, match="curve of another model"):
-        dg.layer_gains(fake_curve(seeded("resnet20", blocks=[2, 3, 3]), RESNET20_Q[:9]), model)
+        dg.pruning.layer_gains(fake_curve(seeded("resnet20", blocks=[2, 3, 3]), RESNET20_Q[:9]), model)
     with pytest.raises(ValueError, match="is of model 'resnet56'"):
-        dg.layer_gains(fake_curve(model, RESNET20_Q, model="resnet56"), model)
+        dg.pruning.layer_gains(fake_curve(model, RESNET20_Q, model="resnet56"), model)
     both = dg.stack_curves({True: fake_curve(model, RESNET20_Q), False: fake_curve(model, RESNET20_Q[::-1])},
                            name="trained")
-    for rule in (dg.redundant_layers, lambda c, m: dg.rising_layers(c, m, 2)):
+    for rule in (dg.pruning.redundant_layers, lambda c, m: dg.pruning.rising_layers(c, m, 2)):
         with pytest.raises(ValueError, match=r"holds 2, told apart by \['trained'\]"):
             rule(both, model)
     # Two curves that no column tells apart are refused, not averaged into one.
     with pytest.raises(ValueError, match="no label column"):
-        dg.layer_gains(pd.concat([fake_curve(model, RESNET20_Q), fake_curve(model, RESNET20_Q[::-1])]), model)
+        dg.pruning.layer_gains(pd.concat([fake_curve(model, RESNET20_Q), fake_curve(model, RESNET20_Q[::-1])]), model)
 
 
 def test_layer_gains_keep_stacked_curves_apart():
     model = seeded("resnet20")
     ks = {3: fake_curve(model, RESNET20_Q), 5: fake_curve(model, [q / 2 for q in RESNET20_Q])}
-    gains = dg.layer_gains(dg.stack_curves(ks, name="k"), model)
+    gains = dg.pruning.layer_gains(dg.stack_curves(ks, name="k"), model)
     assert gains.columns.tolist() == ["k", "layer", "depth", "modularity", "std", "delta", "gain_low", "gain_high",
                                     "removable"]
     for k, curve in ks.items():
         one = gains[gains.k == k].drop(columns="k").reset_index(drop=True)
-        pd.testing.assert_frame_equal(one, dg.layer_gains(curve, model))
+        pd.testing.assert_frame_equal(one, dg.pruning.layer_gains(curve, model))
     np.testing.assert_allclose(gains[gains.k == 5].modularity, np.array(RESNET20_Q) / 2, atol=1e-12)
 
 
 def test_a_model_named_in_any_case_is_the_same_model():
     model = seeded("resnet20")
     curve = fake_curve(model, RESNET20_Q, model="ResNet20")  # as get_model("ResNet20") accepts it
-    assert dg.redundant_layers(curve, model) == ["layer1.0", "layer1.2", "layer2.2", "layer3.2"]
-    assert dg.paper_variants("VGG11") == dg.paper_variants("vgg11") != {}
-    assert dg.paper_variants("resnet56") == {}
+    assert dg.pruning.redundant_layers(curve, model) == ["layer1.0", "layer1.2", "layer2.2", "layer3.2"]
+    assert dg.pruning.paper_variants("VGG11") == dg.pruning.paper_variants("vgg11") != {}
+    assert dg.pruning.paper_variants("resnet56") == {}
     with pytest.raises(KeyError, match="Unknown model 'resnet65'"):
-        dg.paper_variants("resnet65")
+        dg.pruning.paper_variants("resnet65")
 
 
 def test_baselines_pick_the_same_number_of_removable_units():
     model = seeded("resnet20")
-    assert dg.tail_layers(model, 3) == ["layer1.2", "layer2.2", "layer3.2"]
-    assert dg.tail_layers(model, 5) == ["layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
-    draws = [tuple(dg.random_layers(model, 3, seed=s)) for s in range(6)]
-    assert draws[0] == tuple(dg.random_layers(model, 3, seed=0))  # seeded
+    assert dg.pruning.tail_layers(model, 3) == ["layer1.2", "layer2.2", "layer3.2"]
+    assert dg.pruning.tail_layers(model, 5) == ["layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
+    draws = [tuple(dg.pruning.random_layers(model, 3, seed=s)) for s in range(6)]
+    assert draws[0] == tuple(dg.pruning.random_layers(model, 3, seed=0))  # seeded
     assert len(set(draws)) > 1
     assert all(set(d) <= set(pruning.removable_layers(model)) and len(set(d)) == 3 for d in draws)
     probe = pd.DataFrame({"layer": dg.probe_layers(model), "depth": range(1, 11),
                           "delta": [np.nan, 0.1, -0.2, 0.05, 0.3, 0.0, 0.2, 0.3, 0.01, 0.4]})
-    assert dg.probe_criterion_layers(probe, model, 3) == ["layer1.1", "layer2.1", "layer3.1"]
+    assert dg.pruning.probe_criterion_layers(probe, model, 3) == ["layer1.1", "layer2.1", "layer3.1"]
     with pytest.raises(TypeError, match=r"\(probe, model, count\)"):
-        dg.probe_criterion_layers(model, probe, 3)
+        dg.pruning.probe_criterion_layers(model, probe, 3)
     # Every block of resnet20's stage 1 is removable, but a stage keeps one: 6 of the 7 can go together.
-    assert dg.tail_layers(model, 6) == ["layer1.1", "layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
+    assert dg.pruning.tail_layers(model, 6) == ["layer1.1", "layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
     assert all("layer1.0" not in d or "layer1.1" not in d or "layer1.2" not in d
-               for d in (dg.random_layers(model, 6, seed=s) for s in range(20)))
+               for d in (dg.pruning.random_layers(model, 6, seed=s) for s in range(20)))
     with pytest.raises(ValueError, match="at most 6 units"):
-        dg.tail_layers(model, 7)
+        dg.pruning.tail_layers(model, 7)
     with pytest.raises(ValueError, match="count must be an integer >= 0"):
-        dg.tail_layers(model, -1)
+        dg.pruning.tail_layers(model, -1)
     with pytest.raises(TypeError, match="count must be an integer"):
-        dg.random_layers(model, 2.0)
+        dg.pruning.random_layers(model, 2.0)
 
 
 # ------------------------------------------------------------------------------ cost and recovery
@@ -234,22 +234,22 @@ def test_baselines_pick_the_same_number_of_removable_units():
 
 def test_model_cost_counts_macs_of_convs_and_linears_by_hand():
     model = seeded("vgg11", cfg=[8, "M", 8, "M"])
-    cost = dg.model_cost(model, image_size=4)
+    cost = dg.pruning.model_cost(model, image_size=4)
     macs = 4 * 4 * 9 * 1 * 8 + 2 * 2 * 9 * 8 * 8 + (8 * 512 + 512 * 512 + 512 * 4)  # convs, then the classifier
     assert cost == {"params": sum(p.numel() for p in model.parameters()), "flops": 2 * macs, "macs": macs}
-    assert dg.model_cost(dg.prune(seeded("resnet20"), ["layer3.1"]))["params"] == (
-        dg.model_cost(seeded("resnet20"))["params"] - sum(p.numel() for p in seeded("resnet20").layer3[1].parameters()))
+    assert dg.pruning.model_cost(dg.pruning.prune(seeded("resnet20"), ["layer3.1"]))["params"] == (
+        dg.pruning.model_cost(seeded("resnet20"))["params"] - sum(p.numel() for p in seeded("resnet20").layer3[1].parameters()))
 
 
 @pytest.mark.slow
 def test_recover_fine_tunes_from_the_inherited_weights_and_caches(data_dir, monkeypatch):
     parent = dg.get_model("resnet20", num_classes=4, blocks=[2, 1, 1])
-    smaller = dg.prune(parent, ["layer1.1"])
+    smaller = dg.pruning.prune(parent, ["layer1.1"])
     options = dict(epochs=1, batch_size=50, lr=0.0)  # lr 0: the weights must come back unchanged
     torch.manual_seed(7)
     expected = torch.rand(3)  # the caller's stream after recover, whether it trains or not
     torch.manual_seed(7)
-    recovered = dg.recover(smaller, "synthetic", device="cpu", **options)
+    recovered = dg.pruning.recover(smaller, "synthetic", device="cpu", **options)
     torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
     trained_keys = [k for k in smaller.state_dict() if "running" not in k and "num_batches" not in k]
     assert all(torch.equal(smaller.state_dict()[k], recovered.state_dict()[k]) for k in trained_keys)
@@ -261,31 +261,31 @@ def test_recover_fine_tunes_from_the_inherited_weights_and_caches(data_dir, monk
 
     monkeypatch.setattr(pruning.recovery, "train", no_training)
     torch.manual_seed(7)
-    dg.recover(smaller, "synthetic", device="cpu", **options)
+    dg.pruning.recover(smaller, "synthetic", device="cpu", **options)
     torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
     with pytest.raises(AssertionError, match="trained again"):  # from scratch is another run
-        dg.recover(smaller, "synthetic", device="cpu", from_scratch=True, **options)
+        dg.pruning.recover(smaller, "synthetic", device="cpu", from_scratch=True, **options)
 
 
 @pytest.mark.slow
 def test_recover_takes_a_dataset_object_and_caches_it_by_its_images(data_dir):
     train_set, test_set = dg.get_dataset("synthetic", "train"), dg.get_dataset("synthetic", "test")
-    smaller = dg.prune(dg.get_model("resnet20", num_classes=4, blocks=[2, 1, 1]), ["layer1.1"])
+    smaller = dg.pruning.prune(dg.get_model("resnet20", num_classes=4, blocks=[2, 1, 1]), ["layer1.1"])
     options = dict(epochs=1, batch_size=50, device="cpu")
-    by_object = dg.recover(smaller, train_set, test_set=test_set, **options)
-    by_name = dg.recover(smaller, "synthetic", **options)
+    by_object = dg.pruning.recover(smaller, train_set, test_set=test_set, **options)
+    by_name = dg.pruning.recover(smaller, "synthetic", **options)
     assert "/custom/pruned/" in by_object.checkpoint["path"] and "/synthetic/pruned/" in by_name.checkpoint["path"]
     assert by_object.checkpoint["test_acc"] == by_name.checkpoint["test_acc"]  # the same images, the same run
     other = dg.get_dataset("synthetic", "train", seed=1)
-    assert dg.recover(smaller, other, test_set=test_set, **options).checkpoint["path"] != by_object.checkpoint["path"]
+    assert dg.pruning.recover(smaller, other, test_set=test_set, **options).checkpoint["path"] != by_object.checkpoint["path"]
     with pytest.raises(TypeError, match="Dataset or a dataset name"):
-        dg.recover(smaller, 3)
+        dg.pruning.recover(smaller, 3)
 
 
 def test_recover_refuses_a_model_for_other_data():
     model = dg.get_model("resnet20", in_channels=1, mean=FASHION["mean"], std=FASHION["std"])
     with pytest.raises(ValueError, match="10 classes and 1 input channels; synthetic has 4 and 3"):
-        dg.recover(dg.prune(model, ["layer1.0"]), "synthetic")
+        dg.pruning.recover(dg.pruning.prune(model, ["layer1.0"]), "synthetic")
 
 
 @pytest.mark.parametrize("name", ["resnet20", "vgg11"])
@@ -300,30 +300,30 @@ def test_probe_features_are_the_layer_outputs_reshaped_by_the_declared_info(name
         model(images)
     for handle in handles:
         handle.remove()
-    features = dg.extract_features(model, images, layers=list(infos), device="cpu")
+    features = dg.features.extract_features(model, images, layers=list(infos), device="cpu")
     for layer, info in infos.items():
         torch.testing.assert_close(_feature_maps(features[layer], info, (32, 32)), outputs[layer], rtol=0, atol=0)
 
 
 def test_linear_probe_accuracy_separates_easy_classes():
     data = dg.get_dataset("synthetic", "train", n=120, num_classes=3, shape=(1, 8, 8), separation=3.0)
-    info = dg.dataset_info("synthetic", num_classes=3, shape=(1, 8, 8), separation=3.0)
+    info = dg.data.dataset_info("synthetic", num_classes=3, shape=(1, 8, 8), separation=3.0)
     model = dg.get_model("resnet20", num_classes=3, in_channels=1, blocks=[1, 1, 1], mean=info["mean"],
                          std=info["std"]).eval()
-    probe = dg.linear_probe_accuracy(model, data, n_train=80, n_test=40, device="cpu")
+    probe = dg.pruning.linear_probe_accuracy(model, data, n_train=80, n_test=40, device="cpu")
     assert probe["layer"].tolist() == dg.probe_layers(model)
     assert probe["probe_acc"].between(0, 1).all() and probe["probe_acc"].iloc[0] > 0.8
     np.testing.assert_allclose(probe["delta"].iloc[1:], np.diff(probe["probe_acc"]))
-    flat = dg.linear_probe_accuracy(model, data, n_train=80, n_test=40, pool=None, device="cpu")
+    flat = dg.pruning.linear_probe_accuracy(model, data, n_train=80, n_test=40, pool=None, device="cpu")
     assert flat["layer"].tolist() == probe["layer"].tolist() and flat["probe_acc"].between(0, 1).all()
     with pytest.raises(ValueError, match="pool=None"):
-        dg.linear_probe_accuracy(model, data, layers=["layer1.0.conv1"], n_train=80, n_test=40, device="cpu")
+        dg.pruning.linear_probe_accuracy(model, data, layers=["layer1.0.conv1"], n_train=80, n_test=40, device="cpu")
 
 
 def _compare(parent, curve):
     options = dict(threshold=1.0, max_layers=2, random_seeds=[0, 1], probe_train=60, probe_test=40, device="cpu",
                    recovery=dict(epochs=1, batch_size=50))
-    return dg.compare_pruning(parent, curve, "synthetic", **options)
+    return dg.figures.compare_pruning(parent, curve, "synthetic", **options)
 
 
 def _parent_and_curve():
@@ -341,8 +341,8 @@ def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(da
     assert table.removed.tolist() == [0, 2, 2, 2, 2, 2]
     assert table.top1.iloc[0] == pytest.approx(100 * parent.checkpoint["test_acc"])
     assert (table.params_reduction.iloc[1:] > 0).all() and table.params_reduction.iloc[0] == 0
-    assert table.layers.iloc[1] == ", ".join(dg.redundant_layers(curve, parent, threshold=1.0, max_layers=2))
-    summary = dg.summarize_comparison(table)
+    assert table.layers.iloc[1] == ", ".join(dg.pruning.redundant_layers(curve, parent, threshold=1.0, max_layers=2))
+    summary = dg.figures.summarize_comparison(table)
     assert summary.set_index("method").loc["random", "runs"] == 2
     # Seeded: the whole experiment again in an empty data directory (nothing served from a cache)
     # gives the same table.
@@ -357,7 +357,7 @@ def test_compare_pruning_removes_as_many_units_by_every_rule_under_one_budget(da
 @pytest.mark.slow
 def test_compare_pruning_at_equal_budgets_over_recovery_seeds(data_dir):
     parent, curve = _parent_and_curve()
-    table = dg.compare_pruning(parent, curve, "synthetic", threshold=1.0, max_layers=2, recovery_seeds=[0, 1],
+    table = dg.figures.compare_pruning(parent, curve, "synthetic", threshold=1.0, max_layers=2, recovery_seeds=[0, 1],
                                methods=["unpruned-finetuned", "random-matched"], device="cpu", recovery=dict(epochs=1,
                                batch_size=50))
     assert table.method.tolist() == ["unpruned"] + \
@@ -370,14 +370,14 @@ def test_compare_pruning_at_equal_budgets_over_recovery_seeds(data_dir):
     recovered = list((data_dir / "checkpoints" / "synthetic" / "pruned").glob("*.pt"))
     distinct = table.iloc[1:].groupby(["layers", "seed"]).ngroups
     assert len(recovered) == distinct  # one recovery run per (units, seed), each cached
-    summary = dg.summarize_comparison(table).set_index("method")
+    summary = dg.figures.summarize_comparison(table).set_index("method")
     assert summary.runs.tolist() == [1, 2, 2, 2] and summary.loc["modularity", "diff"] == 0
 
 
 @pytest.mark.slow
 def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
-    table, curves = dg.evaluate_variants(parent, {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}, "synthetic",
+    table, curves = dg.figures.evaluate_variants(parent, {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}, "synthetic",
                                          n=40, repeats=1, device="cpu", recovery=dict(epochs=1, batch_size=50))
     assert table.variant.tolist() == ["unpruned", "one", "two"]
     assert table.removed.tolist() == [0, 1, 2]
@@ -391,7 +391,7 @@ def test_evaluate_variants_reports_what_each_removal_costs(data_dir):
     summary = dg.summarize_curve(curves)
     assert len(summary) == sum(len(dg.probe_layers(parent)) - r for r in (0, 1, 2))
     # A Dataset object instead of the name: the same images give the same numbers.
-    by_object, _ = dg.evaluate_variants(parent, {"one": ["layer3.1"]}, dg.get_dataset("synthetic", "train"),
+    by_object, _ = dg.figures.evaluate_variants(parent, {"one": ["layer3.1"]}, dg.get_dataset("synthetic", "train"),
                                         test_set=dg.get_dataset("synthetic", "test"), with_curves=False,
                                         device="cpu", recovery=dict(epochs=1, batch_size=50))
     np.testing.assert_allclose(by_object.top1, table.top1.iloc[:2])
@@ -406,20 +406,20 @@ def test_evaluate_variants_over_recovery_seeds_keeps_each_run_apart(data_dir):
 
     parent = dg.pretrained("resnet20", "synthetic", model_kwargs={"blocks": [2, 2, 2]}, device="cpu", epochs=1)
     variants = {"one": ["layer3.1"], "two": ["layer1.0", "layer3.1"]}
-    table, curves = dg.evaluate_variants(parent, variants, "synthetic", n=40, repeats=1, device="cpu",
+    table, curves = dg.figures.evaluate_variants(parent, variants, "synthetic", n=40, repeats=1, device="cpu",
                                          recovery_seeds=[0, 1], recovery=dict(epochs=1, batch_size=50, train_size=100))
     assert table.variant.tolist() == ["unpruned", "one", "two", "one", "two"]
     assert table.recovery_seed.tolist()[1:] == [0, 0, 1, 1] and table.recovery_seed.isna().iloc[0]
     recovered = list((data_dir / "checkpoints" / "synthetic" / "pruned").glob("*.pt"))
     assert len(recovered) == 4  # one recovery run per (variant, seed)
     # The seed-0 runs are the runs of the unseeded call with seed=0 (the default).
-    single, _ = dg.evaluate_variants(parent, variants, "synthetic", with_curves=False, device="cpu", recovery=dict(epochs=1,
+    single, _ = dg.figures.evaluate_variants(parent, variants, "synthetic", with_curves=False, device="cpu", recovery=dict(epochs=1,
                                      batch_size=50, train_size=100))
     np.testing.assert_allclose(single.top1, table.top1.iloc[:3])
     # Each (variant, seed) is its own curve, measured on the same images (the sample seed).
     assert set(dg.curve_labels(curves)) >= {"variant", "recovery_seed"}
     assert curves.groupby(["variant", "recovery_seed"], dropna=False).ngroups == 5
-    summary = dg.summarize_comparison(table, by="variant", reference="one").set_index("variant")
+    summary = dg.figures.summarize_comparison(table, by="variant", reference="one").set_index("variant")
     assert summary.runs.tolist() == [1, 2, 2]
     runs = table[table.variant == "two"].top1
     assert summary.loc["two", "top1"] == pytest.approx(runs.mean())
@@ -427,15 +427,15 @@ def test_evaluate_variants_over_recovery_seeds_keeps_each_run_apart(data_dir):
     assert summary.loc["two", "q_last"] == pytest.approx(table[table.variant == "two"].q_last.mean())
     assert np.isfinite(summary.loc["two", "p_value"]) and np.isnan(summary.loc["one", "p_value"])
     # The plots draw a variant's runs together (mean, spread, each run) and say so.
-    ax = dg.plot_variant_curves(curves)
+    ax = dg.pl.plot_variant_curves(curves)
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[0].startswith("unpruned (") and "2 seeds" in labels[1]
     with pytest.raises(ValueError, match="plot_variant_curves.*several curves|recovery_seed"):
-        dg.plot_variant_curves(curves, over=None)
-    ax = dg.plot_removal_effects(table)
+        dg.pl.plot_variant_curves(curves, over=None)
+    ax = dg.pl.plot_removal_effects(table)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["one\n(1 removed, 2 seeds)", "two\n(2 removed, 2 seeds)"]
     with pytest.raises(ValueError, match="several rows.*recovery_seed"):
-        dg.plot_removal_effects(table.drop(columns="recovery_seed"))
+        dg.pl.plot_removal_effects(table.drop(columns="recovery_seed"))
     plt.close("all")
 
 
@@ -447,10 +447,10 @@ def test_pruning_plots_draw_their_tables_and_refuse_other_frames():
 
     table = pd.DataFrame({"variant": ["unpruned", "a", "b"], "removed": [0, 1, 2], "delta_q": [0.0, 0.01, 0.1],
                           "delta_acc": [0.0, 0.2, 1.5]})
-    ax = dg.plot_removal_effects(table, title="t")
+    ax = dg.pl.plot_removal_effects(table, title="t")
     assert len(ax.patches) == 4 and [t.get_text() for t in ax.get_xticklabels()][0] == "a\n(1 removed)"
     comparison = pd.DataFrame({"method": ["unpruned", "tail"], "params_reduction": [0.0, 0.3], "top1": [90.0, 89.0]})
-    assert dg.plot_pruning_comparison(comparison).get_xlabel() == "parameters removed"
+    assert dg.pl.plot_pruning_comparison(comparison).get_xlabel() == "parameters removed"
     with pytest.raises(KeyError, match="delta_q.*evaluate_variants"):
-        dg.plot_removal_effects(table.drop(columns="delta_q"))
+        dg.pl.plot_removal_effects(table.drop(columns="delta_q"))
     plt.close("all")

@@ -9,7 +9,9 @@ import torch
 
 import dynamic_graphs.training as train_module
 import dynamic_graphs.training.weights as weights_module
-from dynamic_graphs import dataset_info, get_model, pretrained, settings, train
+from dynamic_graphs import get_model, pretrained, settings
+from dynamic_graphs.data import dataset_info
+from dynamic_graphs.training import train
 from dynamic_graphs.training import checkpoint_path, read_manifest, ship_weights, shipped_entry
 from dynamic_graphs.utils import atomic_torch_save, isolated_rng
 

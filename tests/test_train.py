@@ -12,7 +12,8 @@ from conftest import tiny_synthetic as synthetic
 
 import dynamic_graphs.training.loop as train_module
 import dynamic_graphs.training.weights as weights_module
-from dynamic_graphs import load_checkpoint, pretrained, settings, train
+from dynamic_graphs import pretrained, settings
+from dynamic_graphs.training import load_checkpoint, train
 from dynamic_graphs.training import augment, epoch_checkpoint, evaluate
 
 OPTIONS = dict(epochs=3, batch_size=32, lr=0.05, milestones=[2], weight_decay=0.0)
@@ -475,7 +476,7 @@ def test_bf16_on_a_device_without_bfloat16_kernels_warns_that_it_is_slow(monkeyp
 
 
 def test_bfloat16_kernels_follow_torchs_cpu_support_and_reports_name_the_cpu(monkeypatch):
-    from dynamic_graphs import run_info
+    from dynamic_graphs.reports import run_info
     from dynamic_graphs.utils import bfloat16_kernels, cpu_description
 
     native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

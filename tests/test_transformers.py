@@ -37,13 +37,13 @@ def test_its_layers_give_the_hidden_states_the_model_reports():
     images = tiny_synthetic("test", n=6).batch(slice(None))[0]
     with torch.no_grad():
         hidden = model(images, output_hidden_states=True).hidden_states  # embeddings, then each layer's output
-    features = dg.extract_features(model, images, layers=LAYERS, device="cpu")
+    features = dg.features.extract_features(model, images, layers=LAYERS, device="cpu")
     for index, layer in enumerate(LAYERS, start=1):
         torch.testing.assert_close(features[layer], hidden[index].reshape(6, -1))  # (N, 5 tokens x 16) flattened
     assert len(LAYERS) == 2
-    cls = dg.extract_features(model, images, layers=LAYERS, device="cpu", pool="cls")
+    cls = dg.features.extract_features(model, images, layers=LAYERS, device="cpu", pool="cls")
     torch.testing.assert_close(cls[LAYERS[1]], hidden[2][:, 0])
-    mean = dg.extract_features(model, images, layers=LAYERS, device="cpu", pool="mean")
+    mean = dg.features.extract_features(model, images, layers=LAYERS, device="cpu", pool="mean")
     torch.testing.assert_close(mean[LAYERS[0]], hidden[1].mean(dim=1))
 
 

@@ -70,7 +70,7 @@ def adversarial_curves(model: nn.Module, dataset: Dataset | str, methods: str | 
                        cache: bool = True, layers: Sequence[str] | None = None, **params: Any) -> pd.DataFrame:
     """Modularity curves of clean images and of each attack's adversarial images (Lu et al. 2022, Fig. 5).
 
-    Each attack is asked for ``n * repeats`` successful examples (:func:`~dynamic_graphs.attack`, same
+    Each attack is asked for ``n * repeats`` successful examples (:func:`~dynamic_graphs.attacks.attack`, same
     ``seed`` for all), whose curve is measured over ``repeats`` disjoint samples of ``n``. The clean curve
     (``attack == "clean"``, the paper's "Normal") is measured on the clean originals of the *first*
     attack's examples (the first that succeeded at all): correctly classified test images, paired
@@ -82,12 +82,12 @@ def adversarial_curves(model: nn.Module, dataset: Dataset | str, methods: str | 
     clean originals the predictions are the true classes, so their "predicted" rows repeat the "true" ones.
 
     Args:
-        model, dataset: as for :func:`~dynamic_graphs.attack` (``dataset`` is usually the test split;
+        model, dataset: as for :func:`~dynamic_graphs.attacks.attack` (``dataset`` is usually the test split;
             a dataset name means its test split).
         methods: one attack name or a list of them.
         n, repeats, k, seed, layers: as for :func:`~dynamic_graphs.modularity_curve`. If an attack
             finds fewer than ``n * repeats`` examples, fewer repeats (or a smaller n) are used, with a warning.
-        device, paper_compat, batch_size, cache: as for :func:`~dynamic_graphs.attack`.
+        device, paper_compat, batch_size, cache: as for :func:`~dynamic_graphs.attacks.attack`.
         with_predicted: also score the graphs with the predicted classes as communities.
         **params: attack parameters: ``pgd={"steps": 20}`` for one attack, or ``eps=0.1`` for every
             chosen attack that takes ``eps``.

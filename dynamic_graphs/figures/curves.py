@@ -99,7 +99,7 @@ def _one_curve(dataset: str, name: str, is_trained: bool, train_seed: int, *, sp
 def curve_gains(curves: pd.DataFrame, *, flat_only: bool = False) -> pd.DataFrame:
     """Each curve's gain ΔQ per layer with its paired 95 % interval, for a :func:`model_curves` frame.
 
-    :func:`~dynamic_graphs.layer_gains` of every curve, its model named by the ``model`` column (a
+    :func:`~dynamic_graphs.pruning.layer_gains` of every curve, its model named by the ``model`` column (a
     registry name) and built for the ``dataset`` column's data: only the layout is read (probe
     layers, removable units), so an untrained copy serves. Every label column is kept, so the
     trained and untrained curves and each training seed keep rows of their own.
@@ -112,17 +112,17 @@ def curve_gains(curves: pd.DataFrame, *, flat_only: bool = False) -> pd.DataFram
 
     Returns:
         The label columns, then ``layer``, ``depth``, ``modularity``, ``std``, ``delta``,
-        ``gain_low``, ``gain_high``, ``removable``, as :func:`~dynamic_graphs.layer_gains`.
+        ``gain_low``, ``gain_high``, ``removable``, as :func:`~dynamic_graphs.pruning.layer_gains`.
 
     Raises:
         ValueError: ``curves`` lacks a ``model`` or ``dataset`` column (measure it with
-            :func:`model_curves`, or call :func:`~dynamic_graphs.layer_gains` with the model).
+            :func:`model_curves`, or call :func:`~dynamic_graphs.pruning.layer_gains` with the model).
     """
     missing = [column for column in ("dataset", "model") if column not in curves.columns]
     if missing:
         raise ValueError(f"curve_gains reads each curve's model from the frame's 'dataset' and 'model' columns, "
-                         f"and this frame has no {' or '.join(map(repr, missing))}: pass dg.model_curves(...) "
-                         "curves, or call dg.layer_gains(curve, model) with the model itself.")
+                         f"and this frame has no {' or '.join(map(repr, missing))}: pass dg.figures.model_curves(...) "
+                         "curves, or call dg.pruning.layer_gains(curve, model) with the model itself.")
     frames = []
     for (dataset, name), group in curves.groupby(["dataset", "model"], sort=False):
         info = dataset_info(dataset)

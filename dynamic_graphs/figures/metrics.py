@@ -2,7 +2,7 @@
 
 Lu et al. 2022 prune where the modularity curve is flat, which assumes that a unit's gain ΔQ
 predicts what removing it costs. This experiment tests that assumption, and the same assumption
-for the companion measures of :func:`dynamic_graphs.layer_metrics`:
+for the companion measures of :func:`dynamic_graphs.metrics.layer_metrics`:
 
 1. :func:`block_removal_costs`: the test accuracy with each removable unit removed alone, no
    fine-tuning; its cost is the drop from the unpruned model's accuracy;
@@ -43,7 +43,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# How each measure of dg.layer_metrics scores a unit, from its input layer (the previous probe
+# How each measure of dg.metrics.layer_metrics scores a unit, from its input layer (the previous probe
 # layer) and its output layer: larger = the unit changes the representation more.
 BLOCK_SCORES: dict[str, str] = {
     "modularity": "gain: Q(output) − Q(input), the paper's ΔQ",
@@ -66,7 +66,7 @@ def _unit_table(model: nn.Module, layers: Sequence[str] | None) -> list[tuple[st
     unknown = [layer for layer in layers if layer not in known]
     if unknown:
         raise ValueError(f"{', '.join(map(repr, unknown))}: not removable units of this {model_name(model)}; "
-                         f"choose from dg.removable_layers(model): {', '.join(sorted(known))}.")
+                         f"choose from dg.pruning.removable_layers(model): {', '.join(sorted(known))}.")
     return [pair for pair in pairs if pair[1] in set(layers)]
 
 
@@ -75,7 +75,7 @@ def block_removal_costs(model: nn.Module, dataset: Any = "fashion-mnist", *, lay
                         device: str | torch.device = "auto") -> pd.DataFrame:
     """Test accuracy of ``model`` with each removable unit removed alone (no fine-tuning).
 
-    Each unit is cut out by :func:`dynamic_graphs.prune` (a residual block becomes its shortcut,
+    Each unit is cut out by :func:`dynamic_graphs.pruning.prune` (a residual block becomes its shortcut,
     a VGG conv is dropped) and the rest keeps its trained weights, BatchNorm statistics included:
     the cost is what the unit contributes as trained, before any recovery.
 
@@ -116,16 +116,16 @@ def block_scores(metrics: pd.DataFrame, model: nn.Module, *,
                  unit_scores: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Each measure's score of every removable unit, from its values at the unit's input and output.
 
-    ``metrics`` is one :func:`dynamic_graphs.layer_metrics` frame of ``model``. Per repeat (the
+    ``metrics`` is one :func:`dynamic_graphs.metrics.layer_metrics` frame of ``model``. Per repeat (the
     same images feed every layer, so input and output are paired) each measure's value at the
     unit's input layer (the previous probe layer) and its output layer give the unit's score by
     the rule of :data:`BLOCK_SCORES`; the score is then averaged over repeats.
 
     Args:
-        metrics: :func:`dynamic_graphs.layer_metrics`'s frame of ``model`` (one curve, any repeats).
+        metrics: :func:`dynamic_graphs.metrics.layer_metrics`'s frame of ``model`` (one curve, any repeats).
         model: the model it was measured on.
         unit_scores: scores computed per unit elsewhere, by name, e.g.
-            ``{"block_influence": dg.block_influence(model, data)}`` (frames with ``layer`` and
+            ``{"block_influence": dg.pruning.block_influence(model, data)}`` (frames with ``layer`` and
             ``score``, larger = the unit does more), added as they are.
 
     Returns:
@@ -140,14 +140,14 @@ def block_scores(metrics: pd.DataFrame, model: nn.Module, *,
     measured = [metric for metric in BLOCK_SCORES if metric in metrics.columns]
     if not measured:
         raise ValueError(f"block_scores found none of the measures {', '.join(BLOCK_SCORES)} in the frame; pass "
-                         "dg.layer_metrics(...)'s frame.")
+                         "dg.metrics.layer_metrics(...)'s frame.")
     single_curve(metrics, value=measured[0], caller="block_scores")
     layers = set(metrics["layer"])
     pairs = unit_pairs(model)
     missing = sorted({layer for source, unit, _ in pairs for layer in (source, unit)} - layers)
     if missing:
         raise ValueError(f"The frame has no values for {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}, "
-                         f"layers of this {model_name(model)}'s units; measure dg.layer_metrics(model, ...) on this "
+                         f"layers of this {model_name(model)}'s units; measure dg.metrics.layer_metrics(model, ...) on this "
                          "model with its probe layers (layers=None).")
     depth = dict(zip(metrics["layer"], metrics["depth"]))
     table = metrics.pivot(index="repeat", columns="layer")

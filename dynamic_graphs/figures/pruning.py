@@ -52,7 +52,7 @@ def evaluate_variants(parent: nn.Module, variants: dict[str, Sequence[str]], dat
                       spec: CurveSpec | None = None, *, test_set: Dataset | None = None, with_curves: bool = True,
                       recovery_seeds: Sequence[int] | None = None, from_scratch: bool = False,
                       recovery: Mapping[str, Any] | None = None, **options: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Prune ``parent`` once per variant, recover each (:func:`dynamic_graphs.recover`), and measure it.
+    """Prune ``parent`` once per variant, recover each (:func:`dynamic_graphs.pruning.recover`), and measure it.
 
     Args:
         parent: the trained, unpruned model (``parent.checkpoint['test_acc']`` is its accuracy).
@@ -133,15 +133,15 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
                     **options: Any) -> pd.DataFrame:
     """Table 1: modularity-guided pruning against the baselines, under one recovery budget.
 
-    The modularity criterion picks :func:`dynamic_graphs.redundant_layers` (``threshold``, ``rule``,
+    The modularity criterion picks :func:`dynamic_graphs.pruning.redundant_layers` (``threshold``, ``rule``,
     ``max_layers``) on ``curve``, the parent's curve; each baseline removes as many units:
-    ``tail`` (:func:`~dynamic_graphs.pruning.tail_layers`), ``random`` (:func:`~dynamic_graphs.random_layers`)
-    and ``linear-probe`` (:func:`~dynamic_graphs.probe_criterion_layers` on
-    :func:`~dynamic_graphs.linear_probe_accuracy` measured on training images). On request
-    (``methods``) also ``random-matched`` (:func:`~dynamic_graphs.random_matched_layers`: as many
+    ``tail`` (:func:`~dynamic_graphs.pruning.tail_layers`), ``random`` (:func:`~dynamic_graphs.pruning.random_layers`)
+    and ``linear-probe`` (:func:`~dynamic_graphs.pruning.probe_criterion_layers` on
+    :func:`~dynamic_graphs.pruning.linear_probe_accuracy` measured on training images). On request
+    (``methods``) also ``random-matched`` (:func:`~dynamic_graphs.pruning.random_matched_layers`: as many
     random units per stage as the modularity rule, so equal parameters and FLOPs), ``cka``
-    (:func:`~dynamic_graphs.cka_layers`, Pons et al., ICPR 2024) and ``block-influence``
-    (:func:`~dynamic_graphs.block_influence_layers`, ShortGPT, Men et al. 2024), both scored on
+    (:func:`~dynamic_graphs.pruning.cka_layers`, Pons et al., ICPR 2024) and ``block-influence``
+    (:func:`~dynamic_graphs.pruning.block_influence_layers`, ShortGPT, Men et al. 2024), both scored on
     ``spec.n`` training images drawn with ``spec.seed``, and ``unpruned-finetuned``: the unpruned
     model recovered like the pruned ones, the reference at an equal training budget. Every model
     is recovered with the same options (``from_scratch``, ``recovery``, as for :func:`evaluate_variants`).
@@ -155,7 +155,7 @@ def compare_pruning(parent: nn.Module, curve: pd.DataFrame, dataset: Any = "fash
 
     Args:
         dataset: a registry name or a Dataset of training images, as for :func:`evaluate_variants`.
-        rule: the redundancy rule of :func:`dynamic_graphs.redundant_layers`: ``"mean"`` (the mean
+        rule: the redundancy rule of :func:`dynamic_graphs.pruning.redundant_layers`: ``"mean"`` (the mean
             gain below ``threshold``, the paper's reading) or ``"interval"`` (the whole 95 % interval
             of the paired gain below it; ``curve`` needs at least two repeats).
         methods: the baselines, in the table's order after ``modularity`` (any of :data:`METHODS`);

@@ -13,7 +13,7 @@ unit pruning may remove). Typical use::
 
 A model with other than 3 input channels needs its normalisation statistics:
 ``get_model("resnet20", in_channels=1, mean=info["mean"], std=info["std"])`` with
-``info = dg.dataset_info("fashion-mnist")``.
+``info = dg.data.dataset_info("fashion-mnist")``.
 """
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def register_builder(
         name: registry key, e.g. ``"resnet56"``.
         make: builds the model from those keywords (a family's class, or a function around it).
         doc: the builder's docstring.
-        recipe: the named training recipe the model trains with by default (``dg.RECIPES``, e.g.
+        recipe: the named training recipe the model trains with by default (``dg.training.RECIPES``, e.g.
             ``"transformer"``), where the dataset has it; None: the dataset's default recipe.
         **architecture: the keywords a caller may pass besides the shared options, with their
             defaults, e.g. ``blocks=(9, 9, 9)``.
@@ -148,7 +148,7 @@ def default_stats(in_channels: int, imagenet: bool = False) -> tuple[tuple[float
         return (IMAGENET_MEAN, IMAGENET_STD) if imagenet else (CIFAR10_MEAN, CIFAR10_STD)
     raise ValueError(
         f"A model with in_channels={in_channels} needs its input statistics: pass mean= and std= (e.g. "
-        "info = dg.dataset_info(name); dg.get_model(..., mean=info['mean'], std=info['std'])). Only "
+        "info = dg.data.dataset_info(name); dg.get_model(..., mean=info['mean'], std=info['std'])). Only "
         "3-channel models default to the CIFAR-10 (or, for imagenet_*, ImageNet) statistics."
     )
 

@@ -3,10 +3,10 @@
 ``vit_tiny`` is CIFAR-sized (32 × 32 images, 4 × 4 patches, 6 blocks of width 128) so that it trains
 on Fashion-MNIST on a CPU; ``imagenet_vit_*`` are torchvision's ImageNet ViTs, whose pretrained
 weights load directly (``weights="DEFAULT"``). Trained by the package, they use the AdamW
-``"transformer"`` recipe (``dg.RECIPES``). A probe layer is an encoder block; its output is
+``"transformer"`` recipe (``dg.training.RECIPES``). A probe layer is an encoder block; its output is
 the token sequence (N, 1 + patches, width), class token first, which the curve flattens by
 default (the paper's semantics) or pools (``pool="mean"`` or ``"cls"``, see
-:func:`dynamic_graphs.pool_features`).
+:func:`dynamic_graphs.features.pool_features`).
 """
 from __future__ import annotations
 

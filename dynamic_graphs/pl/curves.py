@@ -203,7 +203,7 @@ def plot_variant_curves(curves: pd.DataFrame, *, by: str = "variant", over: str 
 
     Args:
         curves: stacked curves with a ``by`` column and, optionally, ``top1`` (%), as from
-            :func:`~dynamic_graphs.evaluate_variants`.
+            :func:`~dynamic_graphs.figures.evaluate_variants`.
         over: where the frame has this column (``evaluate_variants(..., recovery_seeds=[...])``'s
             ``recovery_seed``), a group's curves that differ in it only are drawn together: each
             run's mean as a thin line, their mean with a ±1 std band across runs, and the label
@@ -240,7 +240,7 @@ def plot_training_dynamics(frame: pd.DataFrame, *, ax: matplotlib.axes.Axes | No
     fraction. With several repeats the lines are means with a ±1 std band.
 
     Args:
-        frame: from :func:`~dynamic_graphs.training_dynamics` (one run: a frame stacking several
+        frame: from :func:`~dynamic_graphs.figures.training_dynamics` (one run: a frame stacking several
             runs is refused).
         ax: axes to draw on; a new figure when None.
         accuracy: draw the test-accuracy line.
@@ -291,7 +291,7 @@ def plot_adversarial_curves(curves: pd.DataFrame, *, title: str | None = None,
 
     Panels: true classes as communities (the paper) and, when the frame has them, the predicted
     classes. An attack whose predicted-classes curve was left out by
-    :func:`~dynamic_graphs.adversarial_curves` has no line in that panel.
+    :func:`~dynamic_graphs.figures.adversarial_curves` has no line in that panel.
 
     Raises:
         KeyError: not an adversarial_curves frame.

@@ -2,7 +2,7 @@
 
 The paper's 2021 demo drew each layer's graph on a circle grouped by class, "the darker the color
 of the edge, the higher the similarity" (arXiv 2111.12485, Fig. 2 and the official code's README);
-:func:`draw_graph` keeps that style. The graphs come from :func:`~dynamic_graphs.layer_graphs`.
+:func:`draw_graph` keeps that style. The graphs come from :func:`~dynamic_graphs.figures.layer_graphs`.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def plot_removal_effects(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None,
                          title: str | None = None) -> matplotlib.axes.Axes:
     """Fig. 9's bars: per variant, ΔQ of the last layer upwards and the accuracy lost (ΔAcc, points)
-    downwards, each printed on its bar. ``table`` is :func:`dynamic_graphs.evaluate_variants`' (its
+    downwards, each printed on its bar. ``table`` is :func:`dynamic_graphs.figures.evaluate_variants`' (its
     ``unpruned`` row is left out). With several recovery seeds (a ``recovery_seed`` column), each
     bar is the mean over the variant's runs with a ±1 std error bar, its runs drawn as dots.
 
@@ -68,7 +68,7 @@ def plot_removal_effects(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None
 def plot_pruning_comparison(table: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None,
                             title: str | None = None) -> matplotlib.axes.Axes:
     """Table 1 as a scatter: top-1 against the fraction of parameters removed, one marker per run,
-    coloured by method (from :func:`dynamic_graphs.compare_pruning`)."""
+    coloured by method (from :func:`dynamic_graphs.figures.compare_pruning`)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 

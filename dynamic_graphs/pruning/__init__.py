@@ -3,10 +3,10 @@
 The pipeline, one function per stage (Lu et al. 2022, Figs. 8-9 and Table 1)::
 
     curve = dg.modularity_curve(model, test_set)
-    layers = dg.redundant_layers(curve, model)         # where the curve is flat or falls
-    smaller = dg.prune(model, layers)                  # a new model without them, weights inherited
-    smaller = dg.recover(smaller, "fashion-mnist")      # fine-tune (or from_scratch=True), cached
-    dg.model_cost(model), dg.model_cost(smaller)        # parameters, FLOPs and MACs
+    layers = dg.pruning.redundant_layers(curve, model)         # where the curve is flat or falls
+    smaller = dg.pruning.prune(model, layers)                  # a new model without them, weights inherited
+    smaller = dg.pruning.recover(smaller, "fashion-mnist")      # fine-tune (or from_scratch=True), cached
+    dg.pruning.model_cost(model), dg.pruning.model_cost(smaller)        # parameters, FLOPs and MACs
 
 :mod:`.surgery` removes units (read from the zoo's :func:`dynamic_graphs.models.layer_info`),
 :mod:`.selection` holds the modularity criterion, :mod:`.baselines` the rules it is compared to, :mod:`.recovery` the training; the experiments built on them are

@@ -88,7 +88,7 @@ def linear_probe_accuracy(model: nn.Module, dataset: Any, *, layers: Sequence[st
     The criterion of Chen & Zhao (TPAMI 2018), "Shallowing deep networks": a layer whose probe
     accuracy barely improves on the previous one's adds little. To keep it cheap, each feature map
     is average-pooled to ``pool`` × ``pool`` before the classifier (our simplification). Features
-    come from :func:`dynamic_graphs.iter_layer_features`; their map shape from the zoo's
+    come from :func:`dynamic_graphs.features.iter_layer_features`; their map shape from the zoo's
     :func:`dynamic_graphs.models.layer_info`.
 
     Args:
@@ -183,7 +183,7 @@ def random_matched_layers(model: nn.Module, like: Sequence[str], *, seed: int = 
     if over:
         raise ValueError(f"like removes {', '.join(f'{c} units of stage {s}' for s, c in over.items())}, but "
                          f"{', '.join(f'stage {s} can lose at most {room[s]}' for s in over)} together; pass a "
-                         "selection that dg.prune accepts.")
+                         "selection that dg.pruning.prune accepts.")
     rng = np.random.default_rng(seed)
     ranked: list[str] = []
     for stage in sorted(wanted):
@@ -229,8 +229,8 @@ def cka_scores(model: nn.Module, dataset: Any, *, n: int = 500, seed: int = 0,
     representation little, so it is a candidate to remove. A unit's input is the previous probe
     layer's output (the representation the modularity curve of arXiv 2111.12485 measures; for a
     ResNet block, exactly the block's input), its output its own probe layer's. Features come from
-    :func:`dynamic_graphs.iter_layer_features` on ``n`` images drawn by
-    :func:`dynamic_graphs.draw_samples` with ``seed``; CKA is :func:`dynamic_graphs.linear_cka`.
+    :func:`dynamic_graphs.features.iter_layer_features` on ``n`` images drawn by
+    :func:`dynamic_graphs.draw_samples` with ``seed``; CKA is :func:`dynamic_graphs.metrics.linear_cka`.
 
     Args:
         model: a registry model that declares its units.

@@ -101,13 +101,13 @@ def recover(pruned: nn.Module, dataset: Any = "fashion-mnist", *, test_set: Data
     Fine-tuning from the inherited weights is the default (:data:`FINETUNE_DEFAULTS`, e.g. on
     Fashion-MNIST 2 epochs, at lr 0.01 then 0.001); ``from_scratch=True`` re-initialises the pruned
     architecture and trains it with the dataset's full recipe, as the paper's code did (Lu et al.
-    2022, Table 1). Every option of :data:`dynamic_graphs.TRAIN_DEFAULTS` can be overridden. The
+    2022, Table 1). Every option of :data:`dynamic_graphs.training.TRAIN_DEFAULTS` can be overridden. The
     run is cached under ``settings.checkpoint_dir/<dataset>/pruned/``, keyed by the starting
     weights, the options and the seed, written atomically every epoch and resumed when
     interrupted. The caller's random state is left as it was.
 
     Args:
-        pruned: a model from :func:`dynamic_graphs.prune` (or any registry model).
+        pruned: a model from :func:`dynamic_graphs.pruning.prune` (or any registry model).
         dataset: a registry name (trains on its ``train`` split, scores on ``test``) or a Dataset
             of training images (cached under ``custom/``, keyed by a digest of its images too).
         test_set: with a Dataset, the images the accuracy is measured on (default: ``dataset``).

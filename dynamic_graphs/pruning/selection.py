@@ -7,7 +7,7 @@ remove as many units by another rule: the tail of each stage, random units, or t
 criterion of Chen & Zhao (TPAMI 2018).
 
 Every rule takes ``(curve, model, ...)`` (a frame first, then the model it is of) and returns
-probe-layer names in depth order, which :func:`dynamic_graphs.prune` accepts.
+probe-layer names in depth order, which :func:`dynamic_graphs.pruning.prune` accepts.
 """
 from __future__ import annotations
 

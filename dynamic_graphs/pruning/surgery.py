@@ -94,7 +94,7 @@ def prune(model: nn.Module, layers: Sequence[str]) -> nn.Module:
     architecture's initial weights, overwritten at once, are drawn from a separate stream). The
     result is an ordinary registry model (``get_model(**pruned.config)`` rebuilds it; ``blocks=``
     or ``cfg=`` record the new shape), so it saves and loads as configuration plus state_dict,
-    trains with :func:`dynamic_graphs.train` and has probe layers and a modularity curve of its
+    trains with :func:`dynamic_graphs.training.train` and has probe layers and a modularity curve of its
     own. ``pruned.pruned_layers`` lists what was removed.
 
     Args:

@@ -24,8 +24,8 @@ def run_info(**parameters: Any) -> pd.DataFrame:
 
     import torch
 
-    from . import __version__
-    from .utils import cpu_description, git_commit, resolve_device
+    from .. import __version__
+    from ..utils import cpu_description, git_commit, resolve_device
 
     device = parameters.get("device", "auto")
     provenance = {
@@ -62,7 +62,7 @@ def save_figure(figure, name: str, fig_dir: str | Path | None = None, formats: S
 def save_table(table: pd.DataFrame, name: str, directory: str | Path | None = None) -> Path:
     """Write ``table`` as ``<directory>/<name>.csv`` atomically (``directory`` defaults to
     ``settings.data_dir / "reports"``; ``make reports`` passes ``reports/``)."""
-    from .utils import atomic_path
+    from ..utils import atomic_path
 
     directory = Path(directory) if directory is not None else Path(settings.data_dir) / "reports"
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ with the message the Python API would give, instead of after a model has trained
 
 One table, :data:`RULES`, holds the rule of each parameter name the notebooks share (README,
 "Notebooks"); then the parameters are checked against each other (``k < n``) and against the
-dataset's split sizes (:func:`dynamic_graphs.dataset_info`, nothing is loaded or downloaded).
+dataset's split sizes (:func:`dynamic_graphs.data.dataset_info`, nothing is loaded or downloaded).
 papermill's ``-p`` passes ``-p k abc`` as the string ``"abc"`` and ``-p n -5`` as the integer ``-5``,
 so a string where a number is needed is a ``TypeError`` naming the parameter.
 """
@@ -46,7 +46,7 @@ def _models(name: str, value: Any) -> list[str]:
 
 
 def _datasets(name: str, value: Any) -> dict[str, dict]:
-    """Dataset names or image folders, with their :func:`dynamic_graphs.dataset_info` (nothing loaded)."""
+    """Dataset names or image folders, with their :func:`dynamic_graphs.data.dataset_info` (nothing loaded)."""
     datasets = _names(value)
     if not datasets:
         raise ValueError(f"{name} must name at least one dataset, got an empty list.")
@@ -65,19 +65,19 @@ def _attacks(name: str, value: Any) -> list[str]:
 
 
 def _pruning_methods(name: str, value: Any) -> list[str]:
-    from .figures.pruning import check_methods
+    from ..figures.pruning import check_methods
 
     return check_methods(name, _names(value))
 
 
 def _layer_metrics(name: str, value: Any) -> list[str]:
-    from .metrics import check_metrics
+    from ..metrics import check_metrics
 
     return check_metrics(name, value if isinstance(value, str) else _names(value))
 
 
 def _redundancy_rule(name: str, value: Any) -> str:
-    from .pruning.selection import REDUNDANCY_RULES
+    from ..pruning.selection import REDUNDANCY_RULES
 
     return rules.one_of(REDUNDANCY_RULES, "redundancy rule")(name, value)
 
@@ -210,7 +210,7 @@ def check_parameters(**parameters: Any) -> None:
 
     Each parameter is checked by its name with the rule of :data:`RULES` (registry names as
     :func:`dynamic_graphs.get_model`, :func:`dynamic_graphs.get_dataset` and
-    :func:`dynamic_graphs.attack` look them up, counts as :func:`dynamic_graphs.utils.check_int`),
+    :func:`dynamic_graphs.attacks.attack` look them up, counts as :func:`dynamic_graphs.utils.check_int`),
     then against each other: every ``k`` below its ``n``, ``perplexity`` below ``n``, and, for each
     dataset, ``n × repeats`` (``max(ns) × repeats``) no more than its test split, ``train_size``,
     ``recovery_train_size`` and ``probe_train + probe_test`` no more than its training split,

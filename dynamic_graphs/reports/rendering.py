@@ -67,7 +67,7 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
     import papermill
     from nbconvert import HTMLExporter
 
-    from .utils import atomic_path
+    from ..utils import atomic_path
 
     name = lookup(name, notebook_names(), what="notebook")
     out_dir = Path(out_dir).resolve()
