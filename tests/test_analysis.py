@@ -64,7 +64,7 @@ def test_linear_cka_equals_the_direct_formula_and_its_invariances():
 def test_centred_gram_in_column_blocks_equals_one_product(monkeypatch):
     x = torch.rand(9, 2, 3, 5, dtype=torch.float64)
     whole = metrics.centred_gram(x)
-    monkeypatch.setattr(metrics, "_GRAM_CHUNK", 20)  # 2 columns per block
+    monkeypatch.setattr(metrics.similarity, "_GRAM_CHUNK", 20)  # 2 columns per block
     assert torch.allclose(metrics.centred_gram(x), whole, atol=1e-12)
     centred = x.reshape(9, -1) - x.reshape(9, -1).mean(0)
     assert torch.allclose(whole, centred @ centred.T, atol=1e-12)

@@ -93,6 +93,18 @@ def test_the_command_line_writes_the_csv(empty_data_dir):
             zoo([*bad, "--out", str(out)])
 
 
+def test_ship_records_the_command_that_trained_the_weights(empty_data_dir, monkeypatch, capsys):
+    import dynamic_graphs.training.weights as weights_module
+
+    monkeypatch.setattr(weights_module, "WEIGHTS_DIR", empty_data_dir / "weights")
+    args = ["resnet20", "--dataset", "synthetic", "--epochs", "1", "--train-size", "64", "--device", "cpu", "--ship"]
+    assert zoo(args) == 0
+    entry, = weights_module.read_manifest()
+    assert entry["command"] == "dynamic-graphs zoo " + " ".join(args)  # re-runs as it is written
+    assert (empty_data_dir / "weights" / entry["file"]).is_file()
+    assert "resnet20 synthetic" in capsys.readouterr().out  # no --out: the table is printed
+
+
 def _zoo_rows(*specs):
     """A zoo table of (model, key, top1) rows, the other columns filled alike."""
     return pd.DataFrame([{"model": model, "dataset": "fashion-mnist", "top1": top1, "epochs": 6, "train_size": 60000,
