@@ -121,3 +121,51 @@ def test_an_approximate_curve_reads_the_same_images_with_projected_graphs():
     assert not np.allclose(approx.modularity[narrow], exact.modularity[narrow])
     again = modularity_curve(model, data, n=40, repeats=2, device="cpu", graph_method="approx", graph_dim=16)
     assert again.modularity.equals(approx.modularity)  # seeded
+
+
+# --------------------------------------------------------------------------- the curve's settings, one object
+
+
+def test_a_spec_and_its_keywords_give_the_same_curve(data):
+    from dynamic_graphs import CurveSpec
+
+    net = tiny_net()
+    spec = CurveSpec(n=30, repeats=2, k=4, seed=3, device="cpu")
+    by_spec = modularity_curve(net, data, spec, layers=LAYERS)
+    by_keywords = modularity_curve(net, data, layers=LAYERS, n=30, repeats=2, k=4, seed=3, device="cpu")
+    pd.testing.assert_frame_equal(by_spec, by_keywords)
+    # a keyword changes the spec it is given, and the change shows in the frame and its params
+    changed = modularity_curve(net, data, spec, layers=LAYERS, k=5)
+    assert set(changed.k) == {5} and changed.attrs["params"]["k"] == 5 and changed.attrs["params"]["n"] == 30
+    assert by_spec.attrs["params"] == {**spec.params(), "model": "Sequential"}
+
+
+def test_a_spec_is_checked_once_where_it_is_built_naming_the_field():
+    from dynamic_graphs import CurveSpec
+
+    with pytest.raises(ValueError, match="k must satisfy 1 <= k < n"):
+        CurveSpec(n=5, k=5)
+    with pytest.raises(TypeError, match="repeats must be an integer, got 2.5"):
+        CurveSpec(repeats=2.5)
+    with pytest.raises(KeyError, match="Unknown graph method 'aprox'. Did you mean 'approx'"):
+        CurveSpec(graph_method="aprox")
+    with pytest.raises(KeyError, match="Unknown pooling 'avg'"):
+        CurveSpec(pool="avg")
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+        CurveSpec(split="val")
+    with pytest.raises(TypeError, match="Unknown curve setting 'repeat'. Did you mean 'repeats'"):
+        CurveSpec.build(None, repeat=3)
+    spec = CurveSpec()
+    with pytest.raises(ValueError, match="k must satisfy"):
+        spec.replace(n=3)  # a change is checked again
+    with pytest.raises(Exception):
+        spec.n = 10  # frozen: a spec never changes under a curve
+    assert CurveSpec(pool=torch.flatten).pool is torch.flatten  # a callable pools as it is
+
+
+def test_the_notebook_check_reads_the_rules_the_spec_enforces():
+    from dynamic_graphs.curve import SPEC_RULES
+    from dynamic_graphs.reports import RULES
+
+    for name in ("n", "repeats", "k", "seed", "device"):
+        assert RULES[name] is SPEC_RULES[name]
