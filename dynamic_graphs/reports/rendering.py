@@ -1,15 +1,8 @@
 """Execute figure notebooks with papermill and render them as HTML reports without input cells.
 
-Command line (``dynamic-graphs report``, or ``python -m dynamic_graphs report``)::
-
-    dynamic-graphs report fig3 -p model resnet56      # one notebook, with overrides
-    dynamic-graphs report fig3 --tag vggs -p model "[vgg16, vgg19]"   # reports/fig3-vggs.html
-    dynamic-graphs report --all                          # every notebook, reports/parameters.yml
-    dynamic-graphs report table1 --all                   # one notebook's full runs from that file
-    dynamic-graphs report fig3 --all --tag seeds         # only its run tagged seeds (fig3-seeds.html)
-    dynamic-graphs report fig3 --out-dir out/fig3        # out/fig3/fig3.html, reports/ untouched
-    dynamic-graphs report fig3 fig6 -f params.yml --executor dask --workers 2   # a Dask sweep
-    dynamic-graphs report --all --executor dask --scheduler tcp://head:8786     # any Dask cluster
+The command line is ``dynamic-graphs report`` (``python -m dynamic_graphs report``; its ``--help``
+lists examples): one notebook with overrides, ``--all`` full runs, ``--tag``, ``--out-dir``, and
+Dask sweeps.
 
 Every run renders its own report; a failed run does not stop the others, and the command ends by
 listing the runs that failed and why, with a non-zero exit status. ``--executor dask`` submits
