@@ -83,7 +83,7 @@ def test_no_module_imports_another_modules_private_name():
     offenders = []
     for path in _library_modules():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module is not None or isinstance(node, ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom):
                 offenders += [f"{path.relative_to(PACKAGE)}: {alias.name}" for alias in node.names
                               if alias.name.startswith("_") and alias.name != "__version__"]
     assert offenders == []
