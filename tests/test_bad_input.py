@@ -35,6 +35,26 @@ def test_registry_model_names_both_channel_counts_before_any_forward_pass():
     assert calls == []  # refused before the forward pass
 
 
+def test_channel_mismatch_names_the_fix_for_each_kind_of_model():
+    import torchvision
+
+    grey = one_channel_data()
+    with pytest.raises(ValueError) as own:
+        modularity_curve(tiny_resnet(), grey, n=4, repeats=1, device="cpu")
+    assert "dg.get_model(..., in_channels=1)" in str(own.value)  # the package's model: rebuild it, or convert
+    assert "dg.get_dataset(name, split, channels=3)" in str(own.value)
+    assert "dg.data.ConvertedImages(your_dataset, channels=3)" in str(own.value)
+    mismatch = r"The model \(ResNet\) takes 3-channel images but the images are 1-channel"
+    with pytest.raises(ValueError, match=mismatch) as other:
+        modularity_curve(torchvision.models.resnet18(weights=None), grey, layers=["layer1"], n=4, repeats=1,
+                         device="cpu")
+    message = str(other.value)  # any other model: convert the images, as an ImageNet network wants them
+    assert "dg.get_dataset(name, split, channels=3)" in message and "in_channels" not in message
+    assert 'image_size=224, normalize="imagenet"' in message
+    with pytest.raises(ValueError, match=r"takes 1-channel images .* dg.get_dataset\(name, split, channels=1\)"):
+        extract_features(tiny_net(in_channels=1), torch.rand(2, 3, 8, 8), layers=["0"], device="cpu")
+
+
 def test_plain_model_with_a_conv_stem_names_both_channel_counts():
     net = tiny_net()  # no config, no Normalize: the failed forward pass is explained
     with pytest.raises(ValueError, match=r"takes 3-channel images but the images are 1-channel") as err:

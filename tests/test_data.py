@@ -225,6 +225,97 @@ def test_image_folder(tmp_path):
     assert dataset_info(tmp_path)["num_classes"] == 2
 
 
+# --------------------------------------------------------------------------- converted images
+
+
+def test_channels_3_repeats_the_grey_image_lazily(fake_idx, tmp_path):
+    idx_dir, images, labels = fake_idx
+    grey = get_dataset("fashion-mnist", "test", root=tmp_path, idx_dir=idx_dir)
+    colour = get_dataset("fashion-mnist", "test", root=tmp_path, idx_dir=idx_dir, channels=3)
+    assert isinstance(colour, data.ConvertedImages) and colour.dataset.images.shape == (5, 1, 32, 32)  # not copied
+    x, y = colour[2]
+    assert x.shape == (3, 32, 32) and y == 9
+    assert torch.equal(x, grey[2][0].expand(3, -1, -1))
+    batch, batch_labels = colour.batch([4, 0, 4])
+    assert torch.equal(batch, torch.stack([colour[i][0] for i in (4, 0, 4)]))
+    assert batch_labels.tolist() == [3, 0, 3] and labels_of(colour).tolist() == labels.tolist()
+    assert colour.classes == grey.classes and len(colour) == 5
+
+
+def test_image_size_resizes_bilinearly_as_torchvision_does(fake_idx, tmp_path):
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    idx_dir, _, _ = fake_idx
+    grey = get_dataset("fashion-mnist", "test", root=tmp_path, idx_dir=idx_dir)
+    big = get_dataset("fashion-mnist", "test", root=tmp_path, idx_dir=idx_dir, channels=3, image_size=224)
+    x = big.batch([1, 3])[0]
+    assert x.shape == (2, 3, 224, 224)
+    expected = TF.resize(grey.batch([1, 3])[0], [224, 224], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    torch.testing.assert_close(x, expected.expand(-1, 3, -1, -1))
+    small = get_dataset("synthetic", "test", n=4, shape=(3, 8, 8), image_size=(4, 6))
+    assert small[0][0].shape == (3, 4, 6) and 0 <= small.batch([0, 1])[0].min() <= small.batch([0, 1])[0].max() <= 1
+
+
+def test_channels_1_is_the_luminance_of_colour():
+    from torchvision.transforms import functional as TF
+
+    colour = synthetic_dataset(n=6, shape=(3, 5, 5))
+    grey = data.ConvertedImages(colour, channels=1)
+    torch.testing.assert_close(grey.batch(range(6))[0], TF.rgb_to_grayscale(colour.batch(range(6))[0]))
+    assert grey[0][0].shape == (1, 5, 5)
+
+
+def test_normalize_imagenet_gives_the_standardised_pixels():
+    grey = synthetic_dataset(n=4, shape=(1, 6, 6))
+    x = data.ConvertedImages(grey, channels=3, normalize="imagenet").batch([0, 1])[0]
+    mean, std = torch.tensor(data.IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(data.IMAGENET_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(x * std + mean, grey.batch([0, 1])[0].expand(-1, 3, -1, -1))
+    own = data.ConvertedImages(grey, normalize=([0.5], [0.25])).batch([0])[0]
+    torch.testing.assert_close(own, (grey.batch([0])[0] - 0.5) / 0.25)
+
+
+def test_converted_plain_tensor_dataset_and_no_aliasing():
+    images = torch.randint(0, 256, (4, 1, 4, 4), dtype=torch.uint8)
+    view = data.ConvertedImages(torch.utils.data.TensorDataset(images, torch.tensor([0, 1, 0, 1])), channels=3)
+    assert torch.equal(view[1][0], (images[1].float() / 255).expand(3, -1, -1))
+    assert torch.equal(view.batch(slice(1, 3))[0], view.batch([1, 2])[0]) and view.num_classes == 2
+    store = synthetic_dataset(n=4, shape=(1, 4, 4))
+    unchanged = data.convert_images(store.images)
+    unchanged.fill_(0)  # a result is never a view of its input
+    assert store.images.max() > 0
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(channels=2), ValueError, "channels must be 1 .grey. or 3"),
+    (dict(image_size=0), ValueError, "image_size must be an integer >= 1"),
+    (dict(normalize="imagnet"), KeyError, "Did you mean 'imagenet'"),
+    (dict(normalize="imagenet"), ValueError, "statistics for 3-channel images .* pass channels=3"),
+    (dict(normalize=(1, 2, 3)), TypeError, r"a \(mean, std\) pair"),
+])
+def test_bad_conversion_options_are_refused_by_name(options, error, message):
+    with pytest.raises(error, match=message):
+        get_dataset("synthetic", "test", n=4, shape=(1, 4, 4), **options)
+    with pytest.raises(ValueError, match="C 1 or 3"):
+        data.ConvertedImages(synthetic_dataset(n=4, shape=(2, 4, 4)), channels=3)
+
+
+def test_a_torchvision_model_measures_grey_images_made_colour():
+    import torchvision
+
+    import dynamic_graphs as dg
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=4)
+    grey = get_dataset("synthetic", "test", n=24, shape=(1, 8, 8), separation=3.0)
+    colour = get_dataset("synthetic", "test", n=24, shape=(1, 8, 8), separation=3.0, channels=3, image_size=32,
+                         normalize="imagenet")
+    with pytest.raises(ValueError, match=r"channels=3\)"):
+        dg.modularity_curve(net, grey, layers=["layer1", "layer4"], n=8, repeats=1, k=3, device="cpu")
+    frame = dg.modularity_curve(net, colour, layers=["layer1", "layer4"], n=8, repeats=1, k=3, device="cpu")
+    assert frame.layer.tolist() == ["layer1", "layer4"] and frame.modularity.notna().all()
+
+
 # --------------------------------------------------------------------------- real data
 
 

@@ -117,3 +117,19 @@ def test_layer_metrics_reads_the_curve_images_once_and_matches_each_metric():
     assert len(summary) == len(layers)
     with pytest.raises(KeyError, match="layer metric"):
         dg.metrics.layer_metrics(model, data, metrics=["cka"], n=30, repeats=1, device="cpu")
+
+
+@pytest.mark.parametrize("metrics, error, message", [
+    ([], ValueError, "metrics is empty; pass at least one measure of modularity, knn_accuracy"),
+    ((), ValueError, "metrics is empty"),
+    (None, TypeError, "metrics must be a list of measure names of modularity"),
+    ("knn_accuracy", TypeError, r"use \['knn_accuracy'\]"),
+    (["knn_accuracy", "knn_accuracy"], ValueError, "must list each measure once"),
+])
+def test_layer_metrics_refuses_no_metric_before_any_forward_pass(metrics, error, message):
+    model, data = tiny_resnet(), tiny_synthetic("test", n=40)
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    with pytest.raises(error, match=message):
+        dg.metrics.layer_metrics(model, data, metrics=metrics, n=20, repeats=1, k=3, device="cpu")
+    assert calls == []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -25,6 +27,12 @@ CI_PARAMETERS = {**yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text
 REQUIRED = {"model", "dataset", "seed", "device"}
 
 
+def ci_parameters(name: str) -> dict:
+    """The CI preset's parameters that notebook ``name`` declares (the preset is shared by all of them)."""
+    known = set(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+    return {key: value for key, value in CI_PARAMETERS.items() if key in known}
+
+
 def test_there_are_notebooks():
     assert NOTEBOOKS, f"no notebooks in {NOTEBOOK_DIR}"
 
@@ -32,7 +40,8 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_parameters_cell_declares_the_shared_names(path):
     parameters = papermill.inspect_notebook(str(path))
-    assert REQUIRED <= set(parameters), f"{path.name} lacks parameters {REQUIRED - set(parameters)}"
+    required = REQUIRED - {"model", "dataset"} if path.stem == "asymptotics" else REQUIRED  # it has no network
+    assert required <= set(parameters), f"{path.name} lacks parameters {required - set(parameters)}"
     cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
     for node in ast.parse(cell.source).body:  # literals only
         assert isinstance(node, ast.Assign), f"{path.name}: the parameters cell holds {ast.dump(node)[:60]}"
@@ -48,6 +57,37 @@ def test_notebooks_hold_no_function_or_class_definitions(path):
                 f"{path.name} defines code; move it into the package")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_valid_and_in_normal_form(path):
+    """Opening and saving in JupyterLab changes nothing: ids on every cell, nbformat's own layout."""
+    text = path.read_text(encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # MissingIDFieldWarning and friends fail the test
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+    assert all(cell.get("id") for cell in notebook.cells)
+    assert nbformat.writes(notebook) + "\n" == text, f"{path.name} is not in nbformat's normal form"
+    assert all(not cell.get("outputs") and cell.get("execution_count") is None
+               for cell in notebook.cells if cell.cell_type == "code"), f"{path.name} stores outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_are_listed_once_and_read_by_start(path):
+    """The cell after the parameters cell is ``run = dg.reports.start(...)``; no cell repeats the list."""
+    cells = nbformat.read(path, as_version=4).cells
+    index = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    assert re.match(r"run = dg\.reports\.start\(", cells[index + 1].source), (
+        f"{path.name}: the cell after the parameters cell must call dg.reports.start")
+    declared = set(papermill.inspect_notebook(str(path)))
+    for cell in cells[index + 1:]:
+        assert "check_parameters" not in cell.source and "run_info" not in cell.source, path.name
+        if cell.cell_type == "code":
+            calls = [node for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Call)]
+            for call in calls:  # no call passes most of the parameters by their own names (a repeated list)
+                echoed = [kw.arg for kw in call.keywords if isinstance(kw.value, ast.Name) and kw.arg == kw.value.id]
+                assert len(echoed) < max(8, len(declared) - 2), f"{path.name} repeats its parameter list"
+
+
 @pytest.fixture
 def kernel_data_dir(session_data_dir):
     """The session's temporary data directory, which notebook kernels inherit as ``$DG_DATA_DIR``."""
@@ -59,13 +99,20 @@ def kernel_data_dir(session_data_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_at_the_ci_preset_and_renders_a_report(path, tmp_path, kernel_data_dir):
-    known = set(papermill.inspect_notebook(str(path)))
-    parameters = {key: value for key, value in CI_PARAMETERS.items() if key in known}
+    parameters = ci_parameters(path.stem)
     html = render(path.stem, parameters, out_dir=tmp_path)
     assert list((tmp_path / "figures").glob("*.png")), f"{path.name} saved no figure"
     text = html.read_text()
     assert "import dynamic_graphs" not in text  # code cells are left out of the report
     assert "commit" in text and "<img" in text
+    # read like a paper's figure: a specific title, the figure first, its verdict, alt text on every image
+    title = re.search(r"<title>(.*?)</title>", text).group(1)
+    assert title != "Notebook" and (path.stem == "asymptotics" or parameters["model"] in title), title
+    assert text.index("<img") < text.find("<table") or "<table" not in text
+    assert re.search(r"<strong>(Holds|Partly holds|Does not hold|Not measurable)\.</strong>", text), "no verdict"
+    assert not re.search(r"<img(?![^>]*\balt=)", text), "an image without alternative text"
+    assert "No description has been provided" not in text
+    assert "Empty DataFrame" not in text and "…" not in text.split("Parameters and provenance")[-1]
     if path.stem == "fig3":  # it trains its model: the checkpoint lands in the temporary data directory
         assert list((kernel_data_dir / "checkpoints").rglob("*.pt"))
 
@@ -74,8 +121,17 @@ def test_notebook_runs_at_the_ci_preset_and_renders_a_report(path, tmp_path, ker
 def test_an_unknown_model_fails_early_with_a_clear_message(tmp_path, kernel_data_dir):
     with pytest.raises(papermill.PapermillExecutionError, match="Unknown model 'resnet65'.*resnet56"):
         papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
-                                   parameters={**CI_PARAMETERS, "model": "resnet65"}, kernel_name="python3",
+                                   parameters={**ci_parameters("fig3"), "model": "resnet65"}, kernel_name="python3",
                                    progress_bar=False)
+
+
+@pytest.mark.slow
+def test_a_misspelt_parameter_is_refused_naming_the_close_one(tmp_path, kernel_data_dir):
+    """papermill only warns about a name the notebook does not declare; the notebook itself refuses it."""
+    with pytest.raises(papermill.PapermillExecutionError, match=r"Unknown parameter 'repeat'\. Did you mean 'repeats'"):
+        papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"repeat": 1}, kernel_name="python3", progress_bar=False)
+    assert not list(kernel_data_dir.rglob("fig3_*.png"))
 
 
 def test_full_run_parameters_name_real_notebooks_and_parameters():
@@ -104,9 +160,9 @@ def test_full_run_parameters_name_real_notebooks_and_parameters():
 def test_a_bad_parameter_fails_before_any_training(name, value, message, tmp_path, monkeypatch):
     data = tmp_path / "data"  # empty: nothing cached that could hide a training run
     monkeypatch.setenv("DG_DATA_DIR", str(data))
-    parameters = {**CI_PARAMETERS, "model": "resnet32", name: value}  # papermill -p passes "abc" as a string
+    parameters = {**ci_parameters("fig3"), "model": "resnet32", name: value}  # papermill -p passes "abc" as a string
     with pytest.raises(papermill.PapermillExecutionError, match=message) as caught:
         papermill.execute_notebook(str(NOTEBOOK_DIR / "fig3.ipynb"), str(tmp_path / "out.ipynb"),
                                    parameters=parameters, kernel_name="python3", progress_bar=False)
-    assert "dg.reports.check_parameters(" in caught.value.source  # the cell that failed: the check, not a later one
+    assert "dg.reports.start(" in caught.value.source  # the cell that failed: the check, not a later one
     assert not list(data.rglob("*.pt")), "the notebook trained or cached something before checking its parameters"

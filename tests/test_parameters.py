@@ -20,7 +20,6 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CI_PARAMETERS = yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text())
 # Declared only because every notebook shares these names; the notebook does not use them.
-UNUSED = {"asymptotics": {"model", "dataset"}}
 
 
 @pytest.fixture(autouse=True)
@@ -259,39 +258,19 @@ def test_a_name_without_a_rule_is_logged_and_ignored(capsys):
 # --------------------------------------------------------------------------- the notebooks' calls
 
 
-def _check_call(path: Path) -> tuple[int, ast.Call]:
-    """The position (among code cells after the parameters cell) and the node of the notebook's check call."""
-    cells = nbformat.read(path, as_version=4).cells
-    start = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    code = [cell for cell in cells[start + 1:] if cell.cell_type == "code"]
-    for position, cell in enumerate(code):
-        for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.Call) and ast.unparse(node.func) == "dg.reports.check_parameters":
-                return position, node
-    raise AssertionError(f"{path.name} never calls dg.reports.check_parameters")
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_each_notebook_checks_every_parameter_in_its_first_cell(path):
-    position, call = _check_call(path)
-    assert position == 0, f"{path.name}: dg.reports.check_parameters is not the first code cell after the parameters"
+def test_every_notebook_parameter_has_a_rule(path):
+    """dg.reports.start checks every declared parameter: none may go unchecked."""
     declared = set(papermill.inspect_notebook(str(path)))
-    passed = {keyword.arg: ast.unparse(keyword.value) for keyword in call.keywords}
-    assert not call.args and all(value == name for name, value in passed.items()), (
-        f"{path.name}: pass each parameter by its own name, e.g. n=n")
-    assert set(passed) == declared - UNUSED.get(path.stem, set()), (
-        f"{path.name}: parameters not checked: {declared - set(passed)}")
-    assert set(passed) <= set(RULES), f"{path.name}: no rule for {set(passed) - set(RULES)}"
+    assert declared <= set(RULES), f"{path.name}: no rule for {declared - set(RULES)}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_each_notebook_passes_at_its_defaults_and_at_the_ci_preset(path):
-    _, call = _check_call(path)
     declared = papermill.inspect_notebook(str(path))
     defaults = {name: ast.literal_eval(declared[name]["default"]) for name in declared}
-    names = [keyword.arg for keyword in call.keywords]
-    check_parameters(**{name: defaults[name] for name in names})
-    check_parameters(**{name: CI_PARAMETERS.get(name, defaults[name]) for name in names})
+    check_parameters(**defaults)
+    check_parameters(**{name: CI_PARAMETERS.get(name, default) for name, default in defaults.items()})
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -3,8 +3,9 @@
 Every dataset yields ``(image, label)``: a float32 ``C x H x W`` image in ``[0, 1]`` and an ``int``
 label; models normalise with the statistics here. One job per module: :mod:`.registry` (names,
 :func:`dataset_info`; its ``get_dataset`` is exported as ``dynamic_graphs.get_dataset``),
-:mod:`.tensors` (in-memory datasets, reading labels and batches), :mod:`.readers` (the files and their
-downloads), :mod:`.cache` (decoded tensors on disk), :mod:`.synthetic` and :mod:`.stats`.
+:mod:`.tensors` (in-memory datasets, reading labels and batches), :mod:`.convert` (images made to fit a
+model built for others: channels, size, normalisation), :mod:`.readers` (the files and their downloads),
+:mod:`.cache` (decoded tensors on disk), :mod:`.synthetic` and :mod:`.stats`.
 """
 from .readers import (
     FASHION_MNIST_CLASSES,
@@ -14,6 +15,7 @@ from .readers import (
     read_fashion_mnist_idx,
     read_idx,
 )
+from .convert import ConvertedImages, convert_images
 from .registry import KNOWN_DATASETS, UnknownDatasetError, as_dataset, dataset_info
 from .stats import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
 from .synthetic import synthetic_dataset
@@ -22,6 +24,7 @@ from .tensors import SPLITS, ImageTensorDataset, class_indices, labels_of, load_
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "ConvertedImages",
     "DatasetNotFoundError",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_IDX_DIR",
@@ -35,6 +38,7 @@ __all__ = [
     "UnknownDatasetError",
     "as_dataset",
     "class_indices",
+    "convert_images",
     "dataset_info",
     "labels_of",
     "load_batch",

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from .._settings import settings
 from ..utils import UnknownNameError, cache_key, lookup
 from .cache import cached_tensors
+from .convert import ConvertedImages, conversion_options
 from .readers import PADDED_SIZE, fetch_cifar, fetch_fashion_mnist
 from .stats import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
 from .synthetic import SYNTHETIC_DEFAULTS, synthetic_dataset, synthetic_stats
@@ -84,9 +85,17 @@ def _folder_split_dir(path: Path, split: str) -> Path:
     return path
 
 
-def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.PathLike | None = None,
-                **kwargs: Any) -> Dataset:
+def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.PathLike | None = None, *,
+                channels: int | None = None, image_size: int | tuple[int, int] | None = None,
+                normalize: str | tuple[Sequence[float], Sequence[float]] | None = None, **kwargs: Any) -> Dataset:
     """Load a dataset whose items are ``(float32 C x H x W image in [0, 1], int label)``.
+
+    The images carry no normalisation: the package's own models normalise inside themselves with
+    :func:`dataset_info`'s mean and std. For a model built for other images (a torchvision, timm or
+    HuggingFace network), ``channels``, ``image_size`` and ``normalize`` convert each image as it is
+    read (:class:`~dynamic_graphs.data.ConvertedImages`; the dataset is never copied whole), e.g. an
+    ImageNet network on Fashion-MNIST:
+    ``get_dataset("fashion-mnist", "test", channels=3, image_size=224, normalize="imagenet")``.
 
     Args:
         name: ``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"``, ``"synthetic"``, or an
@@ -96,6 +105,14 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
         root: cache/download root; defaults to ``settings.data_dir``. CIFAR is read from the
             extracted archive, ``root/cifar10/cifar-10-batches-py/`` (``root/cifar100/cifar-100-python/``;
             the folder straight under ``root`` also works), and downloaded there when it is missing.
+        channels: 3 repeats a grey image's channel, 1 turns colour into grey (ITU-R BT.601
+            luminance); None keeps the dataset's own.
+        image_size: one side or ``(height, width)`` to resize to (bilinear, antialiased). Fashion-MNIST
+            is resized from its padded 32x32, so its 2-pixel black border is resized too.
+        normalize: None keeps pixels in ``[0, 1]``; ``"imagenet"`` (ImageNet's mean and std, what
+            torchvision's and timm's pretrained networks expect) or a ``(mean, std)`` pair of
+            per-channel values gives ``(x - mean) / std``. Only for a model that does not normalise
+            inside itself; the attacks need ``[0, 1]`` pixels.
         **kwargs: per dataset:
             ``synthetic``: ``n``, ``num_classes``, ``shape``, ``separation``, ``seed``
             (see :func:`synthetic_dataset`).
@@ -109,10 +126,11 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
         An :class:`ImageTensorDataset` (in memory; Fashion-MNIST padded to 32x32) for the
         named datasets, a lazy ``torchvision.datasets.ImageFolder`` for a directory. For a
         folder with ``train/`` and ``val/`` (or ``test/``) subfolders the split picks one;
-        otherwise the folder itself is used for either split.
+        otherwise the folder itself is used for either split. With ``channels``, ``image_size`` or
+        ``normalize``, a :class:`~dynamic_graphs.data.ConvertedImages` view of it.
 
     Raises:
-        ValueError: bad ``split``, or corrupt files.
+        ValueError: bad ``split``, corrupt files, or conversion options that do not fit the images.
         UnknownDatasetError: (a ``KeyError``) unknown name; the message suggests close known ones.
         DatasetNotFoundError: (a ``FileNotFoundError``) the files are missing and cannot be
             downloaded; the message says where a local copy goes. A failed download leaves nothing
@@ -120,6 +138,9 @@ def get_dataset(name: str | os.PathLike, split: str = "train", root: str | os.Pa
         TypeError: keyword arguments the dataset does not take.
     """
     check_split(split)
+    conversion = conversion_options(channels=channels, image_size=image_size, normalize=normalize)
+    if any(value is not None for value in conversion.values()):
+        return ConvertedImages(get_dataset(name, split, root, **kwargs), **conversion)
     resolved = _resolve(name)
     root = Path(root if root is not None else settings.data_dir).expanduser()
 

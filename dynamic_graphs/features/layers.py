@@ -71,10 +71,24 @@ def stem_mismatch(model: nn.Module, images: torch.Tensor) -> ValueError | None:
 
 def _channel_mismatch(model: nn.Module, expected: int, images: torch.Tensor, what: str) -> ValueError:
     got = images.shape[1]
-    return ValueError(
-        f"The model ({model_name(model)}) takes {expected}-channel images but {what} are {got}-channel "
-        f"(image shape {tuple(images.shape[1:])}); use a dataset with {expected}-channel images, or a model built for "
-        f"{got} (get_model(..., in_channels={got}) with the dataset's mean and std from dataset_info).")
+    config = getattr(model, "config", None)
+    own_model = isinstance(config, dict) and "in_channels" in config  # built by dg.get_model
+    rebuild = (f"build the model for them, dg.get_model(..., in_channels={got}) with the mean and std of "
+               "dg.data.dataset_info(name)")
+    if {expected, got} == {1, 3}:  # grey and colour convert into each other as the images are read
+        how = "grey repeated" if expected == 3 else "colour made grey"
+        convert = (f"convert the images as they are read, dg.get_dataset(name, split, channels={expected}) ({how}) "
+                   f"or dg.data.ConvertedImages(your_dataset, channels={expected})")
+        if own_model:
+            fixes = f"{rebuild}; or {convert}"
+        elif expected == 3:  # an ImageNet network also expects its input size and statistics
+            fixes = f"{convert}; an ImageNet-pretrained network also wants image_size=224, normalize=\"imagenet\""
+        else:
+            fixes = convert
+    else:
+        fixes = f"use {expected}-channel images" + (f", or {rebuild}" if own_model else "")
+    return ValueError(f"The model ({model_name(model)}) takes {expected}-channel images but {what} are {got}-channel "
+                      f"(image shape {tuple(images.shape[1:])}). Fix: {fixes}.")
 
 
 def check_input_channels(model: nn.Module, images: torch.Tensor, *, what: str = "the images") -> None:

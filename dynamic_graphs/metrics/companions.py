@@ -145,7 +145,9 @@ def layer_metrics(model: nn.Module, dataset: Any, spec: CurveSpec | None = None,
 
     Raises:
         UnknownNameError: an unknown metric.
-        ValueError: no metric, or one named twice; otherwise as :func:`~dynamic_graphs.modularity_curve`.
+        TypeError: ``metrics`` is a single string or not a list.
+        ValueError: ``metrics`` is empty or names a measure twice; otherwise as
+            :func:`~dynamic_graphs.modularity_curve`.
     """
     spec = CurveSpec.build(spec, **options)
     metrics = check_metrics("metrics", metrics)
@@ -200,8 +202,13 @@ def check_metrics(name: str, metrics: Any) -> list[str]:
     if isinstance(metrics, str):
         raise TypeError(f"{name} must be a list of names, got the string {metrics!r}; use [{metrics!r}] (on the "
                         f"command line, YAML: -y \"{name}: [modularity, knn_accuracy]\").")
+    if metrics is None or not hasattr(metrics, "__iter__"):
+        raise TypeError(f"{name} must be a list of measure names of {', '.join(LAYER_METRICS)}, got {metrics!r}.")
     metrics = [lookup(metric, LAYER_METRICS, what="layer metric") for metric in metrics]
-    if not metrics or len(set(metrics)) != len(metrics):
-        raise ValueError(f"{name} must list each measure of {', '.join(LAYER_METRICS)} at most once, and at least "
-                         f"one; got {metrics}.")
+    if not metrics:  # an empty frame would look like a result
+        raise ValueError(f"{name} is empty; pass at least one measure of {', '.join(LAYER_METRICS)} (or leave it out "
+                         f"for the default, {', '.join(DEFAULT_LAYER_METRICS)}).")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"{name} must list each measure once; {metrics} repeats one (measures: "
+                         f"{', '.join(LAYER_METRICS)}).")
     return metrics

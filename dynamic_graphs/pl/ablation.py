@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..frames import check_curves
-from ._axes import new_axes, require_columns
+from ._axes import new_axes, outside_legend, require_columns
 from .curves import plot_curve
 
 __all__ = [
@@ -72,7 +72,7 @@ def plot_ablation(frame: pd.DataFrame, *, sweep: str = "k", ax: matplotlib.axes.
     other = "n" if sweep == "k" else "k"
     fixed = panel[other].unique() if other in panel.columns else []
     ax.set_title(f"{sweep} sweep ({other} = {fixed[0]})" if len(fixed) == 1 else f"{sweep} sweep", fontsize=10)
-    ax.legend(fontsize=8)
+    outside_legend(ax)
     return ax
 
 
@@ -104,7 +104,7 @@ def plot_decomposition(frame: pd.DataFrame, *, ax: matplotlib.axes.Axes | None =
     ax.set_ylabel("Q")
     ax.set_title(f"D1: max |Q − (p_in − Σπ²)| = {gap:.4f}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(title=hue, fontsize=8)
+    outside_legend(ax, title=hue)
     return ax
 
 
@@ -144,7 +144,7 @@ def plot_convergence(frame: pd.DataFrame, *, separation: float | None = None,
     ax.set_ylabel("Q")
     ax.set_title(f"separation {separation:g}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(title="k", fontsize=8)
+    outside_legend(ax, title="k")
     return ax
 
 

@@ -1,8 +1,8 @@
 """A notebook's parameters, checked before any work: names, counts, sizes and types.
 
-Every notebook calls :func:`check_parameters` in its first code cell after the ``parameters`` cell,
-passing each of its parameters by name, so that a typo on the command line fails within seconds,
-with the message the Python API would give, instead of after a model has trained::
+Every notebook calls :func:`dynamic_graphs.reports.start` in the cell after its ``parameters`` cell,
+which passes each parameter to :func:`check_parameters`, so that a bad value on the command line
+fails within seconds, with the message the Python API would give, instead of after a model has trained::
 
     papermill notebooks/fig3.ipynb out.ipynb -p n -5     # ValueError: n must be an integer >= 1, got -5.
     papermill notebooks/fig3.ipynb out.ipynb -p k abc    # TypeError: k must be an integer, got 'abc' (str).

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..utils import lookup, restored_environ
 
-__all__ = ["EXECUTORS", "FULL_RUN_PARAMETERS", "NOTEBOOK_DIR", "REPORT_DIR", "full_runs", "notebook_names",
-           "read_parameters_file", "render", "render_runs", "report_runs"]
+__all__ = ["EXECUTORS", "FULL_RUN_PARAMETERS", "NOTEBOOK_DIR", "REPORT_DIR", "declared_parameters", "full_runs",
+           "notebook_names", "read_parameters_file", "render", "render_runs", "report_html", "report_runs"]
 
 _REPO = Path(__file__).resolve().parent.parent.parent
 NOTEBOOK_DIR = _REPO / "notebooks"
@@ -58,7 +58,6 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
 
     import nbformat
     import papermill
-    from nbconvert import HTMLExporter
 
     from ..utils import atomic_path
 
@@ -87,12 +86,52 @@ def render(name: str, parameters: dict[str, Any] | None = None, *, out_dir: str 
     with atomic_path(executed) as tmp:
         nbformat.write(notebook, tmp)
     shutil.rmtree(scratch, ignore_errors=True)
-    html, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(
-        notebook)
     path = out_dir / f"{stem}.html"
     with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+        tmp.write_text(report_html(notebook), encoding="utf-8")
     return path
+
+
+def report_html(notebook) -> str:
+    """The HTML report of an executed notebook: what a reader of the figure needs, not how it was run.
+
+    Left out: code cells' input, cells tagged ``notebook-only`` (the heading and the command line a
+    JupyterLab user reads), and what the run printed to stdout (progress, epoch lines, saved paths:
+    the executed notebook keeps them). Kept: warnings (stderr), every display. The page's title is
+    the one :func:`dynamic_graphs.reports.start` showed, and each figure shown by
+    :meth:`~dynamic_graphs.reports.NotebookRun.figure` gets its alternative text.
+    """
+    import copy
+    import html
+
+    from nbconvert import HTMLExporter
+
+    from .notebook import METADATA_KEY
+
+    notebook = copy.deepcopy(notebook)
+    title = None
+    cells = []
+    for cell in notebook.cells:
+        if "notebook-only" in cell.metadata.get("tags", []):
+            continue
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream" and output.name == "stdout":
+                continue
+            ours = output.get("metadata", {})
+            title = title or ours.get("text/markdown", {}).get(METADATA_KEY, {}).get("title")
+            alt = ours.get("image/png", {}).get(METADATA_KEY, {}).get("alt")
+            if alt is not None:  # nbconvert's template has no alt text: the image as HTML that carries it
+                png = output.data.pop("image/png")
+                output.data["text/html"] = f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt)}">'
+            outputs.append(output)
+        if "outputs" in cell:
+            cell.outputs = outputs
+        cells.append(cell)
+    notebook.cells = cells
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title or "Report"}})
+    return body
 
 
 def _shown(path: Path) -> str:
@@ -119,24 +158,59 @@ def full_runs(name: str, config: dict[str, Any]) -> list[tuple[str | None, dict[
 EXECUTORS = ("serial", "dask")
 
 
+def declared_parameters(name: str) -> list[str]:
+    """The parameters ``notebooks/<name>.ipynb`` declares in its parameters cell, in order."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+
+
+def _refuse_undeclared(names: list[str], declared: list[str], where: str) -> None:
+    """A ValueError naming each of ``names`` that is not ``declared``, with the close declared names."""
+    problems = []
+    for name in names:
+        if name not in declared:
+            try:
+                lookup(name, declared, what="parameter")
+            except KeyError as err:
+                problems.append(str(err.args[0]).split(" Available:")[0])
+    if problems:
+        raise ValueError(f"{' '.join(problems)} ({where}; its parameters: {', '.join(declared)})")
+
+
 def report_runs(names: list[str], use_all: bool, tag: str | None, shared: dict[str, Any],
                 overrides: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]]]:
     """The (notebook, tag, parameters) runs asked for: parameters.yml's runs with ``--all`` (only those
     tagged ``tag`` when given), else one per name; each with the ``-f`` file's parameters, then the
     ``-p`` ones, on top.
 
+    Every name is checked before anything runs: a run of ``parameters.yml`` may set only what its
+    notebook declares, a ``-p`` name must be declared by at least one of the notebooks asked for, and
+    a name of the ``-f`` file by at least one notebook (a preset such as ``notebooks/ci-parameters.yml``
+    serves them all). Each run gets the ``-f`` and ``-p`` names that its notebook declares.
+
     Raises:
-        ValueError: ``--all`` with a ``tag`` that names no run of these notebooks.
+        ValueError: ``--all`` with a ``tag`` that names no run of these notebooks, or a parameter name
+            that is not declared where it must be (the message suggests close names).
     """
     import yaml
 
     config = yaml.safe_load(FULL_RUN_PARAMETERS.read_text()) if FULL_RUN_PARAMETERS.exists() else {}
+    declared = {name: declared_parameters(name) for name in notebook_names()}
+    asked = list(dict.fromkeys(key for name in names for key in declared[name]))
+    _refuse_undeclared(list(overrides), asked, f"passed with -p to {', '.join(names)}")
+    # a -f file may be a preset shared by every notebook (notebooks/ci-parameters.yml): a name of any notebook
+    _refuse_undeclared(list(shared), list(dict.fromkeys(key for keys in declared.values() for key in keys)),
+                       "in the -f file, declared by no notebook")
     runs = []
     for name in names:
         for run_tag, parameters in (full_runs(name, config) if use_all else [(tag, {})]):
             if use_all and tag is not None and run_tag != tag:
                 continue
-            runs.append((name, run_tag, {**parameters, **shared, **overrides}))
+            _refuse_undeclared(list(parameters), declared[name],
+                               f"{_shown(FULL_RUN_PARAMETERS)}, {_stem(name, run_tag)}")
+            mine = {key: value for key, value in {**shared, **overrides}.items() if key in declared[name]}
+            runs.append((name, run_tag, {**parameters, **mine}))
     if not runs:
         tags = sorted({run_tag for name in names for run_tag, _ in full_runs(name, config) if run_tag})
         raise ValueError(f"{_shown(FULL_RUN_PARAMETERS)} has no run tagged {tag!r} for {', '.join(names)}; "
