@@ -24,12 +24,16 @@ class Settings:
     Attributes:
         data_dir: root of all caches (datasets, checkpoints). Defaults to ``<repo>/data`` or
             ``$DG_DATA_DIR``, resolved from the package location, not the working directory.
-        verbosity: 0 is silent, 1 prints one line per training epoch, 2 adds progress bars
-            (``$DG_VERBOSITY``).
+        verbosity: 0 prints warnings only; 1 (the default) also prints the epoch lines and, every
+            ``progress_interval`` seconds of a long loop, one progress line; 2 draws progress bars
+            instead of those lines where a terminal can (``$DG_VERBOSITY``).
+        progress_interval: the least time, in seconds, between two progress lines
+            (``$DG_PROGRESS_INTERVAL``; see :func:`dynamic_graphs.progress.progress`).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
-    verbosity: int = int(os.environ.get("DG_VERBOSITY", "2"))
+    verbosity: int = int(os.environ.get("DG_VERBOSITY", "1"))
+    progress_interval: float = float(os.environ.get("DG_PROGRESS_INTERVAL", "5"))
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -27,8 +27,9 @@ import json
 import logging
 import math
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,8 +40,9 @@ from torch.utils.data import Dataset
 from ._settings import settings
 from .data import ImageTensorDataset, as_dataset, load_batch
 from .models.common import Normalize
+from .progress import progress
 from .utils import (UnknownNameError, atomic_torch_save, cache_key, cache_lock, check_positive_int, evaluating,
-                    isolated_rng, lookup, progress, resolve_device, tensor_digest)
+                    isolated_rng, lookup, resolve_device, tensor_digest)
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +269,17 @@ def _build(method: str, model: nn.Module, params: dict[str, Any], num_classes: i
     return atk
 
 
+@contextmanager
+def _heartbeat(model: nn.Module, bar) -> Iterator[None]:
+    """Let ``bar``'s line come, when due, at each forward pass of an attack's iterations (a batch of a
+    strong attack can run for minutes), not only between batches."""
+    handle = model.register_forward_hook(lambda *_: bar.update(0))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str, Any], *, n: int, seed: int,
               batch_size: int, device: torch.device, paper_compat: bool) -> dict[str, Any]:
     """Attack candidates in a seeded order until ``n`` successes; the tensors and counts, on the CPU."""
@@ -274,10 +287,11 @@ def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str,
     counts = dict.fromkeys(_COUNT_KEYS, 0)
     kept: dict[str, list] = {"images": [], "labels": [], "clean_images": [], "clean_indices": [], "predictions": []}
     atk, position = None, 0
-    bar = progress(total=n, desc=f"{method} attack")
     # Eval mode with frozen weights (backward passes leave no .grad), gradients on even under no_grad;
     # torch's (PGD's random start) and NumPy's (OnePixel's evolution) generators seeded; all restored after.
-    with evaluating(model, device, frozen=True) as net, torch.enable_grad(), isolated_rng(seed, device):
+    with (progress(total=n, desc=f"{_CLASSES[method]} attack · examples kept") as bar,
+          evaluating(model, device, frozen=True) as net, _heartbeat(net, bar), torch.enable_grad(),
+          isolated_rng(seed, device)):
         target, mean, std = (_without_normalize(net) if paper_compat else (net, None, None))
         while counts["kept"] < n and position < len(order):
             remaining = n - counts["kept"]
@@ -315,7 +329,6 @@ def _generate(model: nn.Module, dataset: Dataset, method: str, params: dict[str,
             kept["clean_indices"].append(torch.as_tensor(indices[take.cpu().numpy()]))
             counts["kept"] += len(take)
             bar.update(len(take))
-    bar.close()
     if counts["kept"] == 0:
         raise NoSuccessfulAttackError(f"No successful {_CLASSES[method]} attack: {counts['attempted']} images "
                                       f"drawn, {counts['correct']} classified correctly, none flipped. Use a "

@@ -21,6 +21,7 @@ from .data import as_dataset, labels_of, load_images
 from .features import BACKENDS, DEFAULT_FEATURE_BYTES, POOLS, check_input_channels, iter_layer_features, resolve_layers
 from .graphs import APPROX_DIM, GRAPH_METHODS, edge_weights, knn_graph, leiden, modularity, partition_agreement
 from .frames import check_curves, summarize_by_curve, t_interval
+from .progress import progress
 from .utils import lookup, model_name
 
 __all__ = [
@@ -297,15 +298,18 @@ def iter_curve(model: nn.Module, dataset: Dataset | str, spec: CurveSpec, *, lay
     Repeats come in order, and within one the layers in depth order; every sample is checked
     (:func:`curve_samples`) before the first forward pass. A consumer scores each layer and lets
     go of its features before asking for the next, so at most one repeat's features (within
-    ``spec.max_bytes``) are held.
+    ``spec.max_bytes``) are held. Progress is reported per repeat and layer
+    (:func:`~dynamic_graphs.progress.progress`), named after ``caller`` and the model.
     """
     layers, dataset, draws = curve_samples(model, dataset, spec, layers=layers, caller=caller)
     depth = {name: position for position, name in enumerate(layers, start=1)}
-    for repeat, indices, labels in draws:
+    task = "curve" if caller == "modularity_curve" else caller
+    for repeat, indices, labels in progress(draws, desc=f"{task} {model_name(model)} · repeat"):
         images = load_images(dataset, indices)
-        for layer, features in iter_layer_features(model, images, layers=layers, batch_size=spec.batch_size,
-                                                   device=spec.device, max_bytes=spec.max_bytes,
-                                                   backend=spec.backend, output=spec.output, pool=spec.pool):
+        features_by_layer = iter_layer_features(model, images, layers=layers, batch_size=spec.batch_size,
+                                                device=spec.device, max_bytes=spec.max_bytes, backend=spec.backend,
+                                                output=spec.output, pool=spec.pool)
+        for layer, features in progress(features_by_layer, desc="layer", total=len(layers)):
             yield LayerSample(repeat, layer, depth[layer], features, labels, indices)
 
 

@@ -1,4 +1,4 @@
-"""The helpers every layer shares: argument checks, name look-up, labels, digests, device, progress, files.
+"""The helpers every layer shares: argument checks, name look-up, labels, digests, device, messages, files.
 
 One home for each, so that a count is checked, an unknown name is reported and a cache key is
 hashed the same way everywhere. Error types follow one rule: ``TypeError`` for a wrong type,
@@ -45,7 +45,6 @@ __all__ = [
     "lookup",
     "model_device",
     "model_name",
-    "progress",
     "resolve_device",
     "restored_environ",
     "seed_everything",
@@ -308,13 +307,13 @@ def evaluating(model: torch.nn.Module, device: torch.device, *,
         model.train(was_training).to(home)
 
 
-# --------------------------------------------------------------------------- progress and messages
+# --------------------------------------------------------------------------- messages
 
 
 class _VerbosityHandler(logging.Handler):
     """Prints the package's log records where the user looks, as ``settings.verbosity`` allows.
 
-    Information (epoch lines, "resumed from epoch 3", cache hits) shows at verbosity >= 1, warnings
+    Information (epoch and progress lines, "resumed from epoch 3", cache hits) shows at verbosity >= 1, warnings
     always. The stream is looked up at each record, so a notebook cell's redirected stdout gets it.
     """
 
@@ -339,30 +338,6 @@ def _package_logger() -> logging.Logger:
 
 
 _package_logger()
-
-
-
-def progress(iterable: Iterable | None = None, *, desc: str | None = None, total: int | None = None,
-             enabled: bool = True, leave: bool = False):
-    """A tqdm bar, shown when ``settings.verbosity`` is 2 or more.
-
-    Without ``iterable`` it returns a counter with ``update(n)`` and ``close()`` (a no-op one when
-    quiet), for loops whose units are not the items of one iterable.
-    """
-    shown = enabled and settings.verbosity >= 2
-    if not shown:  # not even importing tqdm.auto, which warns in kernels without ipywidgets
-        return iter(iterable) if iterable is not None else _SilentBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=leave)
-
-
-class _SilentBar:
-    def update(self, _count: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 # --------------------------------------------------------------------------- files

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ..models.common import Normalize
-from ..utils import check_positive_int, evaluating, lookup, progress, resolve_device
+from ..progress import progress
+from ..utils import check_positive_int, evaluating, lookup, resolve_device
 from .layers import check_input_channels, resolve_layers, stem_mismatch
 from .selection import OutputSelector, for_layer, pool_features, select_output
 
@@ -176,11 +177,12 @@ def _run_group(model: nn.Module, images: torch.Tensor, group: list[str], buffers
     with ``resume = (segment, boundary features, their shape per sample)``, one batch of the previous
     pass's last layer at a time (:func:`_resume_segment`)."""
     start = 0
+    batches = progress(range(0, len(images), batch_size), desc="features · batch")
 
     def store(name: str, output: torch.Tensor) -> None:
         buffers[name][start:start + len(output)] = output.reshape(len(output), -1)
+        batches.update(0)  # a line, when due, within a long forward pass (a ResNet110 batch: ~10 s on 2 cores)
 
-    batches = progress(range(0, len(images), batch_size), desc="features", total=-(-len(images) // batch_size))
     if resume is not None:
         segment, source, shape = resume
         for start in batches:

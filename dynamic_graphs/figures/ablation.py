@@ -20,6 +20,7 @@ from ..features import resolve_layers
 from ..frames import stack_curves
 from ..graphs import knn_graph
 from ..metrics import edge_statistics, one_nn_error
+from ..progress import progress
 from ..rules import check_class_count, check_draws, check_neighbours, separations
 from ..utils import check_int, check_int_list, check_positive_int
 
@@ -91,7 +92,7 @@ def ablation_curves(model: nn.Module, dataset: Dataset | str, spec: CurveSpec | 
     check_neighbours(k=spec.k, ns=ns)
     layers = resolve_layers(model, layers, "ablation_curves")
     curves = {("k", k): curve for k, curve in _k_sweep(model, dataset, spec, layers=layers, ks=ks).items()}
-    for n in ns:
+    for n in progress(ns, desc="ablation · n sweep"):
         curves["n", n] = modularity_curve(model, dataset, spec.replace(n=n), layers=layers)
     frame = stack_curves(curves, name=["sweep", "value"])
     frame.attrs["params"] = {**spec.params(), "ks": ks, "ns": ns}
@@ -152,8 +153,8 @@ def asymptotic_sweep(*, ns: Sequence[int], ks: Sequence[int], separation: float 
     check_class_count(ns=ns, num_classes=num_classes)
     means = np.random.default_rng([seed, 0]).standard_normal((num_classes, dim))
     rows = []
-    for n in ns:
-        for repeat in range(repeats):
+    for n in progress(ns, desc="asymptotic sweep · n"):
+        for repeat in progress(range(repeats), desc="repeat"):
             rng = np.random.default_rng([seed, 1, n, repeat])
             labels = rng.permutation(np.arange(n) % num_classes)
             noise = rng.standard_normal((n, dim)) + offset

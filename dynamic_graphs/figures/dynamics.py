@@ -14,8 +14,9 @@ from ..data.registry import get_dataset
 from ..frames import stack_curves
 from ..models import probe_layers
 from ..training import epoch_checkpoint, load_checkpoint
+from ..progress import progress
 from ..training.weights import pretrained
-from ..utils import check_int_list, progress
+from ..utils import check_int_list
 
 __all__ = ["PAPER_PROBE", "epoch_files", "probe_indices", "training_dynamics"]
 
@@ -113,7 +114,7 @@ def training_dynamics(name: str, dataset: str = "fashion-mnist", *, probe: Seque
     depth = dict(zip(layers, chosen))
     images = get_dataset(dataset, split)
     curves = {}
-    for epoch, file in enumerate(progress(files, desc="epochs"), start=1):
+    for epoch, file in enumerate(progress(files, desc=f"training dynamics {name} · epoch"), start=1):
         model = load_checkpoint(file, device=device)
         curve = modularity_curve(model, images, layers=layers, n=n, repeats=repeats, k=k, seed=seed,
                                  device=device, sampling=sampling)

@@ -28,6 +28,7 @@ from .._settings import settings
 from ..data import as_dataset
 from ..frames import require_columns, single_curve
 from ..models import probe_layers
+from ..progress import progress
 from ..pruning.baselines import unit_pairs
 from ..pruning.surgery import prune
 from ..training import evaluate, subset_indices
@@ -100,7 +101,8 @@ def block_removal_costs(model: nn.Module, dataset: Any = "fashion-mnist", *, lay
     score = lambda net: 100 * evaluate(net, test, batch_size=batch_size, device=device, indices=indices)  # noqa: E731
     unpruned = score(model)
     rows = []
-    for position, (source, unit, stage) in enumerate(pairs, start=1):
+    for position, (source, unit, stage) in enumerate(progress(pairs, desc=f"removal costs {model_name(model)} · unit"),
+                                                     start=1):
         top1 = score(prune(model, [unit]))
         rows.append({"layer": unit, "depth": depth[unit], "stage": stage, "input": source, "top1": top1,
                      "top1_unpruned": unpruned, "acc_drop": unpruned - top1})

@@ -7,6 +7,7 @@ with an atomic checkpoint (:mod:`.checkpoints`), from which an interrupted run r
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import time
@@ -22,7 +23,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..data import as_dataset
-from ..utils import (atomic_torch_save, bfloat16_kernels, evaluating, git_commit, isolated_rng, progress,
+from ..progress import format_duration, progress
+from ..utils import (atomic_torch_save, bfloat16_kernels, evaluating, git_commit, isolated_rng, model_name,
                      resolve_device, shown_path)
 from .checkpoints import epoch_checkpoint, read_checkpoint
 from .recipes import IMPLICIT_DEFAULTS, check_subset_sizes, merge_recipe, train_defaults
@@ -89,8 +91,10 @@ def evaluate(model: nn.Module, dataset: Dataset | str, *, batch_size: int = 500,
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     device = resolve_device(device)
     correct = 0
+    batches = progress(iter_batches(dataset, indices, batch_size), desc=f"evaluate {model_name(model)} · batch",
+                       total=-(-len(indices) // batch_size))
     with evaluating(model, device), torch.no_grad():
-        for images, labels in iter_batches(dataset, indices, batch_size):
+        for images, labels in batches:
             correct += int((model(images.to(device)).argmax(1).cpu() == labels).sum())
     return correct / len(indices)
 
@@ -182,6 +186,7 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
             logger.info("Resuming %s: epochs 1-%d done, continuing at epoch %d of %d", shown_path(path), len(history),
                         len(history) + 1, hparams["epochs"])
     commit = git_commit()  # the code that runs: a file edited mid-run does not change what was loaded
+    durations: list[float] = []  # this call's epochs: resumed ones may have run elsewhere
     for epoch in range(len(history) + 1, hparams["epochs"] + 1):
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(seed * 10_000 + epoch)  # same order after a resume
@@ -191,9 +196,8 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         model.train()
         loss_sum, correct = 0.0, 0
         lr = optimizer.param_groups[0]["lr"]  # the epoch's (first batch's) learning rate
-        bar = progress(iter_batches(train_set, order, local_batch), desc=f"epoch {epoch}/{hparams['epochs']}",
-                       total=-(-len(order) // local_batch))
-        for images, labels in bar:
+        for images, labels in progress(iter_batches(train_set, order, local_batch), total=-(-len(order) // local_batch),
+                                       desc=f"train {model_name(model)} · epoch {epoch}/{hparams['epochs']} · batch"):
             images = augment(images, crop_padding=hparams["crop_padding"], flip=hparams["flip"],
                              rotation=hparams["rotation"], generator=generator)
             images, labels = images.to(device), labels.to(device)
@@ -223,8 +227,10 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
                         "train_acc": correct / seen, "test_acc": test_acc,
                         "seconds": time.perf_counter() - started})
         row = history[-1]
-        logger.info("epoch %3d  lr %.4g  loss %.4f  train %.4f  test %s  %.0fs", epoch, lr, row["train_loss"],
-                    row["train_acc"], "None" if test_acc is None else f"{test_acc:.4f}", row["seconds"])
+        durations.append(row["seconds"])
+        logger.info("epoch %3d  lr %.4g  loss %.4f  train %.4f  test %s  %.0fs · %s", epoch, lr, row["train_loss"],
+                    row["train_acc"], "None" if test_acc is None else f"{test_acc:.4f}", row["seconds"],
+                    _schedule(durations, hparams["epochs"] - epoch))
         if path is not None and rank == 0:  # one writer: the checkpoint is the same as a single process's
             state = {"config": getattr(model, "config", None), "dataset": dataset_name, "hparams": hparams,
                      "seed": seed, "epoch": epoch, "complete": epoch == hparams["epochs"],
@@ -241,6 +247,25 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         for buffer in model.buffers():
             torch.distributed.broadcast(buffer, src=0)
     return history
+
+
+def _schedule(durations: list[float], epochs_left: int) -> str:
+    """The epoch line's timing: the mean time per epoch and, with epochs left, when training should end."""
+    per_epoch = sum(durations) / len(durations)
+    text = f"{format_duration(per_epoch)} per epoch"
+    if epochs_left <= 0:
+        return text
+    left = per_epoch * epochs_left
+    finish = datetime.datetime.now() + datetime.timedelta(seconds=left)
+    when = f"{finish:%H:%M}" if finish.date() == datetime.date.today() else f"{finish:%a %H:%M}"
+    if left < 90:
+        words = f"{left:.0f} s"
+    elif left < 3600:
+        words = f"{left / 60:.0f} min"
+    else:
+        hours, minutes = divmod(round(left / 60), 60)
+        words = f"{hours} h {minutes:02d} min"
+    return f"{text}, ~{words} left (finish ~{when})"
 
 
 def _distributed() -> tuple[int, int]:

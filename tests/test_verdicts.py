@@ -1,0 +1,337 @@
+"""The verdict paragraph of every report: its status comes from intervals, and its text carries the run's numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import dynamic_graphs as dg
+from dynamic_graphs import settings
+from dynamic_graphs.reports import verdicts
+from dynamic_graphs.reports.verdicts import STATUSES, VERDICTS, Verdict
+from dynamic_graphs.utils import UnknownNameError
+from conftest import tiny_net, tiny_synthetic
+
+HOLDS, PARTLY, FAILS, UNMEASURED = STATUSES
+RISE = [[0.20, 0.40, 0.60], [0.21, 0.41, 0.62], [0.19, 0.39, 0.58]]  # three repeats, three layers
+FALL = [row[::-1] for row in RISE]
+PLATEAU = [[0.2, 0.6, 0.8, 0.80, 0.8], [0.21, 0.62, 0.81, 0.82, 0.8], [0.19, 0.58, 0.79, 0.78, 0.8]]
+
+
+@pytest.fixture(autouse=True)
+def quiet(monkeypatch):
+    monkeypatch.setattr(settings, "verbosity", 0)
+
+
+def hand_curve(table, **columns) -> pd.DataFrame:
+    """A modularity_curve-shaped frame from a (repeats, layers) table of Q."""
+    table = np.asarray(table, dtype=float)
+    return pd.DataFrame([{"layer": f"l{depth}", "depth": depth, "repeat": repeat, "modularity": table[repeat, depth - 1],
+                          "edges": 30, "n": 500, "k": 3, **columns}
+                         for repeat in range(table.shape[0]) for depth in range(1, table.shape[1] + 1)])
+
+
+def model_frame(curves: dict) -> pd.DataFrame:
+    """model_curves' frame: {(model, trained, train_seed): table}, stacked as model_curves stacks them."""
+    return dg.stack_curves({("fashion-mnist", model, trained, seed): hand_curve(table, test_acc=0.9 if trained else np.nan)
+                            for (model, trained, seed), table in curves.items()},
+                           name=["dataset", "model", "trained", "train_seed"])
+
+
+# ------------------------------------------------------------------------------ the Verdict itself
+
+
+def test_verdict_markdown_metadata_and_summary():
+    item = Verdict("fig3", "Q rises.", "Q 0.60 → 0.80 (rise +0.20 ± 0.01); 5 of 5 gains rise.", PARTLY)
+    assert item.markdown() == ("**Partly holds.** The paper: Q rises. This run: Q 0.60 → 0.80 (rise +0.20 ± 0.01); "
+                               "5 of 5 gains rise.")
+    text, metadata = item._repr_markdown_()
+    assert text == item.markdown()
+    assert metadata == {"dynamic_graphs": {"verdict": {"figure": "fig3", "status": PARTLY, "claim": "Q rises.",
+                                                       "measured": item.measured}}}
+    assert item.summary() == "Partly holds: " + item.measured
+    assert item.summary(words=10) == "Partly holds: Q 0.60 → 0.80 (rise +0.20 ± 0.01) …"  # whole clauses only
+    assert len(item.summary(words=3).split()) == 4  # a first clause too long is cut
+    assert Verdict("asymptotics", "Q ≈ p_in.", "ok.", HOLDS).markdown().startswith("**Holds.** The package's")
+    with pytest.raises(ValueError, match="not one of"):
+        Verdict("fig1", "c", "m", "true")
+
+
+def test_dispatch_by_notebook_or_report_name_and_close_name_errors():
+    assert set(VERDICTS) == {"asymptotics", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9",
+                             "metrics", "table1"}
+    agreement = pd.DataFrame({"spearman": [0.8, 0.9, 0.85]})
+    assert verdicts.verdict("fig7-resnet56", agreement) == verdicts.fig7(agreement)
+    with pytest.raises(UnknownNameError, match="Did you mean 'fig3'"):
+        verdicts.verdict("fig33", agreement)
+
+
+# ------------------------------------------------------------------------------ curves (Figs. 1-3)
+
+
+def test_fig1_from_the_curve_and_each_status():
+    rising = verdicts.fig1(hand_curve(RISE))
+    assert rising.status == HOLDS
+    # first layer 0.20 ± t(0.975, 2)·0.01/√3 = 0.025; the paired rise (0.40, 0.41, 0.39) has the same spread
+    assert "Q 0.200 ± 0.025 → 0.600 ± 0.050 (rise +0.400 ± 0.025) over 3 layers (95 % intervals over 3 repeats)" \
+        in rising.measured
+    assert "2 rise, 0 are flat and 0 fall" in rising.measured
+    dip = np.array(RISE) + np.array([0, 0.3, 0])  # layer 2 peaks, layer 3 falls back
+    assert verdicts.fig1(hand_curve(dip)).status == PARTLY
+    assert verdicts.fig1(hand_curve(FALL)).status == FAILS
+    one = verdicts.fig1(hand_curve(RISE[:1]))
+    assert one.status == UNMEASURED and "one repeat: no interval" in one.measured
+    with pytest.raises(ValueError, match="holds 2"):
+        verdicts.fig1(dg.stack_curves({"a": hand_curve(RISE), "b": hand_curve(FALL)}, name="variant"))
+
+
+def test_fig2_tests_the_trend_over_layers():
+    table = pd.DataFrame({"depth": [1, 2, 3, 4, 5], "layer": list("abcde"), "edges": 150,
+                          "modularity": [0.33, 0.38, 0.40, 0.46, 0.72]})
+    rising = verdicts.fig2(table)
+    assert rising.status == HOLDS
+    assert "Q 0.330 at layer 1 → 0.720 at layer 5; Spearman ρ of Q with depth 1.00 over 5 layers (p < 0.001)" \
+        in rising.measured
+    assert verdicts.fig2(table.assign(modularity=[0.4, 0.3, 0.45, 0.35, 0.5])).status == PARTLY  # ρ 0.6, p 0.28
+    assert verdicts.fig2(table.assign(modularity=table.modularity[::-1].to_numpy())).status == FAILS
+    assert verdicts.fig2(table.head(2)).status == UNMEASURED
+
+
+def test_fig2_with_the_graphs_adds_the_same_class_edge_share():
+    data = tiny_synthetic("test", n=24)
+    images = torch.stack([data[i][0] for i in range(24)])
+    labels = [int(data[i][1]) for i in range(24)]
+    graphs = dg.figures.layer_graphs(tiny_net(), images, labels, layers=["0", "2", "4", "6"], k=3, device="cpu")
+    item = verdicts.fig2(graphs, labels)
+    assert "one sample of 24 images" in item.measured and "same-class edge share" in item.measured
+    table = dg.figures.layer_graph_table(graphs)
+    assert f"Q {table.modularity.iloc[0]:.3f} at layer 1".replace("-", "−") in verdicts.fig2(table).measured
+
+
+def test_fig3_statuses_from_rises_plateaus_and_the_untrained_baseline():
+    full = verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("resnet20", True, 0): RISE,
+                                      ("vgg19", False, 0): FALL}))
+    assert full.status == HOLDS
+    assert "vgg19 Q 0.200 ± 0.025 → 0.800 ± 0.000 (rise +0.600 ± 0.025), gains 2 up/2 flat/0 down, longest flat " \
+           "run layers 4–5" in full.measured
+    assert "resnet20 Q 0.200 ± 0.025 → 0.600 ± 0.050" in full.measured
+    assert "Untrained, the rise from the first to the last layer: vgg19 −0.400 ± 0.025." in full.measured
+    assert full.measured.endswith("Plateau or dip in vgg19.")
+    no_plateau = verdicts.fig3(model_frame({("resnet20", True, 0): RISE, ("resnet20", False, 0): FALL}))
+    assert no_plateau.status == PARTLY and "No trained curve plateaus or dips" in no_plateau.measured
+    untrained_rises = verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("vgg19", False, 0): RISE}))
+    assert untrained_rises.status == PARTLY
+    assert verdicts.fig3(model_frame({("resnet20", True, 0): FALL})).status == FAILS
+    assert verdicts.fig3(model_frame({("resnet20", True, 0): RISE[:1]})).status == UNMEASURED
+    with pytest.raises(KeyError, match="'model' column"):
+        verdicts.fig3(dg.stack_curves({"a": hand_curve(RISE)}, name="variant"))
+    with pytest.raises(ValueError, match="no trained curve"):
+        verdicts.fig3(model_frame({("resnet20", False, 0): RISE}))
+
+
+def test_fig3_uses_the_spread_across_training_seeds():
+    seeds = {("resnet20", True, seed): np.array(RISE) + 0.01 * seed for seed in range(3)}
+    item = verdicts.fig3(model_frame(seeds))
+    assert "95 % intervals across training seeds" in item.measured
+    # per seed the mean over repeats is 0.20, 0.21, 0.22 at layer 1: 0.210 ± t(0.975, 2)·0.01/√3
+    assert "Q 0.210 ± 0.025 →" in item.measured
+    assert item.status == PARTLY  # rises, no plateau
+
+
+def test_fig3_gains_agree_with_curve_gains_on_a_model_curves_frame():
+    curves = dg.figures.model_curves("resnet20", "synthetic", trained=False, n=12, repeats=3, device="cpu")
+    as_trained = curves.assign(trained=True)  # the same numbers, read as a trained curve
+    gains = dg.figures.curve_gains(as_trained).dropna(subset=["delta"])
+    up, down = int((gains.gain_low > 0).sum()), int((gains.gain_high < 0).sum())
+    assert f"gains {up} up/{len(gains) - up - down} flat/{down} down" in verdicts.fig3(as_trained).measured
+
+
+# ------------------------------------------------------------------------------ training, attacks, ablation, CKA
+
+
+def dynamics_frame(deep_end: float, shallow_end: float = 0.6, repeats: int = 3) -> pd.DataFrame:
+    rows = []
+    for epoch, (acc, t) in enumerate([(0.715, 0.0), (0.85, 0.5), (0.929, 1.0)], start=1):
+        for repeat in range(repeats):
+            noise = 0.002 * (repeat - 1)
+            for depth, start, end in ((1, 0.6, shallow_end), (9, 0.7, deep_end)):
+                rows.append({"epoch": epoch, "layer": f"l{depth}", "depth": depth, "repeat": repeat,
+                             "modularity": start + t * (end - start) + noise * (1 + t), "test_acc": acc,
+                             "n": 500, "k": 3})
+    return pd.DataFrame(rows)
+
+
+def test_fig4_deep_layers_rise_while_shallow_ones_stay_flat():
+    item = verdicts.fig4(dynamics_frame(0.77))
+    assert item.status == HOLDS
+    assert "test accuracy 71.5 → 92.9 %" in item.measured and "over epochs 1–3" in item.measured
+    assert "L9 0.700 ± 0.005 → 0.770 ± 0.010 (change +0.070 ± 0.005)" in item.measured
+    assert "Spearman ρ of L9's Q with the accuracy over epochs: 1.00" in item.measured
+    assert verdicts.fig4(dynamics_frame(0.77, shallow_end=0.67)).status == PARTLY  # both rise alike
+    assert verdicts.fig4(dynamics_frame(0.60)).status == FAILS
+    assert verdicts.fig4(dynamics_frame(0.77, repeats=1)).status == UNMEASURED
+    with pytest.raises(ValueError, match="two epochs"):
+        verdicts.fig4(dynamics_frame(0.77).query("epoch == 1"))
+
+
+def adversarial_frame(last: dict[str, list[float]]) -> pd.DataFrame:
+    """adversarial_curves-shaped: per attack a curve of two layers, its last layer's Q per repeat as given."""
+    curves = {}
+    for attack, values in last.items():
+        for communities in ("true", "predicted"):
+            table = [[0.6, value] for value in values]
+            curves[attack, communities] = hand_curve(table)
+    return dg.stack_curves(curves, name=["attack", "communities"]).assign(paper_compat=False)
+
+
+def test_fig5_each_attack_must_lower_the_last_layer():
+    clean = [0.84, 0.85, 0.86]
+    item = verdicts.fig5(adversarial_frame({"clean": clean, "fgsm": [0.73, 0.74, 0.75], "pgd": [0.74, 0.75, 0.76]}))
+    assert item.status == HOLDS
+    assert "clean 0.850 ± 0.025" in item.measured and "FGSM 0.740 ± 0.025 (drop 0.110" in item.measured
+    assert verdicts.fig5(adversarial_frame({"clean": clean, "fgsm": [0.73, 0.74, 0.75],
+                                            "cw": [0.84, 0.86, 0.85]})).status == PARTLY
+    assert verdicts.fig5(adversarial_frame({"clean": clean, "cw": [0.90, 0.91, 0.92]})).status == FAILS
+    assert verdicts.fig5(adversarial_frame({"clean": [0.85], "fgsm": [0.74]})).status == UNMEASURED
+    with pytest.raises(KeyError, match="clean"):
+        verdicts.fig5(adversarial_frame({"fgsm": clean}))
+
+
+def ablation_frame(last: dict[tuple[str, int], list[float]], middle_spread: float = 0.2) -> pd.DataFrame:
+    curves = {}
+    for index, (key, values) in enumerate(last.items()):
+        curves[key] = hand_curve([[0.5 + middle_spread * index / len(last), value] for value in values])
+    return dg.stack_curves(curves, name=["sweep", "value"])
+
+
+def test_fig6_curves_must_meet_in_the_last_layer():
+    meeting = ablation_frame({("k", 3): [0.78, 0.80], ("k", 11): [0.77, 0.79]})
+    item = verdicts.fig6(meeting)
+    assert item.status == HOLDS
+    assert "k 3 → 11: last-layer Q k = 3: 0.790 ± 0.127, k = 11: 0.780 ± 0.127 (spread 0.010; widest 0.100 at " \
+           "layer 1)" in item.measured and "over 2 repeats" in item.measured
+    apart = {("n", 200): [0.70, 0.701], ("n", 5000): [0.80, 0.801]}
+    assert verdicts.fig6(ablation_frame(apart, middle_spread=0.4)).status == PARTLY  # narrower than at layer 1
+    assert verdicts.fig6(ablation_frame(apart, middle_spread=0.0)).status == FAILS
+    assert verdicts.fig6(ablation_frame({("k", 3): [0.8], ("k", 5): [0.79]})).status == UNMEASURED
+
+
+def test_fig7_agreement_from_the_per_repeat_correlations():
+    item = verdicts.fig7(pd.DataFrame({"repeat": [0, 1, 2], "spearman": [0.8, 0.9, 0.85], "pairs": 378, "n": 500,
+                                       "k": 3}))
+    assert item.status == HOLDS
+    assert "over 378 layer pairs, per disjoint sample of 500 images: 0.850 ± 0.124 (95 % t-interval over 3 " \
+           "repeats)" in item.measured
+    assert verdicts.fig7(pd.DataFrame({"spearman": [0.2, 0.3, 0.25]})).status == PARTLY
+    assert verdicts.fig7(pd.DataFrame({"spearman": [-0.1, 0.1, 0.0]})).status == FAILS
+    assert verdicts.fig7(pd.DataFrame({"spearman": [0.9]})).status == UNMEASURED
+    summary = dg.figures.summarize_agreement(pd.DataFrame({"spearman": [0.8, 0.9, 0.85]}))
+    assert verdicts.fig7(summary).status == HOLDS
+
+
+def test_fig7_on_a_real_cka_agreement_frame():
+    agreement = dg.figures.cka_agreement(tiny_net(), tiny_synthetic("test", n=48), n=12, repeats=2,
+                                         layers=["0", "2", "4", "6"], device="cpu")
+    item = verdicts.fig7(agreement)
+    assert "over 6 layer pairs, per disjoint sample of 12 images" in item.measured and item.status in STATUSES
+
+
+# ------------------------------------------------------------------------------ pruning and metrics
+
+
+def variants_table(top1: dict[str, list[float]], unpruned: float = 93.39, delta_q=None) -> pd.DataFrame:
+    """evaluate_variants' table with recovery seeds: one row per (variant, seed), the unpruned row first."""
+    rows = [{"variant": "unpruned", "recovery_seed": pd.NA, "removed": 0, "top1": unpruned, "params_reduction": 0.0,
+             "flops_reduction": 0.0, "q_last": 0.80}]
+    for variant, values in top1.items():
+        rows += [{"variant": variant, "recovery_seed": seed, "removed": 4, "top1": value, "params_reduction": 0.1,
+                  "flops_reduction": 0.15, "q_last": 0.80 - (delta_q or {}).get(variant, 0.0)}
+                 for seed, value in enumerate(values)]
+    table = pd.DataFrame(rows)
+    table["recovery_seed"] = table["recovery_seed"].astype("Int64")
+    table["delta_acc"] = unpruned - table.top1
+    table["delta_q"] = table.q_last.iloc[0] - table.q_last
+    return table
+
+
+def test_fig8_plateau_pruning_costs_little():
+    item = verdicts.fig8(variants_table({"8 removed": [92.53, 92.73, 92.74], "16 removed": [90.1, 90.3, 90.5]}))
+    assert item.status == PARTLY  # 8 blocks: loss below 1 point; 16: far beyond
+    assert "unpruned 93.39 %" in item.measured and "8 removed (4 units) 92.67 ± 0.12 %, loss 0.72 ± 0.29 points" \
+        in item.measured and "mean ± std over 3 recovery seeds" in item.measured
+    assert verdicts.fig8(variants_table({"8 removed": [92.9, 93.0, 93.1]})).status == HOLDS
+    assert verdicts.fig8(variants_table({"16 removed": [90.1, 90.3, 90.5]})).status == FAILS
+    assert verdicts.fig8(variants_table({"8 removed": [92.9, 93.5, 92.0]})).status == PARTLY  # straddles 1 point
+    single = verdicts.fig8(variants_table({"8 removed": [92.9]}))
+    assert single.status == UNMEASURED and "one recovery seed: no interval" in single.measured
+
+
+def test_fig9_contrast_and_paper_variants():
+    contrast = variants_table({"plateau-4": [93.08, 93.27, 93.19], "rising-4": [92.57, 92.83, 92.71]})
+    item = verdicts.fig9(contrast)
+    assert item.status == HOLDS
+    p_value = dg.figures.summarize_comparison(contrast, by="variant", reference="plateau-4").p_value.iloc[-1]
+    assert "plateau-4 93.18 ± 0.10 % against rising-4 92.70 ± 0.13 %: the rising units cost 0.48" in item.measured
+    assert f"Welch's p = {p_value:.2g}" in item.measured
+    reversed_ = variants_table({"plateau-4": [92.57, 92.83, 92.71], "rising-4": [93.08, 93.27, 93.19]})
+    assert verdicts.fig9(reversed_).status == FAILS
+    paper = variants_table({"VGG11_1": [92.45], "VGG11_3": [88.17]}, unpruned=92.84, delta_q={"VGG11_3": 0.071})
+    single = verdicts.fig9(paper)
+    assert single.status == UNMEASURED and "VGG11_3 88.17 %, ΔAcc 4.67, ΔQ 0.071" in single.measured
+    seeded = variants_table({"VGG11_3": [88.1, 88.2, 88.3]}, unpruned=92.84)
+    assert verdicts.fig9(seeded).status == HOLDS
+    with pytest.raises(ValueError, match="neither"):
+        verdicts.fig9(variants_table({"plateau-4": [93.0, 93.1]}).query("variant != 'unpruned'"))
+
+
+def comparison(top1: dict[str, list[float]]) -> pd.DataFrame:
+    """compare_pruning's runs: the unpruned row, then each method's runs."""
+    rows = [{"method": "unpruned", "seed": 0, "removed": 0, "top1": 93.39, "params_reduction": 0.0,
+             "flops_reduction": 0.0}]
+    rows += [{"method": method, "seed": seed, "removed": 16, "top1": value, "params_reduction": 0.7,
+              "flops_reduction": 0.6} for method, values in top1.items() for seed, value in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_table1_from_welch_tests_against_the_modularity_row():
+    own = [90.1, 90.3, 90.5]
+    beaten = comparison({"modularity": own, "linear-probe": [91.2, 91.3, 91.4], "random": [89.9, 90.2, 90.5]})
+    item = verdicts.table1(dg.figures.summarize_comparison(beaten))
+    assert item.status == FAILS
+    assert "modularity removes 16 units and keeps 90.30 ± 0.20 % (mean ± std over 3 runs)" in item.measured
+    assert "linear-probe +1.00 (p = " in item.measured and "random −0.10 (p = " in item.measured
+    assert verdicts.table1(beaten).status == FAILS  # compare_pruning's runs are summarised first
+    chance = comparison({"modularity": own, "random-matched": [90.0, 90.3, 90.6], "tail": [89.0, 89.1, 89.2]})
+    assert verdicts.table1(chance).status == PARTLY  # no better than random units
+    better = comparison({"modularity": own, "random-matched": [88.0, 88.3, 88.6], "tail": [89.0, 89.1, 89.2]})
+    assert verdicts.table1(better).status == HOLDS
+    assert verdicts.table1(comparison({"modularity": [90.3], "tail": [89.0]})).status == UNMEASURED
+    with pytest.raises(KeyError, match="'modularity' row"):
+        verdicts.table1(dg.figures.summarize_comparison(chance, reference="tail").query("method != 'modularity'"))
+
+
+def test_metrics_reads_the_modularity_correlation():
+    frame = pd.DataFrame({"metric": ["block_influence", "modularity"], "spearman": [0.83, 0.38],
+                          "ci_low": [0.63, -0.06], "ci_high": [0.93, 0.73], "p_value": [3e-7, 0.06], "units": 25})
+    item = verdicts.metrics(frame)
+    assert item.status == PARTLY
+    assert "over 25 units: 0.38 [−0.06, 0.73] (95 % bootstrap interval, p = 0.06); the best of 2 measures, " \
+           "block_influence: 0.83 [0.63, 0.93]" in item.measured
+    assert verdicts.metrics(frame.assign(ci_low=[0.63, 0.1])).status == HOLDS
+    assert verdicts.metrics(frame.assign(ci_high=[0.93, -0.01])).status == FAILS
+    assert verdicts.metrics(frame.assign(ci_low=np.nan, ci_high=np.nan)).status == UNMEASURED
+    with pytest.raises(KeyError, match="include 'modularity'"):
+        verdicts.metrics(frame.head(1))
+
+
+def test_asymptotics_on_a_real_sweep_and_a_broken_identity():
+    frame = dg.figures.asymptotic_sweep(ns=[20, 200], ks=[3, 5], separation=[0.0, 1.5], num_classes=2, dim=4,
+                                        repeats=3)
+    item = verdicts.asymptotics(frame)
+    deviation = (frame.modularity - (frame.p_in - frame.sum_pi2)).abs().max()
+    assert f"max abs(Q − (p_in − Σπ²)) = {deviation:.4f} over 24 graphs" in item.measured
+    assert "from N = 20 to 200, Q rises for" in item.measured and "of 2 (separation, k) pairs" in item.measured
+    assert "at separation 1.5 Q rises by" in item.measured and item.status in STATUSES
+    assert verdicts.asymptotics(frame.assign(p_in=frame.p_in + 0.1)).status in (PARTLY, FAILS)
+    assert verdicts.asymptotics(frame, tolerance=0.0).status != HOLDS
