@@ -338,16 +338,18 @@ def graph_animation(graphs: Sequence[LayerGraph], labels: Any, path: str | Path,
     return path
 
 
-def embed_gif(path: str | Path, *, width: int | None = None):
+def embed_gif(path: str | Path, *, width: int | None = None, alt: str | None = None):
     """The GIF at ``path`` as an ``IPython.display.HTML`` image with the file's bytes inlined.
 
     Unlike ``IPython.display.Image``, whose ``image/gif`` output nbconvert's HTML export leaves out,
-    this shows (and animates) both in Jupyter and in the rendered HTML reports.
+    this shows (and animates) both in Jupyter and in the rendered HTML reports. ``alt`` describes
+    it for readers who cannot see it (default: the file's name).
     """
     import base64
+    import html
 
     from IPython.display import HTML
 
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     size = f' width="{int(width)}"' if width else ""
-    return HTML(f'<img src="data:image/gif;base64,{data}"{size} alt="{Path(path).name}">')
+    return HTML(f'<img src="data:image/gif;base64,{data}"{size} alt="{html.escape(alt or Path(path).name)}">')
