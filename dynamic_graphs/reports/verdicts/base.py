@@ -76,6 +76,10 @@ class Verdict:
         fields = {"figure": self.figure, "status": self.status, "claim": self.claim, "measured": self.measured}
         return self.markdown(), {"dynamic_graphs": {"verdict": fields}}
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        # the plain text of the display, which `papermill --log-output` prints: the paragraph itself
+        printer.text(self.markdown())
+
     def summary(self, words: int = 40) -> str:
         """The status and the measured numbers in at most about ``words`` words, for an index table row.
 
