@@ -52,7 +52,7 @@ reports: dataset
 zoo: dataset
 	$(BIN)/dynamic-graphs zoo $(ZOO_MODELS) --out reports/zoo.csv $(ZOO_ARGS)
 
-# JupyterLab 4 on the project's environment (the venv's python3 kernel, ipywidgets progress bars).
+# JupyterLab 4 on the project's environment (the venv's python3 kernel; progress shows as a line every few seconds).
 # Stop it with Ctrl-C. LAB_PORT picks the port; as root (containers) it needs --allow-root.
 lab: setup
 	$(BIN)/jupyter lab --port $(LAB_PORT) $(if $(filter 0,$(shell id -u)),--allow-root)

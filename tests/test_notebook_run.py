@@ -105,8 +105,9 @@ def test_a_figure_is_saved_named_and_shown_with_its_alt_text(tmp_path, shown, ca
                                                          "fig3_resnet20_fashion-mnist.png"]
     printed = capsys.readouterr().out  # what papermill --log-output shows: where the files went
     assert printed.startswith("figure: ") and str(tmp_path / "fig3_resnet20_fashion-mnist.png") in printed
-    data, metadata = shown[-1]
+    data, metadata = shown[-2]
     assert set(data) == {"image/png", "text/plain"}
+    assert shown[-1][0]["text/markdown"].startswith("Files: [PNG](")  # links the report can follow
     alt = metadata["image/png"]["dynamic_graphs"]["alt"]
     assert alt == "1 panel: resnet20. layer against Q. lines: trained"
     assert not plt.fignum_exists(figure.number)  # not shown a second time by the inline backend

@@ -167,7 +167,8 @@ class NotebookRun:
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def figure(self, figure, name: str, *parts: str | Sequence[str], alt: str | None = None) -> None:
-        """Save ``figure`` (a matplotlib Figure or Axes) as PNG and PDF, print where, and show it with alt text.
+        """Save ``figure`` (a matplotlib Figure or Axes) as PNG and PDF, print where, show it with alt text
+        and links to its files.
 
         The files are ``<fig_dir>/<name>_<parts>.png`` and ``.pdf`` (:func:`figure_name`), ``fig_dir``
         being the notebook's parameter of that name, else ``dg.settings.fig_dir``. The printed line
@@ -191,6 +192,7 @@ class NotebookRun:
         plt.close(figure)  # shown once, here, not again by the inline backend
         display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<figure: {alt}>"},
                 raw=True, metadata={"image/png": {METADATA_KEY: {"alt": alt}}})
+        _display_markdown("Files: " + ", ".join(f"[{path.suffix[1:].upper()}]({_shown(path)})" for path in paths))
 
     def table(self, table: pd.DataFrame, *, caption: str = "", empty: str = "Nothing to show.",
               needs: str | None = None) -> None:
