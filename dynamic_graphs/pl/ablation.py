@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..frames import check_curves
-from ._axes import new_axes, outside_legend, require_columns
+from ._axes import fit_outside, new_axes, outside_legend, require_columns
 from .curves import plot_curve
 
 __all__ = [
@@ -167,5 +167,9 @@ def plot_asymptotics(frame: pd.DataFrame, *, panel_size: float = 3.8) -> matplot
     plot_decomposition(frame, ax=axes[0, 0], hue="separation" if len(separations) > 1 else "k")
     for ax, separation in zip(axes[0, 1:], separations):
         plot_convergence(frame, separation=separation, ax=ax)
-    figure.tight_layout()
+    for ax in axes[0, 1:-1]:  # the convergence panels share one k legend: the last panel's
+        ax.get_legend().remove()
+    legends = [axes[0, 0].get_legend(), axes[0, -1].get_legend()]
+    figure.canvas.draw()  # legend sizes are known once drawn
+    fit_outside(figure, legends, columns=2)
     return figure
