@@ -16,7 +16,8 @@ from conftest import tiny_net, tiny_synthetic
 HOLDS, PARTLY, FAILS, UNMEASURED = STATUSES
 RISE = [[0.20, 0.40, 0.60], [0.21, 0.41, 0.62], [0.19, 0.39, 0.58]]  # three repeats, three layers
 FALL = [row[::-1] for row in RISE]
-PLATEAU = [[0.2, 0.6, 0.8, 0.80, 0.8], [0.21, 0.62, 0.81, 0.82, 0.8], [0.19, 0.58, 0.79, 0.78, 0.8]]
+# its last two gains are within ±0.0025 of 0 (flat: below verdicts' FLAT_GAIN)
+PLATEAU = [[0.2, 0.6, 0.8, 0.801, 0.8], [0.21, 0.62, 0.81, 0.809, 0.81], [0.19, 0.58, 0.79, 0.79, 0.79]]
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,7 @@ def test_fig1_from_the_curve_and_each_status():
     # first layer 0.20 ± t(0.975, 2)·0.01/√3 = 0.025; the paired rise (0.40, 0.41, 0.39) has the same spread
     assert "Q 0.200 ± 0.025 → 0.600 ± 0.050 (rise +0.400 ± 0.025) over 3 layers (95 % intervals over 3 repeats)" \
         in rising.measured
-    assert "2 rise, 0 are flat and 0 fall" in rising.measured
+    assert "2 rise, 0 are flat, 0 fall and 0 are unresolved" in rising.measured
     dip = np.array(RISE) + np.array([0, 0.3, 0])  # layer 2 peaks, layer 3 falls back
     assert verdicts.fig1(hand_curve(dip)).status == PARTLY
     assert verdicts.fig1(hand_curve(FALL)).status == FAILS
@@ -113,7 +114,7 @@ def test_fig3_statuses_from_rises_plateaus_and_the_untrained_baseline():
     full = verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("resnet20", True, 0): RISE,
                                       ("vgg19", False, 0): FALL}))
     assert full.status == HOLDS
-    assert "vgg19 Q 0.200 ± 0.025 → 0.800 ± 0.000 (rise +0.600 ± 0.025), gains 2 up/2 flat/0 down, longest flat " \
+    assert "vgg19 Q 0.200 ± 0.025 → 0.800 ± 0.025 (rise +0.600 ± 0.000), gains 2 up/2 flat/0 down, longest flat " \
            "run layers 4–5" in full.measured
     assert "resnet20 Q 0.200 ± 0.025 → 0.600 ± 0.050" in full.measured
     assert "Untrained, the rise from the first to the last layer: vgg19 −0.400 ± 0.025." in full.measured
@@ -144,7 +145,17 @@ def test_fig3_gains_agree_with_curve_gains_on_a_model_curves_frame():
     as_trained = curves.assign(trained=True)  # the same numbers, read as a trained curve
     gains = dg.figures.curve_gains(as_trained).dropna(subset=["delta"])
     up, down = int((gains.gain_low > 0).sum()), int((gains.gain_high < 0).sum())
-    assert f"gains {up} up/{len(gains) - up - down} flat/{down} down" in verdicts.fig3(as_trained).measured
+    flat = int(((gains.gain_low <= 0) & (gains.gain_high >= 0) & (gains.gain_high < verdicts.curves.FLAT_GAIN)).sum())
+    unresolved = len(gains) - up - down - flat
+    text = f"gains {up} up/{flat} flat/{down} down" + (f"/{unresolved} unresolved" if unresolved else "")
+    assert text in verdicts.fig3(as_trained).measured
+
+
+def test_a_wide_interval_around_zero_is_not_called_a_plateau():
+    wide = [[0.2, 0.4, 0.60, 0.64], [0.21, 0.41, 0.62, 0.60], [0.19, 0.39, 0.58, 0.60]]  # last gain 0.01 ± 0.06
+    item = verdicts.fig3(model_frame({("resnet56", True, 0): wide}))
+    assert "gains 2 up/0 flat/0 down/1 unresolved" in item.measured
+    assert "No trained curve plateaus or dips" in item.measured
 
 
 # ------------------------------------------------------------------------------ training, attacks, ablation, CKA

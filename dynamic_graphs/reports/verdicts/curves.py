@@ -43,15 +43,30 @@ def _profile(matrix: pd.DataFrame) -> dict[str, Any]:
             "gains": [(int(depth), *mean_interval(steps[depth])) for depth in steps.columns]}
 
 
+FLAT_GAIN = 0.01
+"""A layer is flat when its gain's 95 % interval contains 0 and stays below this (the default threshold of
+:func:`dynamic_graphs.pruning.redundant_layers`): the layer demonstrably adds little. An interval that
+contains 0 but reaches above it is unresolved: too wide to call the layer either rising or flat."""
+
+
 def _shape(gains: list[tuple]) -> dict[str, Any]:
-    """Gains counted as up (interval above 0), flat (containing 0) or down, and the longest run of non-rising layers."""
-    kinds = [interval_status(low, high) for _, _, low, high in gains]
+    """Gains counted as up (interval above 0), flat (containing 0, below :data:`FLAT_GAIN`), down (below 0)
+    or unresolved (containing 0 and reaching :data:`FLAT_GAIN`), and the longest run of flat or falling layers."""
+    kinds = []
+    for _, _, low, high in gains:
+        kind = interval_status(low, high)
+        kinds.append("unresolved" if kind == PARTLY and high >= FLAT_GAIN else kind)
     run, best = [], []
     for (depth, *_), kind in zip(gains, kinds):
         run = run + [depth] if kind in (PARTLY, FAILS) else []
         best = run if len(run) > len(best) else best
     return {"up": kinds.count(HOLDS), "flat": kinds.count(PARTLY), "down": kinds.count(FAILS),
-            "unknown": kinds.count(UNMEASURED), "run": best}
+            "unresolved": kinds.count("unresolved"), "unknown": kinds.count(UNMEASURED), "run": best}
+
+
+def _gains_text(shape: dict[str, Any]) -> str:
+    unresolved = f"/{shape['unresolved']} unresolved" if shape["unresolved"] else ""
+    return f"gains {shape['up']} up/{shape['flat']} flat/{shape['down']} down{unresolved}"
 
 
 def _rise_text(profile: dict[str, Any]) -> str:
@@ -74,7 +89,8 @@ def fig1(curve: pd.DataFrame) -> Verdict:
     status = PARTLY if status == HOLDS and shape["down"] else status
     over = f"{INTERVALS} over {profile['units']} repeats" if profile["units"] > 1 else "one repeat: no interval"
     measured = (f"{_rise_text(profile)} over {profile['layers']} layers ({over}); of {len(profile['gains'])} "
-                f"layer-to-layer gains, {shape['up']} rise, {shape['flat']} are flat and {shape['down']} fall.")
+                f"layer-to-layer gains, {shape['up']} rise, {shape['flat']} are flat, {shape['down']} fall and "
+                f"{shape['unresolved']} are unresolved (interval containing 0 and reaching {FLAT_GAIN}).")
     claim = ("classes, mixed in the first layers, separate progressively with depth (t-SNE panels), and Q rises "
              "with them (VGG11 on CIFAR-10: about 0.11 → 0.81).")
     return Verdict("fig1", claim, measured, status)
@@ -123,7 +139,8 @@ def fig3(curves: pd.DataFrame) -> Verdict:
 
     Per curve of :func:`dynamic_graphs.figures.model_curves` (per model, dataset and ``trained``):
     the first and last layer's Q and the paired rise between them, and every layer's paired gain
-    counted as rising (interval above 0), flat (containing 0) or falling (below 0), as in
+    counted as rising (interval above 0), flat (containing 0 and below :data:`FLAT_GAIN`), falling
+    (below 0) or unresolved (containing 0, too wide to say), from the paired gains of
     :func:`dynamic_graphs.figures.curve_gains`. With several training seeds the intervals are over
     seeds (each seed's mean over repeats), otherwise over repeats.
 
@@ -159,8 +176,7 @@ def fig3(curves: pd.DataFrame) -> Verdict:
         plateaus[name] = (UNMEASURED if shape["unknown"] else
                           HOLDS if shape["down"] or len(shape["run"]) >= 2 else FAILS)
         run = f", longest flat run {layer_range(shape['run'])}" if shape["run"] else ""
-        trained_items.append(f"{name} {_rise_text(profile)}, gains {shape['up']} up/{shape['flat']} flat/"
-                             f"{shape['down']} down{run}")
+        trained_items.append(f"{name} {_rise_text(profile)}, {_gains_text(shape)}{run}")
     if not trained_items:
         raise ValueError("verdicts.fig3 found no trained curve (every row has trained=False); measure "
                          "dg.figures.model_curves(..., trained=True).")
