@@ -11,7 +11,7 @@ ZOO_MODELS ?= resnet20:0,1,2 resnet56:0,1,2 resnet110 vgg11 vgg16 vgg19
 ZOO_ARGS ?=
 LAB_PORT ?= 8888
 
-.PHONY: setup dataset demo reports zoo lab test test-fast bench clean
+.PHONY: setup dataset demo reports zoo lab test test-fast docs first-curve screenshots bench clean
 
 setup: $(VENV)/.installed
 
@@ -68,9 +68,30 @@ test: dataset
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" --durations=10
 
+# The documentation site, into docs/_build/html (gitignored): Sphinx with MyST-NB, warnings as errors,
+# then the test that walks the built pages (links, images, report figures, one page per public name).
+# The report pages show the stored notebooks of reports/ and never re-run them.
+docs: $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -b html -W --keep-going -q docs docs/_build/html
+	DG_DOCS_HTML=docs/_build/html $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_docs.py
+	@echo "The site: docs/_build/html/index.html"
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+# Re-run the getting-started notebook in place, refreshing the outputs the site shows (the shipped ResNet20).
+first-curve: dataset
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace docs/getting-started/first-curve.ipynb
+
+# Screenshots of four pages of the built site at a laptop and a phone width (headless Chromium), into
+# docs/_build/screenshots: what a reader sees, to look at after changing the theme or the pages.
+screenshots: docs
+	bash docs/screenshots.sh docs/_build/html docs/_build/screenshots
+
 bench: dataset
 	$(BIN)/python benchmarks/bench_curve.py
 	$(BIN)/python benchmarks/bench_approx.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache docs/_build docs/reports docs/api/generated

@@ -166,3 +166,29 @@ def test_a_bad_parameter_fails_before_any_training(name, value, message, tmp_pat
                                    parameters=parameters, kernel_name="python3", progress_bar=False)
     assert "dg.reports.start(" in caught.value.source  # the cell that failed: the check, not a later one
     assert not list(data.rglob("*.pt")), "the notebook trained or cached something before checking its parameters"
+
+
+DOCS = NOTEBOOK_DIR.parent / "docs"
+# the tracked ones: docs/reports/ is written from reports/ when the site builds, docs/_build/ is the site
+DOCS_NOTEBOOKS = sorted(p for p in DOCS.rglob("*.ipynb") if p.relative_to(DOCS).parts[0] not in ("reports", "_build")
+                        and ".ipynb_checkpoints" not in p.parts)
+
+
+@pytest.mark.parametrize("path", DOCS_NOTEBOOKS, ids=lambda p: p.name)
+def test_docs_notebook_is_stored_executed_in_normal_form(path):
+    """The site shows a docs notebook's stored outputs (it never executes it): every code cell ran, in order."""
+    text = path.read_text(encoding="utf-8")
+    notebook = nbformat.reads(text, as_version=4)
+    nbformat.validate(notebook)
+    assert nbformat.writes(notebook) + "\n" == text, f"{path.name} is not in nbformat's normal form"
+    counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: run it top to bottom (make first-curve)"
+    images = [cell for cell in notebook.cells for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+    assert images and all(cell.metadata.get("mystnb", {}).get("image", {}).get("alt") for cell in images)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DOCS_NOTEBOOKS, ids=lambda p: p.name)
+def test_docs_notebook_still_runs(path, tmp_path, kernel_data_dir):
+    # executed into tmp_path: the stored outputs are refreshed only by `make first-curve`
+    papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
