@@ -28,9 +28,10 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx_copybutton",
     "dg_reports",  # docs/_ext/dg_reports.py: the report pages and the findings page, from reports/*.ipynb
+    "dg_api",  # docs/_ext/dg_api.py: constants documented by their comments, escaped **options
 ]
 
-exclude_patterns = ["reports/_findings.md", "method.md", "_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+exclude_patterns = ["reports/_findings.md", "_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
@@ -48,6 +49,7 @@ autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"  # one Parameters list, types merged into it
 autodoc_typehints_format = "short"
 autodoc_member_order = "bysource"
 napoleon_google_docstring = True
@@ -68,5 +70,5 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "findings": [], "benchmarks": []}
+html_sidebars = {"index": [], "findings": [], "benchmarks": [], "definitions": []}
 html_show_sourcelink = False

@@ -296,9 +296,9 @@ def iter_curve(model: nn.Module, dataset: Dataset | str, spec: CurveSpec, *, lay
     """The curve's loop: for each repeat's images, each layer's features, as :class:`LayerSample`.
 
     Repeats come in order, and within one the layers in depth order; every sample is checked
-    (:func:`curve_samples`) before the first forward pass. A consumer scores each layer and lets
-    go of its features before asking for the next, so at most one repeat's features (within
-    ``spec.max_bytes``) are held. Progress is reported per repeat and layer
+    (:func:`curve_samples`) before the first forward pass. The features come from one forward
+    pass per group of layers that fits ``spec.max_bytes`` (:func:`~dynamic_graphs.features.iter_layer_features`),
+    so at most one group is held at a time. Progress is reported per repeat and layer
     (:func:`~dynamic_graphs.progress.progress`), named after ``caller`` and the model.
     """
     layers, dataset, draws = curve_samples(model, dataset, spec, layers=layers, caller=caller)
@@ -362,7 +362,6 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, spec: CurveSpec |
                               method=spec.graph_method, dim=spec.graph_dim)
         rows.append({"layer": sample.layer, "depth": sample.depth, "repeat": sample.repeat, **scores, "n": spec.n,
                      "k": spec.k})
-        del sample  # free this layer's features before the next one is taken
     frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)
     frame.attrs["params"] = {**spec.params(), "model": model_name(model)}
     return frame

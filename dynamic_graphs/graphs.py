@@ -123,12 +123,16 @@ def _check_k(k: Any, n_samples: int) -> int:
                          "choose a smaller k or more samples.") from None
 
 
-def top_k_neighbours(similarity: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k_neighbours(similarity: torch.Tensor, k: int, *, every_tie: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Indices and similarities of each row's k largest entries; ties go to the lower index.
 
     That tie rule is the one of the paper's ``heapq.nlargest``. It matters only for exact ties at
     the k-th place (duplicate samples), which are rare, so they are resolved row by row afterwards.
     ``similarity`` may be a block of rows of the full matrix (columns are sample indices).
+    By default ``torch.topk``'s own order is kept for equal values within the top k and for ties at
+    value 0: neither changes the graph (zero entries are not edges). ``every_tie=True`` resolves
+    those too, towards the lower index, for neighbour lists (``exclude_self=True`` in
+    :func:`cosine_top_k`), where they would change a vote and could differ between CPU and CUDA.
 
     Returns:
         ``(indices, values)``, both (rows, k) numpy arrays.
@@ -136,8 +140,10 @@ def top_k_neighbours(similarity: torch.Tensor, k: int) -> tuple[np.ndarray, np.n
     k = _check_k(k, similarity.shape[1])
     values, indices = torch.topk(similarity, k + 1, dim=1)  # one extra column reveals ties at the k-th place
     values, indices = values.cpu().numpy(), indices.cpu().numpy()
-    # A tie at value 0 cannot change the graph: zero entries are not edges.
-    tied_rows = np.flatnonzero((values[:, k] == values[:, k - 1]) & (values[:, k - 1] != 0))
+    if every_tie:  # any two equal values among the k + 1 candidates
+        tied_rows = np.flatnonzero((values[:, 1:] == values[:, :-1]).any(axis=1))
+    else:  # only a tie at the k-th place matters, and one at value 0 cannot change the graph
+        tied_rows = np.flatnonzero((values[:, k] == values[:, k - 1]) & (values[:, k - 1] != 0))
     if tied_rows.size:
         rows = similarity[torch.as_tensor(tied_rows, device=similarity.device)].cpu().numpy()
         stable = np.argsort(-rows, axis=1, kind="stable")[:, :k]
@@ -159,6 +165,8 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
     :data:`BLOCK_BYTES`) and only each row's top k is kept, so the memory beyond the features is
     O(rows · N) + O(N · k); on CUDA the blocks are computed and reduced on the device. The result is
     the top k of :func:`cosine_similarity` (:func:`top_k_neighbours`: ties to the lower index).
+    The Gram product runs in the features' dtype (:func:`as_feature_matrix`: float32, or float64
+    kept); no TF32 or matmul-precision flag is set here, so on CUDA PyTorch's setting applies.
 
     Args:
         features: (N, ...) torch tensor (any device) or numpy array.
@@ -177,7 +185,8 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
     rows = block_rows(n_samples, matrix.element_size()) if rows is None else check_int("rows", rows, minimum=1)
     inverse = _inverse_norms(matrix, name)
     diagonal = -float("inf") if exclude_self else 0.0
-    blocks = [top_k_neighbours(_similarity_rows(matrix, inverse, start, min(start + rows, n_samples), diagonal), k)
+    blocks = [top_k_neighbours(_similarity_rows(matrix, inverse, start, min(start + rows, n_samples), diagonal), k,
+                               every_tie=exclude_self)
               for start in range(0, n_samples, rows)]
     return np.concatenate([i for i, _ in blocks]), np.concatenate([v for _, v in blocks])
 
@@ -203,7 +212,7 @@ def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarr
 
 
 GRAPH_METHODS = ("exact", "approx")
-# The approximate graph's projected width: the smallest of 256, 512, 1024 with |ΔQ| <= 0.01 on every layer of
+# The approximate graph's projected width: the smallest of 256, 512, 1024 with ``|ΔQ| <= 0.01`` on every layer of
 # a trained ResNet56 at n = 10,000 (0.0052, 5.6x faster on its widest layer; reports/benchmark_approx.txt).
 APPROX_DIM = 1024
 
@@ -213,7 +222,8 @@ def random_projection(features: Any, dim: int = APPROX_DIM, *, seed: int = 0, na
 
     Johnson-Lindenstrauss: inner products and norms, hence cosine similarities, are kept up to
     errors of order 1 / sqrt(dim), so the k-NN graph of the projection approximates the paper's at
-    dim / M of the Gram cost. Features no wider than ``dim`` are returned as they are. The matrix
+    dim / M of the Gram cost. The projection is float32 (float64 features are rounded to float32);
+    features no wider than ``dim`` are returned as they are. The matrix
     is drawn from its own generator seeded by ``seed`` (the global random state is untouched), in
     blocks of its rows, and applied block by block, so no copy of the features is made.
     """
@@ -239,7 +249,10 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
     Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
     neighbours are chosen (a node whose k-th best similarity is negative keeps a zero-weight self
     entry, so it gets fewer edges); top-k per row with the similarity as the weight; symmetrised as
-    (A + Aᵀ)/2; zero entries are not edges. The similarity matrix is never held whole: its rows
+    (A + Aᵀ)/2, so the edges are the union of the directed choices (a mutual pair keeps S_ij, a
+    one-way pair gets S_ij / 2); zero entries are not edges. The similarities are computed in the
+    features' dtype (float32 for a curve's features, float64 kept) and the weights stored as
+    float64. The similarity matrix is never held whole: its rows
     are computed in blocks and only each row's top k is kept (:func:`cosine_top_k`), so graphs of
     50,000 samples fit in memory.
 

@@ -21,7 +21,11 @@ __all__ = [
 
 
 def paper_similarity_edges(features: Any, k: int, eps: float = 1e-8) -> list[tuple[int, int, float]]:
-    """Directed top-k edges (i, j, S_ij), 0-based, from cosine similarity with a zeroed diagonal."""
+    """Directed top-k edges (i, j, S_ij), 0-based, from cosine similarity with a zeroed diagonal.
+
+    As the paper's ``calculate_cosine_similarity_matrix``: a normalised float32 copy of the
+    features (norms floored at ``eps``), an einsum product in float32, the top k per row.
+    """
     h = torch.as_tensor(features).reshape(len(features), -1).float()
     h = h / h.norm(dim=1, keepdim=True).clamp_min(eps)
     similarity = torch.einsum("ik,jk->ij", h, h)

@@ -9,7 +9,7 @@ import torch
 
 from dynamic_graphs import knn_graph, modularity
 from dynamic_graphs.graphs import leiden, partition_agreement
-from dynamic_graphs.graphs import cosine_similarity
+from dynamic_graphs.graphs import cosine_similarity, cosine_top_k
 from dynamic_graphs.reference import paper_graph, paper_modularity
 
 
@@ -383,3 +383,14 @@ def test_the_approximate_graph_is_the_exact_one_of_a_seeded_projection():
     assert edge_dict(knn_graph(x[:, :50], k=3, method="approx", dim=64)) == edge_dict(knn_graph(x[:, :50], k=3))
     with pytest.raises(KeyError, match="graph method"):
         knn_graph(x, k=3, method="faiss")
+
+
+def test_neighbour_lists_resolve_every_tie_towards_the_lower_index():
+    # orthogonal samples: every similarity to another sample is exactly 0, a tie of all N - 1
+    indices, values = cosine_top_k(np.eye(6, dtype=np.float32), 2, exclude_self=True)
+    assert indices.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1], [0, 1], [0, 1]]
+    assert np.all(values == 0)
+    # equal similarities within the top k: the lower index comes first, as heapq.nlargest orders them
+    features = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    indices, _ = cosine_top_k(features, 2, exclude_self=True)
+    assert indices[:3].tolist() == [[1, 2], [0, 2], [0, 1]]

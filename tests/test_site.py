@@ -5,6 +5,7 @@ by tests/test_docs.py (``make docs``).
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -129,6 +130,11 @@ def test_findings_and_index_have_one_row_per_report_in_the_papers_order(tmp_path
     assert [row.split("](")[0] for row in table[2:]] == ["| [fig1", "| [fig6", "| [fig6-k"]
     assert "Q is robust \\| to k." in table[3] and "**Holds**" in table[3]  # a | in a claim does not split the row
     assert "no verdict" in table[2] and "dynamic-graphs report fig1 --all" in table[2]
+    assert "*as above*" in table[4] and "**Holds**" in table[4]  # fig6-k states fig6's claim again
+    # a report without a verdict borrows the claim of its notebook's other reports
+    nbformat.write(v4.new_notebook(cells=[v4.new_markdown_cell("# Fig. 6: old")]), tmp_path / "fig6-old.ipynb")
+    rows = dg_reports.findings_table(summaries[:2] + [read_report(tmp_path / "fig6-old.ipynb")]).splitlines()
+    assert "[fig6-old]" in rows[-1] and "*as above*" in rows[-1] and "no verdict" in rows[-1]
     index = dg_reports.index_page(summaries)
     assert index.index("fig1.ipynb") < index.index("fig6.ipynb") < index.index("fig6-k.ipynb")
     assert ":hidden:" in index
@@ -142,3 +148,15 @@ def test_every_committed_report_has_a_title_and_the_current_ones_a_verdict():
         assert summary.title and summary.commit, path.name
         if not summary.title_from_cell:  # rendered with dg.reports.start: the current layout
             assert summary.verdict is not None, f"{path.name} has a title but no verdict"
+
+
+def test_readme_is_a_short_front_door_whose_links_and_picture_exist():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.encode()) <= 10_000, "README.md is a front door: move details into docs/"
+    for command in ("make demo", "make test", "make docs"):
+        assert command in text
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in targets if not re.match(r"[a-z]+://", t)]
+    assert any(t.endswith(".png") for t in local), "README shows no figure"
+    missing = [t for t in local if not (REPO / t).exists()]
+    assert not missing, f"README links to missing files: {missing}"

@@ -131,8 +131,12 @@ def index_page(summaries: list[ReportSummary]) -> str:
 def findings_table(summaries: list[ReportSummary]) -> str:
     rows = ["| report | the claim | verdict | this run |", "|---|---|---|---|"]
     for _, group in _grouped(summaries):
+        # a report rendered before verdicts takes the claim its notebook's other reports state
+        known = next((s.verdict["claim"] for s in group if s.verdict), None)
+        previous = None
         for summary in group:
-            claim = summary.verdict["claim"] if summary.verdict else summary.claim_fallback()
+            claim = summary.verdict["claim"] if summary.verdict else known or summary.claim_fallback()
+            claim, previous = ("*as above*" if claim == previous else claim), claim
             measured = summary.verdict["measured"] if summary.verdict else (
                 f"see the report; re-render it with `dynamic-graphs report {summary.figure} --all`")
             rows.append(f"| [{summary.name}](reports/{summary.name}.ipynb) | {_cell(claim)} | "

@@ -40,7 +40,6 @@ def _k_sweep(model: nn.Module, dataset: Dataset, spec: CurveSpec, *, layers: lis
                                   rows=spec.graph_rows, method=spec.graph_method, dim=spec.graph_dim)
             rows.append({"layer": sample.layer, "depth": sample.depth, "repeat": sample.repeat, **scores,
                          "n": spec.n, "k": k})
-        del sample
     frame = pd.DataFrame(rows).sort_values(["k", "repeat", "depth"], ignore_index=True)
     return {k: curve.reset_index(drop=True) for k, curve in frame.groupby("k", sort=True)}
 

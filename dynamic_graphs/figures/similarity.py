@@ -25,7 +25,7 @@ __all__ = ["cka_agreement", "summarize_agreement"]
 
 def cka_agreement(model: nn.Module, dataset: Dataset | str, spec: CurveSpec | None = None, *,
                   layers: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
-    """Per repeat, the Spearman correlation of D_ij = |Q_i − Q_j| with 1 − linear CKA (Fig. 7).
+    """Per repeat, the Spearman correlation of ``D_ij = |Q_i − Q_j|`` with 1 − linear CKA (Fig. 7).
 
     Each repeat is one of :func:`~dynamic_graphs.modularity_curve`'s disjoint samples (the same
     spec): D comes from that sample's Q per layer, CKA from the same images and the same feature
@@ -63,7 +63,6 @@ def cka_agreement(model: nn.Module, dataset: Dataset | str, spec: CurveSpec | No
             correlation = matrix_rank_correlation(modularity_difference(q), 1 - cka_of_grams(units))
             rows.append({"repeat": sample.repeat, "spearman": correlation,
                          "pairs": len(layers) * (len(layers) - 1) // 2})
-        del sample
     return pd.DataFrame(rows).assign(n=spec.n, k=spec.k)
 
 

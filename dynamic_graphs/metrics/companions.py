@@ -24,8 +24,9 @@ def knn_accuracy(neighbours: np.ndarray, labels: Any) -> float:
     """Leave-one-out k-NN accuracy: each sample gets the majority label of its k neighbours.
 
     ``neighbours`` are the (N, k) indices of each sample's nearest *other* samples, nearest first
-    (:func:`~dynamic_graphs.graphs.cosine_top_k` with ``exclude_self=True``). A tie in the vote
-    goes to the tied label of the nearest neighbour.
+    (:func:`~dynamic_graphs.graphs.cosine_top_k` with ``exclude_self=True``). Votes are uniform. A
+    tie in the vote goes to the tied label of the nearest neighbour; scikit-learn's
+    ``KNeighborsClassifier`` gives it to the lowest tied class label instead.
 
     Example:
         >>> knn_accuracy(np.array([[1, 2], [0, 3], [3, 0], [2, 1]]), [0, 0, 1, 1])  # rows 2, 3 tie: nearest wins
@@ -44,9 +45,13 @@ def knn_accuracy(neighbours: np.ndarray, labels: Any) -> float:
 
 def mutual_knn(neighbours_a: np.ndarray, neighbours_b: np.ndarray) -> float:
     """Mutual k-NN alignment of two representations of the same samples (Huh et al. 2024, "The
-    Platonic Representation Hypothesis"): the mean over samples of |N_a(i) ∩ N_b(i)| / k.
+    Platonic Representation Hypothesis"): the mean over samples of ``|N_a(i) ∩ N_b(i)| / k``.
 
-    Both are (N, k) indices of each sample's k nearest other samples.
+    Both are (N, k) indices of each sample's k nearest other samples; :func:`layer_metrics`
+    (``mutual_knn_next``) takes them by cosine similarity with the sample itself left out
+    (:func:`~dynamic_graphs.graphs.cosine_top_k` with ``exclude_self=True``). platonic-rep's
+    ``mutual_knn`` ranks by the inner product of the features it is given, which equals this on
+    L2-normalised rows only.
 
     Example:
         >>> mutual_knn(np.array([[1, 2], [0, 2], [0, 1]]), np.array([[2, 1], [2, 0], [1, 0]]))
@@ -96,6 +101,9 @@ def probe_score(train_features: np.ndarray, train_labels: np.ndarray, test_featu
                 test_labels: np.ndarray, *, max_iter: int = 300) -> float:
     """Held-out accuracy of a logistic-regression probe (standardised features, scikit-learn's lbfgs).
 
+    ``StandardScaler`` is fitted on the training features; ``LogisticRegression`` keeps
+    scikit-learn's defaults (L2 penalty, C = 1) but ``max_iter``.
+
     An unconverged fit still ranks layers; its warnings are silenced rather than flooding logs.
     """
     import warnings
@@ -130,7 +138,8 @@ def layer_metrics(model: nn.Module, dataset: Any, spec: CurveSpec | None = None,
     - ``knn_accuracy``: leave-one-out k-NN classification on the k nearest other samples by cosine
       similarity (:func:`knn_accuracy`);
     - ``linear_cka_next``: :func:`linear_cka` with the next probe layer (NaN for the last);
-    - ``mutual_knn_next``: :func:`mutual_knn` with the next probe layer (NaN for the last);
+    - ``mutual_knn_next``: :func:`mutual_knn` with the next probe layer, both on the k nearest
+      other samples by cosine similarity (NaN for the last);
     - ``separation_fuzziness``: :func:`separation_fuzziness`;
     - ``linear_probe``: :func:`probe_score` of a logistic regression fitted on a seeded
       two-thirds of the sample's images and scored on the rest.

@@ -27,11 +27,14 @@ _GRAM_CHUNK = 2**24  # feature entries centred at once while a Gram matrix is ac
 
 
 def centred_gram(features: Any, *, name: str | None = None) -> torch.Tensor:
-    """The centred linear Gram matrix H X Xᵀ H of flattened features, in float64, on their device.
+    """The centred linear Gram matrix H X Xᵀ H of flattened features, returned in float64, on their device.
 
     H = I − 11ᵀ/N. Computed as (HX)(HX)ᵀ, centring a block of feature columns at a time, so
     only the (N, N) result and one block are held beside the features; subtracting the means
-    before the product keeps the precision that centring K afterwards would lose.
+    before the product keeps the precision that centring K afterwards would lose. The means and
+    each block's product are computed in the features' own precision (float32 for a curve's
+    features; integer, float16 and bfloat16 input become float32, float64 stays float64); only
+    the sum over blocks is float64.
 
     Args:
         features: (N, ...) tensor or array, one row per sample.
@@ -57,6 +60,11 @@ def centred_gram(features: Any, *, name: str | None = None) -> torch.Tensor:
 
 
 def unit_gram(features: Any, name: str | None) -> torch.Tensor:
+    """:func:`centred_gram` divided by its Frobenius norm (float64): linear CKA is the inner product of two.
+
+    Raises:
+        ValueError: features with zero variance (every sample the same), naming the layer ``name``.
+    """
     gram = centred_gram(features, name=name)
     norm = torch.linalg.matrix_norm(gram)
     if not norm > 0:
@@ -75,6 +83,11 @@ def linear_cka(x: Any, y: Any) -> float:
     cosine between the centred Gram matrices (:func:`centred_gram`). CKA is a *similarity*: 1 for
     representations equal up to rotation and isotropic scaling; compare ``1 − CKA`` with a
     difference such as :func:`modularity_difference`.
+
+    The features are used as they are (rows not L2-normalised, unlike platonic-rep's pipeline),
+    and there is no debiased (unbiased-HSIC) variant: the biased estimator is well above 0 for
+    unrelated representations unless N is much larger than their width. The Gram products run in
+    the features' precision (float32 for a curve's features), summed and normalised in float64.
 
     Args:
         x: (N, ...) tensor or array; each row flattened.
@@ -155,7 +168,7 @@ def _mean_curve(frame: pd.DataFrame) -> np.ndarray:
 
 
 def modularity_difference(q: Sequence[float] | np.ndarray | pd.DataFrame) -> np.ndarray:
-    """The layer-difference matrix D_ij = |Q_i − Q_j| (arXiv 2111.12485, Fig. 7).
+    """The layer-difference matrix ``D_ij = |Q_i − Q_j|`` (arXiv 2111.12485, Fig. 7).
 
     D is a *difference* (0 on the diagonal); CKA is a *similarity* (1 on the diagonal), so compare
     D with ``1 − cka_matrix(...)``. A frame must hold one curve (see :mod:`dynamic_graphs.frames`):

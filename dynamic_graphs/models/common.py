@@ -44,7 +44,7 @@ __all__ = [
     "VGGFamily",
 ]
 
-# name -> builder(num_classes=, in_channels=, mean=, std=, **kwargs) -> nn.Module (see register_builder).
+# name -> ``builder(num_classes=, in_channels=, mean=, std=, **kwargs) -> nn.Module`` (see register_builder).
 # It lives here rather than in __init__ so that the architecture modules can register themselves
 # without a circular import; ``dynamic_graphs.models`` re-exports both names.
 MODELS: dict[str, Callable[..., nn.Module]] = {}

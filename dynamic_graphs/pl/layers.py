@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def plot_layer_matrix(matrix: Any, *, ax: matplotlib.axes.Axes | None = None, title: str | None = None,
                       cmap: str = "Blues", vmin: float | None = None, vmax: float | None = None,
                       tick_step: int | None = None, colorbar_label: str | None = None) -> matplotlib.axes.Axes:
-    """A layer × layer matrix (D_ij = |Q_i − Q_j| or linear CKA) as a seaborn heatmap, layers numbered from 1.
+    """A layer × layer matrix (``D_ij = |Q_i − Q_j|`` or linear CKA) as a seaborn heatmap, layers numbered from 1.
 
     Args:
         matrix: (L, L) array, e.g. from :func:`modularity_difference` or :func:`cka_matrix`.
