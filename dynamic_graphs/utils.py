@@ -45,6 +45,7 @@ __all__ = [
     "lookup",
     "model_device",
     "model_name",
+    "refuse_unknown",
     "resolve_device",
     "restored_environ",
     "seed_everything",
@@ -152,6 +153,38 @@ def lookup(name: Any, choices: Iterable[str], *, what: str, aliases: Mapping[str
     close = list(dict.fromkeys(lowered[c] for c in difflib.get_close_matches(key, list(lowered), n=3, cutoff=0.6)))
     suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
     raise error(f"Unknown {what} {name!r}.{suggestion} Available: {', '.join(choices)}{hint}.")
+
+
+def refuse_unknown(names: Iterable[Any], known: Iterable[str], *, what: str, error: type[Exception] = ValueError,
+                   context: str = "") -> None:
+    """Refuse each of ``names`` that is not exactly one of ``known`` (unlike :func:`lookup`, case counts).
+
+    Args:
+        names: what the user passed (parameter names, say).
+        known: the names declared.
+        what: what a name is, for the message (``"parameter"``).
+        error: the exception to raise.
+        context: appended to the message: where the names came from, what is declared.
+
+    Raises:
+        ValueError: (or ``error``) one sentence per unknown name, ``Unknown parameter 'Repeats'. Did you
+            mean 'repeats'?``, then ``context``.
+
+    Example:
+        >>> refuse_unknown(["n", "Repeats"], ["n", "repeats"], what="parameter")
+        Traceback (most recent call last):
+        ...
+        ValueError: Unknown parameter 'Repeats'. Did you mean 'repeats'?
+    """
+    known = list(known)
+    lowered = {choice.lower(): choice for choice in reversed(known)}  # a case variant suggests the first spelling
+    problems = []
+    for name in dict.fromkeys(name for name in names if name not in known):
+        close = [lowered[c] for c in difflib.get_close_matches(str(name).strip().lower(), list(lowered), n=3)]
+        suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        problems.append(f"Unknown {what} {name!r}.{suggestion}")
+    if problems:
+        raise error(" ".join([*problems, context]).strip())
 
 
 # --------------------------------------------------------------------------- labels

@@ -85,3 +85,6 @@ def test_bad_names_are_usage_errors_before_any_work(capsys):
     with pytest.raises(SystemExit) as exit_:  # a name the notebook does not declare: refused, not ignored
         main(["report", "fig3", "-p", "repeat", "1"])
     assert exit_.value.code == 2 and "Unknown parameter 'repeat'. Did you mean 'repeats'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # Python's names are case-sensitive: Repeats would be ignored
+        main(["report", "fig3", "-p", "Repeats", "1"])
+    assert exit_.value.code == 2 and "Unknown parameter 'Repeats'. Did you mean 'repeats'?" in capsys.readouterr().err

@@ -263,7 +263,9 @@ def test_curve_gains_is_layer_gains_per_curve_with_the_labels_kept():
     from dynamic_graphs import get_model
     from dynamic_graphs.data import dataset_info
     from dynamic_graphs.figures import curve_gains
-    from dynamic_graphs.pruning import layer_gains
+    import numpy as np
+
+    from dynamic_graphs.pruning import classify_gains, layer_gains
 
     curves = _resnet20_curves()
     gains = curve_gains(curves)
@@ -280,7 +282,9 @@ def test_curve_gains_is_layer_gains_per_curve_with_the_labels_kept():
     assert flat[flat.trained].layer.tolist() == ["layer1.2", "layer2.0"]
     row = flat.iloc[0]
     assert row.delta == pytest.approx(0) and row.gain_low == pytest.approx(0) and row.gain_high == pytest.approx(0)
-    assert (flat.gain_low <= 0).all() and flat.delta.notna().all()  # no first layer: it has no gain
+    assert (flat.gain_high < 0.01).all() and flat.delta.notna().all()  # no first layer: it has no gain
+    kinds = classify_gains(gains.gain_low, gains.gain_high)
+    assert len(flat) == int(np.isin(kinds, ["flat", "down"]).sum())  # unresolved and rising gains are left out
     one_repeat = curve_gains(curves[curves.repeat == 0], flat_only=True)  # no interval: nothing measurably rises
     assert len(one_repeat) == 2 * 9 and one_repeat.gain_low.isna().all()
     with pytest.raises(ValueError, match="no 'dataset'.*dg.pruning.layer_gains\\(curve, model\\)"):

@@ -57,6 +57,33 @@ def test_the_parameters_cell_is_found_with_and_without_papermill():
         notebook_parameters([imports, call])
 
 
+def test_a_cell_that_tweaks_a_value_does_not_replace_the_parameters_cell():
+    tweak, call = "n = 100", "run = dg.reports.start('x')"
+    # JupyterLab: the cell with the most literal assignments is the parameters cell; a tweak overrides it
+    assert notebook_parameters([PARAMETERS_CELL, tweak, call]) == (list(NAMESPACE), ["n"])
+    assert notebook_parameters([PARAMETERS_CELL, call, "x = 1", PARAMETERS_CELL, tweak, call]) == (
+        list(NAMESPACE), ["n"])
+    # papermill: the cell its injected cell follows, whatever ran before
+    injected = "# Parameters\nrepeats = 1\n"
+    assert notebook_parameters(["seed = 1\nk = 2\nn = 5\nrepeats = 3\ndevice = 'cpu'\nx = 0\ny = 1",
+                                "n = 2", PARAMETERS_CELL, injected, tweak, call]) == (list(NAMESPACE), ["repeats", "n"])
+
+
+def test_annotated_parameters_are_read():
+    cell = 'model: str = "resnet20"\nn: int = 60\nrepeats = 2'
+    assert notebook_parameters([cell, "run = ..."]) == (["model", "n", "repeats"], [])
+
+
+@pytest.mark.parametrize("cell, why", [
+    ("n = 60\nlookup = {[1]: 2}", r"line 2, `lookup = \{\[1\]: 2\}`: .*TypeError: unhashable type: 'list'"),
+    ("n = 60\nk = 3\nrepeats = 2 * 3", r"line 3, `repeats = 2 \* 3`: its value is not a literal"),
+    ("n = 60\nk: int", r"line 2, `k: int`: declares a name without a value"),
+])
+def test_a_parameters_cell_with_a_value_that_is_no_literal_is_named_with_why(cell, why):
+    with pytest.raises(RuntimeError, match=r"In\[1\], but it is not one: " + why):
+        notebook_parameters(["import dynamic_graphs as dg", cell, "n = 5", "run = ..."])
+
+
 def test_start_checks_the_values_and_shows_the_title(monkeypatch, shown):
     run = started(monkeypatch, [PARAMETERS_CELL, "# Parameters\nn = 60\n", "run = ..."], NAMESPACE)
     assert run.title == "Fig. 3: modularity curves — resnet20 on fashion-mnist"
@@ -77,6 +104,29 @@ def test_start_refuses_a_name_the_notebook_does_not_declare(monkeypatch, shown):
     assert "Unknown parameter 'seeds'. Did you mean 'seed'?" in message
     assert "model, dataset, n, repeats, k, seed" in message
     assert isinstance(caught.value, TypeError) and not shown  # refused before anything is shown
+
+
+@pytest.mark.parametrize("history", [
+    [PARAMETERS_CELL, "# Parameters\nRepeats = 1\n", "run = ..."],  # papermill -p Repeats 1
+    [PARAMETERS_CELL, "Repeats = 1", "run = ..."],  # a JupyterLab cell after the parameters cell
+])
+def test_start_refuses_a_case_variant_of_a_declared_name(monkeypatch, shown, history):
+    with pytest.raises(dg.reports.UnknownParameterError,
+                       match=r"^Unknown parameter 'Repeats'\. Did you mean 'repeats'\? This notebook's parameters"):
+        started(monkeypatch, history, {**NAMESPACE, "Repeats": 1})
+    assert not shown
+
+
+def test_start_sets_the_verbosity_once_the_values_passed(monkeypatch, shown):
+    from dynamic_graphs import settings
+
+    monkeypatch.setattr(settings, "verbosity", 1)
+    cell = PARAMETERS_CELL + "\nverbosity = 1"
+    started(monkeypatch, [cell, "# Parameters\nverbosity = 0\n", "run = ..."], {**NAMESPACE, "verbosity": 0})
+    assert settings.verbosity == 0
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        started(monkeypatch, [cell, "run = ..."], {**NAMESPACE, "verbosity": 2, "n": -1})
+    assert settings.verbosity == 0  # a refused run changes nothing
 
 
 def test_a_table_with_nothing_to_say_is_one_sentence(monkeypatch, shown):
@@ -139,3 +189,12 @@ def test_report_runs_refuse_undeclared_names_before_anything_runs():
     # a shared preset: each notebook gets the names it declares
     (_, _, fig3), (_, _, fig6) = report_runs(["fig3", "fig6"], False, None, {"ns": [30, 60], "n": 60}, {"k": 5})
     assert fig3 == {"n": 60, "k": 5} and fig6 == {"ns": [30, 60], "n": 60, "k": 5}
+
+
+def test_report_runs_refuse_a_case_variant_instead_of_dropping_it():
+    """``Repeats`` is not ``repeats``: the run would have the full settings, so it is refused."""
+    with pytest.raises(ValueError, match=r"^Unknown parameter 'Repeats'\. Did you mean 'repeats'\? \(passed with -p"):
+        report_runs(["fig3"], False, None, {}, {"Repeats": 1})
+    with pytest.raises(ValueError, match=r"^Unknown parameter 'Repeats'\. Did you mean 'repeats'\? \(in the -f file"):
+        report_runs(["fig3"], False, None, {"Repeats": 1}, {})
+    assert report_runs(["fig3"], False, None, {}, {"repeats": 1}) == [("fig3", None, {"repeats": 1})]

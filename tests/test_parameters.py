@@ -24,7 +24,7 @@ CI_PARAMETERS = yaml.safe_load((NOTEBOOK_DIR / "ci-parameters.yml").read_text())
 
 @pytest.fixture(autouse=True)
 def keep_verbosity(monkeypatch):
-    """check_parameters sets settings.verbosity: restore it after each test."""
+    """A test that changes settings.verbosity (check_parameters must not) leaves it as it found it."""
     monkeypatch.setattr(settings, "verbosity", settings.verbosity)
 
 
@@ -94,6 +94,8 @@ BAD = [
     ("train_seeds", [1, 1], ValueError, "train_seeds lists a value more than once"),
     ("recovery_seeds", [], ValueError, "recovery_seeds must list at least one integer"),
     ("baselines", ["cka", "ckb"], KeyError, "Unknown pruning method 'ckb'"),
+    # compare_pruning refuses a bare string only after training: refused here, not wrapped in a list
+    ("baselines", "tail", TypeError, "baselines must be a list of method names, got the string 'tail'; use ['tail']"),
     ("baselines", ["cka", "CKA"], ValueError, "baselines lists a method more than once"),
     ("rule", "intervals", KeyError, "Unknown redundancy rule 'intervals'"),
     ("rule", None, TypeError, "rule must be one of mean, interval, got None (NoneType)."),
@@ -212,6 +214,10 @@ def test_dataset_info_gives_the_split_sizes():
      "cifar10's test split has 10000 images but max(ns) × repeats = 6000 × 2 = 12000"),
     (dict(dataset="fashion-mnist", n=10001), "fashion-mnist's test split has 10000 images but n × repeats = "
                                              "10001 × 1"),
+    (dict(dataset="fashion-mnist", n=2500, repeats=5, metric_split="test"),
+     "fashion-mnist's test split has 10000 images but n × repeats = 2500 × 5 = 12500"),
+    (dict(dataset="cifar10", n=20000, repeats=3, metric_split="train"),
+     "cifar10's training split has 50000 images but n × repeats = 20000 × 3 = 60000"),
     (dict(dataset="cifar10", train_size=60000), "train_size = 60000 is more than the 50000 images of cifar10's "
                                                 "training split; lower it, or None for all of them."),
     (dict(dataset="cifar10", test_size=10001), "test_size = 10001 is more than the 10000 images of cifar10's test"),
@@ -238,16 +244,19 @@ def test_the_largest_values_that_fit_pass():
     check_parameters(ns=[12, 5000], ks=[3, 11], repeats=3, num_classes=12)  # asymptotics: no dataset to fit
     check_parameters(dataset="fashion-mnist", model=["resnet20", "vgg11"], col_wrap=3,
                      train_options={"vgg11": {"precision": "bf16"}})
+    # the metrics notebook draws its samples from metric_split: the training split's 60000 images
+    check_parameters(dataset="fashion-mnist", n=2500, repeats=5, metric_split="train")
+    check_parameters(dataset="fashion-mnist", n=12000, repeats=5, metric_split="train")
 
 
-def test_verbosity_is_set_once_every_check_passed():
-    check_parameters(verbosity=0)
-    assert settings.verbosity == 0
-    with pytest.raises(ValueError):
-        check_parameters(verbosity=2, n=-1)
-    assert settings.verbosity == 0
-    check_parameters(verbosity=2, n=5)
-    assert settings.verbosity == 2
+def test_checking_the_verbosity_does_not_set_it():
+    """A check has no side effect: dg.reports.start sets the verbosity (tests/test_notebook_run.py)."""
+    for before, value in [(0, 2), (2, 0), (1, 0)]:
+        settings.verbosity = before
+        check_parameters(verbosity=value, n=5)
+        assert settings.verbosity == before
+    with pytest.raises(ValueError, match="verbosity must be an integer between 0 and 2"):
+        check_parameters(verbosity=3)
 
 
 def test_a_name_without_a_rule_is_logged_and_ignored(capsys):
@@ -276,4 +285,4 @@ def test_each_notebook_passes_at_its_defaults_and_at_the_ci_preset(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_notebook_sets_the_verbosity_itself(path):
     source = "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
-    assert not re.search(r"settings\.verbosity\s*=", source), f"{path.name}: check_parameters sets the verbosity"
+    assert not re.search(r"settings\.verbosity\s*=", source), f"{path.name}: dg.reports.start sets the verbosity"

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
 import dynamic_graphs as dg
 from dynamic_graphs import pruning
@@ -164,6 +165,37 @@ def test_redundant_layers_are_the_removable_ones_where_the_curve_is_flat_or_fall
     assert "layer1.1" not in everything and {"layer1.0", "layer1.2"} <= set(everything) and len(everything) == 6
     # layer2.0 and layer3.0 rise less than some removable layers but can never be chosen.
     assert "layer2.0" not in dg.pruning.redundant_layers(curve, model, threshold=1.0)
+
+
+def test_classify_gains_is_the_one_plateau_rule():
+    low = [-0.02, -0.003, 0.002, 0.004, -0.01, 0.0, np.nan]
+    high = [-0.01, 0.004, 0.004, 0.05, 0.03, 0.01, np.nan]
+    kinds = pruning.classify_gains(low, high)
+    assert kinds.tolist() == ["down", "flat", "flat", "up", "unresolved", "unresolved", "unresolved"]
+    # a small but clearly positive gain is flat: its whole interval lies below the threshold
+    assert pruning.classify_gains(0.002, 0.004) == "flat" and pruning.classify_gains(0.002, 0.004, 0.003) == "up"
+    assert pruning.classify_gains(pd.Series([0.1]), pd.Series([0.2])).tolist() == ["up"]
+
+
+def test_the_interval_rule_is_classify_gains_flat_or_down():
+    model = seeded("resnet20")
+    noise = np.random.default_rng(1).normal(0, 0.003, size=(4, len(RESNET20_Q)))
+    layers = dg.probe_layers(model)
+    curve = pd.DataFrame([{"layer": layer, "depth": depth, "repeat": repeat, "modularity": RESNET20_Q[depth - 1]
+                           + noise[repeat, depth - 1]}
+                          for repeat in range(4) for depth, layer in enumerate(layers, start=1)])
+    gains = dg.pruning.layer_gains(curve, model)
+    kinds = pruning.classify_gains(gains.gain_low, gains.gain_high)
+    expected = gains.layer[gains.removable & np.isin(kinds, ["flat", "down"])].tolist()
+    assert expected  # the rule is exercised, not vacuously equal
+    assert dg.pruning.redundant_layers(curve, model, rule="interval") == expected
+    # the paired intervals are the t-intervals of the per-repeat differences
+    table = curve.pivot(index="repeat", columns="depth", values="modularity")
+    for depth in (2, 5, 9):
+        steps = table[depth] - table[depth - 1]
+        half = stats.t.ppf(0.975, 3) * steps.std(ddof=1) / 2
+        row = gains[gains.depth == depth].iloc[0]
+        assert (row.gain_low, row.gain_high) == pytest.approx((steps.mean() - half, steps.mean() + half))
 
 
 def test_a_curve_of_another_model_or_of_several_models_is_refused():

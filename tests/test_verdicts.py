@@ -114,10 +114,12 @@ def test_fig3_statuses_from_rises_plateaus_and_the_untrained_baseline():
     full = verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("resnet20", True, 0): RISE,
                                       ("vgg19", False, 0): FALL}))
     assert full.status == HOLDS
-    assert "vgg19 Q 0.200 ± 0.025 → 0.800 ± 0.025 (rise +0.600 ± 0.000), gains 2 up/2 flat/0 down, longest flat " \
-           "run layers 4–5" in full.measured
+    # the flat gains are those of layers 4 and 5 (each labelled by its later layer): Q is flat from layer 3 to 5
+    assert "vgg19 Q 0.200 ± 0.025 → 0.800 ± 0.025 (rise +0.600 ± 0.000), gains 2 up/2 flat/0 down, Q flat over " \
+           "layers 3–5;" in full.measured
     assert "resnet20 Q 0.200 ± 0.025 → 0.600 ± 0.050" in full.measured
-    assert "Untrained, the rise from the first to the last layer: vgg19 −0.400 ± 0.025." in full.measured
+    assert "Untrained, the rise from the first to the last layer: vgg19 −0.400 ± 0.025 ('does not rise': the " \
+           "whole interval below 0.05)." in full.measured
     assert full.measured.endswith("Plateau or dip in vgg19.")
     no_plateau = verdicts.fig3(model_frame({("resnet20", True, 0): RISE, ("resnet20", False, 0): FALL}))
     assert no_plateau.status == PARTLY and "No trained curve plateaus or dips" in no_plateau.measured
@@ -145,10 +147,45 @@ def test_fig3_gains_agree_with_curve_gains_on_a_model_curves_frame():
     as_trained = curves.assign(trained=True)  # the same numbers, read as a trained curve
     gains = dg.figures.curve_gains(as_trained).dropna(subset=["delta"])
     up, down = int((gains.gain_low > 0).sum()), int((gains.gain_high < 0).sum())
-    flat = int(((gains.gain_low <= 0) & (gains.gain_high >= 0) & (gains.gain_high < verdicts.curves.FLAT_GAIN)).sum())
+    flat = int(((gains.gain_high >= 0) & (gains.gain_high < verdicts.curves.FLAT_GAIN)).sum())
+    up = int(((gains.gain_low > 0) & (gains.gain_high >= verdicts.curves.FLAT_GAIN)).sum())
     unresolved = len(gains) - up - down - flat
     text = f"gains {up} up/{flat} flat/{down} down" + (f"/{unresolved} unresolved" if unresolved else "")
     assert text in verdicts.fig3(as_trained).measured
+
+
+def test_a_plateau_of_tight_positive_gains_is_flat_for_fig3_and_curve_gains():
+    layers = dg.probe_layers("resnet20")
+    steps = np.array([[0.06] * 6 + [0.002, 0.003] + [0.05], [0.07] * 6 + [0.003, 0.004] + [0.06],
+                      [0.05] * 6 + [0.004, 0.005] + [0.07]])  # gains of layers 2-10; layers 8, 9: 0.003/0.004 ± 0.0025
+    table = np.cumsum(np.hstack([np.full((3, 1), 0.2), steps]), axis=1)
+    curve = pd.DataFrame([{"layer": layer, "depth": depth, "repeat": repeat, "modularity": table[repeat, depth - 1]}
+                          for repeat in range(3) for depth, layer in enumerate(layers, start=1)])
+    curves = dg.stack_curves({("fashion-mnist", "resnet20", True, 0): curve},
+                             name=["dataset", "model", "trained", "train_seed"])
+    gains = dg.figures.curve_gains(curves)
+    tight = gains[gains.depth.isin([8, 9])]
+    assert (tight.gain_low > 0).all() and (tight.gain_high < 0.01).all()  # clearly positive, clearly small
+    item = verdicts.fig3(curves)
+    assert "gains 7 up/2 flat/0 down, Q flat over layers 7–9" in item.measured
+    assert item.measured.endswith("Plateau or dip in resnet20.")
+    flat = dg.figures.curve_gains(curves, flat_only=True)
+    assert flat.depth.tolist() == [8, 9]  # the same two gains: one rule for both
+    # the verdict's paired gains are layer_gains' numbers
+    profile = verdicts.curves._profile(verdicts.curves._matrix(curve))
+    np.testing.assert_allclose([g[2:] for g in profile["gains"]], gains[["gain_low", "gain_high"]].iloc[1:], atol=1e-12)
+    np.testing.assert_allclose([g[1] for g in profile["gains"]], gains["delta"].iloc[1:], atol=1e-12)
+
+
+def test_fig3_an_untrained_rise_must_be_shown_small_not_merely_contain_zero():
+    # untrained rise 0.00 ± 0.25 (three repeats): it contains 0, but also rises of 0.2
+    wide = [[0.3, 0.2, 0.1], [0.3, 0.4, 0.5], [0.3, 0.3, 0.3]]
+    item = verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("vgg19", False, 0): wide}))
+    assert item.status == PARTLY and "vgg19 +0.000 ± 0.497" in item.measured
+    flat = [[0.3, 0.31, 0.3], [0.3, 0.29, 0.31], [0.3, 0.3, 0.29]]  # 0.000 ± 0.025: within 0.05
+    assert verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("vgg19", False, 0): flat})).status == HOLDS
+    assert verdicts.fig3(model_frame({("vgg19", True, 0): PLATEAU, ("vgg19", False, 0): flat}),
+                         tolerance=0.01).status == PARTLY
 
 
 def test_a_wide_interval_around_zero_is_not_called_a_plateau():
@@ -186,6 +223,15 @@ def test_fig4_deep_layers_rise_while_shallow_ones_stay_flat():
         verdicts.fig4(dynamics_frame(0.77).query("epoch == 1"))
 
 
+def test_fig4_refuses_several_stacked_runs_like_fig1_and_fig5():
+    runs = pd.concat([dynamics_frame(0.77).assign(model="vgg11"), dynamics_frame(0.60).assign(model="vgg16")])
+    with pytest.raises(ValueError, match=r"one training run.*model \(2 values\).*dynamics\[dynamics\['model'\] =="):
+        verdicts.fig4(runs)
+    with pytest.raises(ValueError, match="would be averaged together"):  # two runs no column tells apart
+        verdicts.fig4(pd.concat([dynamics_frame(0.77), dynamics_frame(0.60)]))
+    assert verdicts.fig4(runs[runs.model == "vgg11"]).status == HOLDS
+
+
 def adversarial_frame(last: dict[str, list[float]]) -> pd.DataFrame:
     """adversarial_curves-shaped: per attack a curve of two layers, its last layer's Q per repeat as given."""
     curves = {}
@@ -217,15 +263,27 @@ def ablation_frame(last: dict[tuple[str, int], list[float]], middle_spread: floa
 
 
 def test_fig6_curves_must_meet_in_the_last_layer():
-    meeting = ablation_frame({("k", 3): [0.78, 0.80], ("k", 11): [0.77, 0.79]})
+    meeting = ablation_frame({("k", 3): [0.78, 0.79, 0.80, 0.79, 0.79], ("k", 11): [0.77, 0.78, 0.79, 0.78, 0.78]})
     item = verdicts.fig6(meeting)
-    assert item.status == HOLDS
-    assert "k 3 → 11: last-layer Q k = 3: 0.790 ± 0.127, k = 11: 0.780 ± 0.127 (spread 0.010; widest 0.100 at " \
-           "layer 1)" in item.measured and "over 2 repeats" in item.measured
-    apart = {("n", 200): [0.70, 0.701], ("n", 5000): [0.80, 0.801]}
-    assert verdicts.fig6(ablation_frame(apart, middle_spread=0.4)).status == PARTLY  # narrower than at layer 1
+    assert item.status == HOLDS  # spread 0.010 ± 0.010 (Welch's, 5 + 5 repeats): within ±0.05
+    assert "k 3 → 11: last-layer Q k = 3: 0.790 ± 0.009, k = 11: 0.780 ± 0.009 (spread 0.010 ± 0.010, Welch's; " \
+           "widest 0.100 at layer 1)" in item.measured and "over 5 repeats" in item.measured
+    assert "'meet' = the spread's interval within ±0.05" in item.measured
+    apart = {("n", 200): [0.70, 0.701], ("n", 5000): [0.80, 0.801]}  # spread 0.100 ± 0.003: beyond 0.05
+    assert verdicts.fig6(ablation_frame(apart, middle_spread=0.4)).status == FAILS  # narrowing is not meeting
     assert verdicts.fig6(ablation_frame(apart, middle_spread=0.0)).status == FAILS
+    assert verdicts.fig6(ablation_frame(apart), tolerance=0.2).status == HOLDS
     assert verdicts.fig6(ablation_frame({("k", 3): [0.8], ("k", 5): [0.79]})).status == UNMEASURED
+
+
+def test_fig6_few_repeats_never_make_curves_meet_more_easily():
+    # two repeats, the means 0.1 apart: their wide intervals overlap, which the old rule read as "meet"
+    wide = ablation_frame({("k", 3): [0.70, 0.90], ("k", 11): [0.80, 1.00]})
+    item = verdicts.fig6(wide)
+    assert item.status == PARTLY and "spread 0.100 ± 0." in item.measured
+    # the same means, measured tightly, are shown apart
+    tight = ablation_frame({("k", 3): [0.799, 0.800, 0.801], ("k", 11): [0.899, 0.900, 0.901]})
+    assert verdicts.fig6(tight).status == FAILS
 
 
 def test_fig7_agreement_from_the_per_repeat_correlations():
@@ -233,8 +291,10 @@ def test_fig7_agreement_from_the_per_repeat_correlations():
                                        "k": 3}))
     assert item.status == HOLDS
     assert "over 378 layer pairs, per disjoint sample of 500 images: 0.850 ± 0.124 (95 % t-interval over 3 " \
-           "repeats)" in item.measured
-    assert verdicts.fig7(pd.DataFrame({"spearman": [0.2, 0.3, 0.25]})).status == PARTLY
+           "repeats;" in item.measured
+    assert "'agrees' = the interval above 0.5" in item.measured
+    assert verdicts.fig7(pd.DataFrame({"spearman": [0.2, 0.3, 0.25]})).status == FAILS  # 0.25 ± 0.12: below 0.5
+    assert verdicts.fig7(pd.DataFrame({"spearman": [0.4, 0.6, 0.5]})).status == PARTLY  # 0.50 ± 0.25 contains 0.5
     assert verdicts.fig7(pd.DataFrame({"spearman": [-0.1, 0.1, 0.0]})).status == FAILS
     assert verdicts.fig7(pd.DataFrame({"spearman": [0.9]})).status == UNMEASURED
     summary = dg.figures.summarize_agreement(pd.DataFrame({"spearman": [0.8, 0.9, 0.85]}))
@@ -245,7 +305,15 @@ def test_fig7_on_a_real_cka_agreement_frame():
     agreement = dg.figures.cka_agreement(tiny_net(), tiny_synthetic("test", n=48), n=12, repeats=2,
                                          layers=["0", "2", "4", "6"], device="cpu")
     item = verdicts.fig7(agreement)
-    assert "over 6 layer pairs, per disjoint sample of 12 images" in item.measured and item.status in STATUSES
+    assert "over 6 layer pairs, per disjoint sample of 12 images" in item.measured
+    low = dg.figures.summarize_agreement(agreement).ci_low.iloc[0]
+    assert low > 0.5 and item.status == HOLDS  # both repeats give ρ = 0.771: a zero-width interval above 0.5
+
+
+def test_fig7_two_repeats_of_strong_agreement_partly_hold():
+    # 0.75 ± 1.91 (t with 1 degree of freedom): its interval reaches below 0, but also above 0.5
+    item = verdicts.fig7(pd.DataFrame({"spearman": [0.6, 0.9]}))
+    assert item.status == PARTLY and "over 2 repeats" in item.measured
 
 
 # ------------------------------------------------------------------------------ pruning and metrics
@@ -276,6 +344,8 @@ def test_fig8_plateau_pruning_costs_little():
     assert verdicts.fig8(variants_table({"8 removed": [92.9, 93.5, 92.0]})).status == PARTLY  # straddles 1 point
     single = verdicts.fig8(variants_table({"8 removed": [92.9]}))
     assert single.status == UNMEASURED and "one recovery seed: no interval" in single.measured
+    with pytest.raises(ValueError, match="no pruned variant.*only the 'unpruned' row"):
+        verdicts.fig8(variants_table({}))
 
 
 def test_fig9_contrast_and_paper_variants():
@@ -284,7 +354,7 @@ def test_fig9_contrast_and_paper_variants():
     assert item.status == HOLDS
     p_value = dg.figures.summarize_comparison(contrast, by="variant", reference="plateau-4").p_value.iloc[-1]
     assert "plateau-4 93.18 ± 0.10 % against rising-4 92.70 ± 0.13 %: the rising units cost 0.48" in item.measured
-    assert f"Welch's p = {p_value:.2g}" in item.measured
+    assert f"Welch's p = {p_value:.3f}" in item.measured
     reversed_ = variants_table({"plateau-4": [92.57, 92.83, 92.71], "rising-4": [93.08, 93.27, 93.19]})
     assert verdicts.fig9(reversed_).status == FAILS
     paper = variants_table({"VGG11_1": [92.45], "VGG11_3": [88.17]}, unpruned=92.84, delta_q={"VGG11_3": 0.071})
@@ -294,6 +364,20 @@ def test_fig9_contrast_and_paper_variants():
     assert verdicts.fig9(seeded).status == HOLDS
     with pytest.raises(ValueError, match="neither"):
         verdicts.fig9(variants_table({"plateau-4": [93.0, 93.1]}).query("variant != 'unpruned'"))
+
+
+def test_p_values_print_with_three_decimals_and_welch_gives_scipys():
+    from scipy import stats
+
+    from dynamic_graphs.reports.verdicts.base import p_text, welch_interval
+
+    assert p_text(0.0496) == "p = 0.050" and p_text(0.05) == "p = 0.050" and p_text(0.0004) == "p < 0.001"
+    assert p_text(float("nan")) == "no p-value"
+    a, b = [93.08, 93.27, 93.19, 93.3], [92.57, 92.83, 92.71]
+    diff, low, high, p_value = welch_interval(a, b)
+    assert p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-12)
+    assert diff == pytest.approx(np.mean(a) - np.mean(b)) and low < diff < high
+    assert np.isnan(welch_interval([1.0], b)[3])
 
 
 def comparison(top1: dict[str, list[float]]) -> pd.DataFrame:
@@ -327,7 +411,7 @@ def test_metrics_reads_the_modularity_correlation():
                           "ci_low": [0.63, -0.06], "ci_high": [0.93, 0.73], "p_value": [3e-7, 0.06], "units": 25})
     item = verdicts.metrics(frame)
     assert item.status == PARTLY
-    assert "over 25 units: 0.38 [−0.06, 0.73] (95 % bootstrap interval, p = 0.06); the best of 2 measures, " \
+    assert "over 25 units: 0.38 [−0.06, 0.73] (95 % bootstrap interval, p = 0.060); the best of 2 measures, " \
            "block_influence: 0.83 [0.63, 0.93]" in item.measured
     assert verdicts.metrics(frame.assign(ci_low=[0.63, 0.1])).status == HOLDS
     assert verdicts.metrics(frame.assign(ci_high=[0.93, -0.01])).status == FAILS
@@ -343,6 +427,8 @@ def test_asymptotics_on_a_real_sweep_and_a_broken_identity():
     deviation = (frame.modularity - (frame.p_in - frame.sum_pi2)).abs().max()
     assert f"max abs(Q − (p_in − Σπ²)) = {deviation:.4f} over 24 graphs" in item.measured
     assert "from N = 20 to 200, Q rises for" in item.measured and "of 2 (separation, k) pairs" in item.measured
-    assert "at separation 1.5 Q rises by" in item.measured and item.status in STATUSES
+    assert "at separation 1.5 Q rises by" in item.measured
+    # the deviation (0.0148) exceeds the default tolerance 0.01, no rise is resolved with 3 repeats, the spread narrows
+    assert item.status == PARTLY
     assert verdicts.asymptotics(frame.assign(p_in=frame.p_in + 0.1)).status in (PARTLY, FAILS)
     assert verdicts.asymptotics(frame, tolerance=0.0).status != HOLDS

@@ -10,7 +10,7 @@ from ..data import dataset_info
 from ..data.registry import get_dataset
 from ..frames import stack_curves
 from ..models import get_model, probe_layers
-from ..pruning import layer_gains
+from ..pruning import classify_gains, layer_gains
 from ..training import check_model_options
 from ..training.weights import pretrained
 from ..utils import as_list, check_int_list, isolated_rng
@@ -106,9 +106,12 @@ def curve_gains(curves: pd.DataFrame, *, flat_only: bool = False) -> pd.DataFram
 
     Args:
         curves: :func:`model_curves`' frame (label columns ``dataset`` and ``model`` at least).
-        flat_only: keep only the layers whose gain is not measurably positive: ``gain_low`` ≤ 0
-            (the interval reaches 0 or lies below it: a plateau or a dip), or no interval at all
-            (one repeat). The first layer of each curve, which has no gain, is left out.
+        flat_only: keep only the plateaus and dips: the layers whose gain interval lies below
+            :data:`~dynamic_graphs.pruning.DEFAULT_THRESHOLD` (0.01), ``"flat"`` or ``"down"`` for
+            :func:`~dynamic_graphs.pruning.classify_gains` (the fig3 verdict's rule), or that have
+            no interval at all (one repeat: every layer is kept, since none can be told apart).
+            An unresolved gain (interval containing 0 and reaching 0.01) is left out, as is the
+            first layer of each curve, which has no gain.
 
     Returns:
         The label columns, then ``layer``, ``depth``, ``modularity``, ``std``, ``delta``,
@@ -132,8 +135,9 @@ def curve_gains(curves: pd.DataFrame, *, flat_only: bool = False) -> pd.DataFram
         frames.append(layer_gains(group, layout))
     gains = pd.concat(frames, ignore_index=True)
     labels = frames[0].attrs["labels"]
-    if flat_only:
-        # with one repeat there is no interval, so no gain is measurably positive
-        gains = gains[gains["delta"].notna() & ~(gains["gain_low"] > 0)].reset_index(drop=True)
+    if flat_only:  # plateaus and dips; with one repeat there is no interval, and every gain is kept
+        kinds = classify_gains(gains["gain_low"], gains["gain_high"])
+        kept = pd.Series(kinds, index=gains.index).isin(["flat", "down"]) | gains["gain_high"].isna()
+        gains = gains[gains["delta"].notna() & kept].reset_index(drop=True)
     gains.attrs = {"labels": labels}
     return gains

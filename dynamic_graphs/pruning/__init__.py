@@ -15,8 +15,8 @@ in :mod:`dynamic_graphs.figures.pruning`.
 from .recovery import FINETUNE_DEFAULTS, recover
 from .baselines import (block_influence, block_influence_layers, cka_layers, cka_scores, linear_probe_accuracy,
                         probe_criterion_layers, random_layers, random_matched_layers, tail_layers)
-from .selection import (DEFAULT_THRESHOLD, PAPER_VARIANTS, contrast_variants, layer_gains, paper_variants,
-                        plateau_variants, redundant_layers, rising_layers)
+from .selection import (DEFAULT_THRESHOLD, PAPER_VARIANTS, classify_gains, contrast_variants, layer_gains,
+                        paired_gains, paper_variants, plateau_variants, redundant_layers, rising_layers)
 from .surgery import model_cost, prune, removable_layers
 
 __all__ = [
@@ -27,8 +27,10 @@ __all__ = [
     "block_influence_layers",
     "cka_layers",
     "cka_scores",
+    "classify_gains",
     "contrast_variants",
     "layer_gains",
+    "paired_gains",
     "linear_probe_accuracy",
     "model_cost",
     "paper_variants",

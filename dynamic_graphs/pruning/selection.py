@@ -24,12 +24,15 @@ from .surgery import removable_layers, stage_room, units
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "GAIN_KINDS",
     "PAPER_VARIANTS",
     "REDUNDANCY_RULES",
     "check_count",
+    "classify_gains",
     "contrast_variants",
     "layer_gains",
     "paper_variants",
+    "paired_gains",
     "pick_units",
     "plateau_variants",
     "redundant_layers",
@@ -48,18 +51,87 @@ PAPER_VARIANTS: dict[str, dict[str, list[str]]] = {
 }
 
 
+def paired_gains(table: pd.DataFrame) -> pd.DataFrame:
+    """Per depth: the mean paired gain over the rows of a units × depth table of Q, and its 95 % t-interval.
+
+    Every row (a repeat, whose images feed every layer; or a training seed's mean curve) gives one
+    value per layer, so each gain ``Q_u(layer) − Q_u(previous layer)`` is taken within a row before
+    the t-interval (:func:`dynamic_graphs.frames.t_interval`) of those differences. This is the
+    one computation behind :func:`layer_gains`' ``gain_low``/``gain_high`` and the gains of the
+    curve verdicts (:mod:`dynamic_graphs.reports.verdicts`).
+
+    Args:
+        table: Q with one row per unit and one column per depth (any order: sorted here).
+
+    Returns:
+        Columns ``depth``, ``gain`` (the mean paired difference), ``gain_low``, ``gain_high``, one
+        row per depth; NaN for the first depth, and intervals NaN where fewer than two rows have
+        both values.
+
+    Example:
+        >>> table = pd.DataFrame([[0.2, 0.5], [0.3, 0.7]], columns=[1, 2])
+        >>> paired_gains(table).round(3).to_dict("list")
+        {'depth': [1, 2], 'gain': [nan, 0.35], 'gain_low': [nan, -0.285], 'gain_high': [nan, 0.985]}
+    """
+    differences = table.sort_index(axis=1).diff(axis=1)
+    low, high = t_interval(differences.mean(), differences.std(), differences.count())
+    return pd.DataFrame({"depth": differences.columns.to_numpy(), "gain": differences.mean().to_numpy(),
+                         "gain_low": low, "gain_high": high})
+
+
 def _paired_gains(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFrame:
     """Per depth of one curve: the 95 % t-interval of the paired gains Q_r(layer) - Q_r(previous layer).
 
     Both layers of a pair are measured on the same images (repeat r), so the differences are
-    taken within each repeat before averaging. Returns columns ``depth``, ``gain_low``,
-    ``gain_high`` (NaN for the first layer and where fewer than two repeats have both values).
+    taken within each repeat before averaging (:func:`paired_gains` of the repeats × depth table).
+    Returns columns ``depth``, ``gain``, ``gain_low``, ``gain_high`` (NaN for the first layer, and
+    the interval where fewer than two repeats have both values).
     """
     repeat = curve["repeat"] if "repeat" in curve.columns else pd.Series(0, index=curve.index)
     table = curve.assign(_repeat=repeat.to_numpy()).pivot(index="_repeat", columns="depth", values=value)
-    differences = table.sort_index(axis=1).diff(axis=1)
-    low, high = t_interval(differences.mean(), differences.std(), differences.count())
-    return pd.DataFrame({"depth": differences.columns.to_numpy(), "gain_low": low, "gain_high": high})
+    return paired_gains(table)
+
+
+GAIN_KINDS = ("down", "flat", "up", "unresolved")
+"""The kinds of a gain's interval, from :func:`classify_gains`."""
+
+
+def classify_gains(gain_low, gain_high, threshold: float = DEFAULT_THRESHOLD):
+    """Whether each layer's gain falls, is flat, rises or is unresolved, read from its 95 % interval.
+
+    The one definition of a plateau that the fig3 verdict, ``curve_gains(flat_only=True)`` and
+    :func:`redundant_layers` (``rule="interval"``) share. For a gain interval
+    [``gain_low``, ``gain_high``]:
+
+    - ``"down"``: ``gain_high`` < 0, the layer measurably lowers Q (a dip);
+    - ``"flat"``: 0 ≤ ``gain_high`` < ``threshold``, the layer demonstrably adds less than
+      ``threshold``, whether its interval contains 0 or lies just above it (a plateau);
+    - ``"up"``: ``gain_low`` > 0 and ``gain_high`` ≥ ``threshold``, a measurable rise that may
+      exceed ``threshold``;
+    - ``"unresolved"``: ``gain_low`` ≤ 0 and ``gain_high`` ≥ ``threshold``, an interval too wide to
+      call the layer either; also an undefined (NaN) interval, as with one repeat.
+
+    ``"down"`` or ``"flat"`` is exactly ``gain_high`` < ``threshold``, the redundancy of
+    :func:`redundant_layers` with ``rule="interval"``.
+
+    Args:
+        gain_low, gain_high: the interval's ends, scalars or array-likes of one shape (the
+            ``gain_low`` and ``gain_high`` columns of :func:`layer_gains`).
+        threshold: the largest gain that counts as flat (:data:`DEFAULT_THRESHOLD`, 0.01).
+
+    Returns:
+        One of :data:`GAIN_KINDS` for scalar input, otherwise an array of them (object dtype) of
+        the inputs' shape.
+
+    Example:
+        >>> classify_gains([-0.02, -0.003, 0.002, 0.004, -0.01], [-0.01, 0.004, 0.004, 0.05, 0.03]).tolist()
+        ['down', 'flat', 'flat', 'up', 'unresolved']
+        >>> classify_gains(float("nan"), float("nan"))
+        'unresolved'
+    """
+    low, high = np.asarray(gain_low, dtype=float), np.asarray(gain_high, dtype=float)
+    kinds = np.select([high < 0, high < threshold, low > 0], ["down", "flat", "up"], "unresolved").astype(object)
+    return str(kinds) if kinds.ndim == 0 else kinds
 
 
 def layer_gains(curve: pd.DataFrame, model: nn.Module) -> pd.DataFrame:
@@ -140,8 +212,10 @@ def redundant_layers(curve: pd.DataFrame, model: nn.Module, *, threshold: float 
     - ``"mean"`` (the default, and the rule of the committed reports but table1-interval): redundant when the mean
       gain ``delta`` < ``threshold``. It cannot tell a plateau from noise.
     - ``"interval"``: redundant when the whole 95 % interval of the paired gain lies below the
-      threshold, ``gain_high`` < ``threshold``: a plateau (or fall) we are confident of. It needs
-      at least two repeats; with more repeats the interval narrows and more true plateaus pass.
+      threshold, ``gain_high`` < ``threshold``: a plateau (or fall) we are confident of, the layers
+      that :func:`classify_gains` calls ``"flat"`` or ``"down"`` (the fig3 verdict's plateaus and
+      dips). It needs at least two repeats; with more repeats the interval narrows and more true
+      plateaus pass.
 
     Args:
         curve: the model's modularity curve (:func:`dynamic_graphs.modularity_curve`): one curve.

@@ -12,10 +12,11 @@ values with :func:`~dynamic_graphs.reports.check_parameters` and shows the repor
     run.table(dg.summarize_seeds(curves), caption="...", empty="One training seed: ...")
     run.info()                                                         # every parameter, whole; commit
 
-The names come from the kernel's input history (IPython's ``In``): papermill executes the notebook's
-cells in order and inserts its own cell, which starts with ``# Parameters``, right after the
-parameters cell; in JupyterLab the parameters cell is the nearest cell before this call that holds
-nothing but assignments of literal values.
+The names come from the kernel's input history (IPython's ``In``), by the rule of
+:func:`notebook_parameters`: under papermill the parameters cell is the one its injected cell (which
+starts with ``# Parameters``) follows; in JupyterLab it is the cell of literal assignments with the
+most of them, so that a cell that tweaks a value (``n = 100``) run before this call overrides the
+parameters cell but does not replace it, and is refused, as ``-p`` is, if it sets an undeclared name.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..utils import as_list, lookup
+from .._settings import settings
+from ..utils import as_list, refuse_unknown
 from .outputs import figure_name, run_info, save_figure
 from .parameters import check_parameters
 
@@ -44,64 +46,102 @@ class UnknownParameterError(TypeError):
     """A parameter passed to a notebook that its parameters cell does not declare (a typo, say)."""
 
 
-def _literal_names(source: str) -> list[str] | None:
-    """The names a cell assigns, if it holds only assignments of literal values (a parameters cell); else None."""
+_LITERAL = "a number, string, list, tuple, dict, set, True, False or None"
+_UNLITERAL = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)  # what ast.literal_eval raises
+
+
+@dataclass
+class _Cell:
+    """A cell of nothing but assignments: the names it sets, how many of them are literal, why it is no
+    parameters cell (None when every assignment is ``name = literal`` or ``name: type = literal``)."""
+
+    names: list[str]
+    literals: int
+    rejected: str | None
+
+
+def _assignments(source: str) -> _Cell | None:
+    """The assignments of a cell that holds nothing else (a parameters cell, or one that tries to be); else None."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
         return None
-    names = []
+    if not body or not all(isinstance(node, (ast.Assign, ast.AnnAssign)) for node in body):
+        return None
+    names, literals, rejected = [], 0, None
     for node in body:
-        if not (isinstance(node, ast.Assign) and all(isinstance(target, ast.Name) for target in node.targets)):
-            return None
-        try:
-            ast.literal_eval(node.value)
-        except ValueError:
-            return None
-        names += [target.id for target in node.targets]
-    return names or None
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        shown = ast.unparse(node)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        why = None
+        if not all(isinstance(target, ast.Name) for target in targets):
+            why = "assigns to something other than a plain name"
+        elif node.value is None:  # `n: int`, an annotation without a value
+            why = "declares a name without a value"
+        else:
+            try:
+                ast.literal_eval(node.value)
+            except _UNLITERAL as err:
+                why = f"its value is not a literal ({_LITERAL})" if isinstance(err, ValueError) else (
+                    f"its value cannot be evaluated as a literal ({type(err).__name__}: {err})")
+        names += [target.id for target in targets if isinstance(target, ast.Name)]
+        if why is None:
+            literals += 1
+        elif rejected is None:
+            rejected = f"line {node.lineno}, `{shown}`: {why}"
+    return _Cell(names, literals, rejected)
 
 
 def notebook_parameters(history: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The names the parameters cell declares and those papermill injected, from a kernel's input history.
+    """The names the parameters cell declares, and those set after it, from a kernel's input history.
+
+    The rule: a candidate is a cell of nothing but assignments (``name = value`` or ``name: type =
+    value``). If papermill injected a cell (it starts with ``# Parameters`` and follows the cell tagged
+    ``parameters``), the parameters cell is the nearest candidate with a literal value before the
+    last injected cell. Otherwise (JupyterLab, or papermill without parameters), it is the candidate
+    with the most literal assignments (then the most assignments, then the latest run): a cell that
+    tweaks a few values does not replace it. The names set after it are those of the injected cells
+    and of every cell of literal assignments run after it (a tweak such as ``n = 100``); each must be
+    declared.
 
     Args:
         history: the cells executed so far, oldest first (IPython's ``In``); the last is the caller's.
 
+    Returns:
+        The declared names, in order, and the names set after the parameters cell.
+
     Raises:
-        RuntimeError: no cell before the caller's looks like a parameters cell.
+        RuntimeError: no parameters cell ran before the caller's, or the cell taken for it assigns a
+            value that is not a literal (the message names the cell, the line and why).
     """
-    declared, injected = None, []
-    for source in reversed(list(history)[:-1]):
-        names = _literal_names(source)
-        if names is None:
-            continue
-        if source.lstrip().startswith(PAPERMILL_CELL) and not injected:
-            injected = names
-            continue
-        declared = names
-        break
-    if declared is None:
+    cells = list(history)[:-1]
+    parsed = [_assignments(source) for source in cells]
+    injected = [i for i, source in enumerate(cells) if source.lstrip().startswith(PAPERMILL_CELL) and parsed[i]]
+    candidates = [i for i, cell in enumerate(parsed) if cell is not None and cell.literals and i not in injected]
+    if injected:
+        before = [i for i in candidates if i < injected[-1]]
+        chosen = before[-1] if before else None
+    else:
+        chosen = max(candidates, key=lambda i: (parsed[i].literals, len(parsed[i].names), i), default=None)
+    if chosen is None:
         raise RuntimeError("dg.reports.start reads the notebook's parameters cell (the cell tagged 'parameters', "
-                           "literal assignments only), but no such cell ran before it: run the parameters cell, "
-                           "then this one.")
-    return declared, injected
+                           f"literal assignments only: {_LITERAL}), but no such cell ran before it: run the "
+                           "parameters cell, then this one.")
+    if parsed[chosen].rejected:
+        raise RuntimeError(f"dg.reports.start reads the notebook's parameters cell, taken to be the cell run as "
+                           f"In[{chosen}], but it is not one: {parsed[chosen].rejected}. A parameters cell holds "
+                           f"only assignments of literal values; compute other values in a later cell.")
+    overrides = [name for i in range(chosen + 1, len(cells)) if parsed[i] is not None
+                 and (i in injected or not parsed[i].rejected) for name in parsed[i].names]
+    return list(dict.fromkeys(parsed[chosen].names)), list(dict.fromkeys(overrides))
 
 
 def _check_declared(declared: Sequence[str], injected: Sequence[str]) -> None:
-    """Refuse every injected name the notebook does not declare, with the close declared names."""
-    unknown = [name for name in injected if name not in declared]
-    if not unknown:
-        return
-    problems = []
-    for name in unknown:
-        try:
-            lookup(name, declared, what="parameter")
-        except KeyError as err:
-            problems.append(str(err.args[0]).split(" Available:")[0])
-    raise UnknownParameterError(
-        f"{' '.join(problems)} This notebook's parameters: {', '.join(declared)}. A name the notebook does not "
-        "declare would be ignored, so the run stops here; fix the name passed with -p (or in the -f file).")
+    """Refuse every name set after the parameters cell that it does not declare, with the close declared names."""
+    refuse_unknown(injected, declared, what="parameter", error=UnknownParameterError, context=(
+        f"This notebook's parameters: {', '.join(declared)}. A name the notebook does not declare would be "
+        "ignored, so the run stops here; fix the name passed with -p (or in the -f file, or set in a cell run "
+        "after the parameters cell)."))
 
 
 def _subject(parameters: dict[str, Any]) -> str:
@@ -115,10 +155,11 @@ def _subject(parameters: dict[str, Any]) -> str:
 def start(title: str, *, subject: str | None = None) -> NotebookRun:
     """Read, check and record the parameters of the notebook calling it; show the report's title.
 
-    Call it in the cell right after the parameters cell. Every name injected by papermill must be
-    one the parameters cell declares; every value is checked with the rules the package's functions
+    Call it in the cell right after the parameters cell. Every name injected by papermill, or set
+    by a cell of literal assignments run after it, must be one the parameters cell declares, exactly
+    as written (``Repeats`` is not ``repeats``); every value is checked with the rules the package's functions
     use (:func:`~dynamic_graphs.reports.check_parameters`), before any download, training or forward
-    pass; ``verbosity`` (if declared) sets ``dg.settings.verbosity``.
+    pass; then ``verbosity`` (if declared) sets ``dg.settings.verbosity``.
 
     Args:
         title: the figure and what it shows, e.g. ``"Fig. 3: modularity curves"``.
@@ -130,9 +171,10 @@ def start(title: str, *, subject: str | None = None) -> NotebookRun:
         what the report holds.
 
     Raises:
-        UnknownParameterError: a name passed to the notebook that it does not declare (``repeat`` for
-            ``repeats``); the message names it and the close declared names.
-        RuntimeError: not called in a notebook kernel, or before the parameters cell ran.
+        UnknownParameterError: a name passed to the notebook that it does not declare (``repeat`` or
+            ``Repeats`` for ``repeats``); the message names it and the close declared names.
+        RuntimeError: not called in a notebook kernel, or before the parameters cell ran
+            (:func:`notebook_parameters` says how it is found).
         TypeError, ValueError, KeyError: a bad value, as :func:`~dynamic_graphs.reports.check_parameters`.
     """
     from IPython import get_ipython
@@ -145,6 +187,8 @@ def start(title: str, *, subject: str | None = None) -> NotebookRun:
     _check_declared(declared, injected)
     parameters = {name: shell.user_ns[name] for name in declared}
     check_parameters(**parameters)
+    if "verbosity" in parameters:
+        settings.verbosity = parameters["verbosity"]
     subject = _subject(parameters) if subject is None else subject
     run = NotebookRun(f"{title} — {subject}" if subject else title, parameters)
     _display_markdown(f"# {run.title}", {"title": run.title})

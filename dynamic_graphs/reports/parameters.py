@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 from .. import rules
-from .._settings import settings
 from ..attacks import list_attacks, resolve_attack
 from ..curve import SPEC_RULES
 from ..data import dataset_info
@@ -67,7 +66,8 @@ def _attacks(name: str, value: Any) -> list[str]:
 def _pruning_methods(name: str, value: Any) -> list[str]:
     from ..figures.pruning import check_methods
 
-    return check_methods(name, _names(value))
+    # a bare string is refused (as compare_pruning refuses it), not wrapped into a list
+    return check_methods(name, value if isinstance(value, str) else _names(value))
 
 
 def _layer_metrics(name: str, value: Any) -> list[str]:
@@ -151,8 +151,9 @@ def _check_neighbours(values: dict[str, Any]) -> None:
 
 
 def _check_sizes(values: dict[str, Any]) -> None:
-    """Counts of images against the splits of each dataset (graphs are drawn from its test split)."""
+    """Counts of images against each dataset's splits (samples come from the test split, or ``metric_split``)."""
     repeats = values.get("repeats") or 1
+    drawn = values.get("metric_split") or "test"  # the metrics notebook measures on metric_split
     for dataset, info in (values.get("dataset") or {}).items():
         sizes = info.get("split_sizes")
         if not sizes:  # an image folder: its files are not counted here
@@ -163,7 +164,8 @@ def _check_sizes(values: dict[str, Any]) -> None:
             if n is None:
                 continue
             what = "max(ns)" if key == "ns" else "n"
-            rules.check_draws(test, n=max(n) if key == "ns" else n, repeats=repeats, what=f"{dataset}'s test split",
+            rules.check_draws(sizes[drawn], n=max(n) if key == "ns" else n, repeats=repeats,
+                              what=f"{dataset}'s {'training' if drawn == 'train' else 'test'} split",
                               asked=f"{what} × repeats", fix=f"lower {key} or repeats")
         limits = {"test_size": ("test", test), "train_size": ("training", train),
                   "recovery_train_size": ("training", train)}
@@ -212,7 +214,8 @@ def check_parameters(**parameters: Any) -> None:
     :func:`dynamic_graphs.get_model`, :func:`dynamic_graphs.get_dataset` and
     :func:`dynamic_graphs.attacks.attack` look them up, counts as :func:`dynamic_graphs.utils.check_int`),
     then against each other: every ``k`` below its ``n``, ``perplexity`` below ``n``, and, for each
-    dataset, ``n × repeats`` (``max(ns) × repeats``) no more than its test split, ``train_size``,
+    dataset, ``n × repeats`` (``max(ns) × repeats``) no more than the split they are drawn from (the
+    test split, or the one ``metric_split`` names), ``train_size``,
     ``recovery_train_size`` and ``probe_train + probe_test`` no more than its training split,
     ``test_size`` no more than its test split, as many ``random_seeds`` as ``recovery_seeds``,
     ``rule="interval"`` with at least two ``repeats``,
@@ -220,9 +223,10 @@ def check_parameters(**parameters: Any) -> None:
     a valid recipe (:func:`~dynamic_graphs.training.check_model_options`).
     Nothing is loaded or downloaded.
 
-    When all pass, ``settings.verbosity`` is set from ``verbosity`` (if given). A name without a
-    rule is not checked; it is logged, so that a notebook's new parameter is noticed (the test
-    suite requires a rule for every parameter of every notebook).
+    It only checks, changing nothing: :func:`~dynamic_graphs.reports.start` sets ``settings.verbosity``
+    from a checked ``verbosity``. A name without a rule is not checked; it is logged, so that a
+    notebook's new parameter is noticed (the test suite requires a rule for every parameter of every
+    notebook).
 
     Args:
         **parameters: the notebook's parameters, by name, e.g. ``check_parameters(model=model, n=n, k=k)``.
@@ -256,5 +260,3 @@ def check_parameters(**parameters: Any) -> None:
     _check_rule(checked)
     _check_layout(checked)
     _check_train_options(checked)
-    if "verbosity" in checked:
-        settings.verbosity = checked["verbosity"]

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..utils import lookup, restored_environ
+from ..utils import lookup, refuse_unknown, restored_environ
 
 __all__ = ["EXECUTORS", "FULL_RUN_PARAMETERS", "NOTEBOOK_DIR", "REPORT_DIR", "declared_parameters", "full_runs",
            "notebook_names", "read_parameters_file", "render", "render_runs", "report_html", "report_runs"]
@@ -166,16 +166,8 @@ def declared_parameters(name: str) -> list[str]:
 
 
 def _refuse_undeclared(names: list[str], declared: list[str], where: str) -> None:
-    """A ValueError naming each of ``names`` that is not ``declared``, with the close declared names."""
-    problems = []
-    for name in names:
-        if name not in declared:
-            try:
-                lookup(name, declared, what="parameter")
-            except KeyError as err:
-                problems.append(str(err.args[0]).split(" Available:")[0])
-    if problems:
-        raise ValueError(f"{' '.join(problems)} ({where}; its parameters: {', '.join(declared)})")
+    """A ValueError naming each of ``names`` that is not exactly ``declared``, with the close declared names."""
+    refuse_unknown(names, declared, what="parameter", context=f"({where}; its parameters: {', '.join(declared)})")
 
 
 def report_runs(names: list[str], use_all: bool, tag: str | None, shared: dict[str, Any],

@@ -1,9 +1,13 @@
 """One verdict per report: the paper's claim, what this run measured (with intervals) and whether it holds.
 
 Each function reads the objects its notebook already computes and returns a :class:`Verdict`. A
-status comes from an interval or a test, never from a point estimate alone: an interval that lies
-beyond the claim's threshold *holds* (or *does not hold*), one that contains it *partly holds*, and
-a run without an interval (one repeat, one seed) is *not measurable* where the claim needs one.
+status comes from an interval or a test wherever the run gives one: an interval that lies beyond
+the claim's threshold *holds* (or *does not hold*), one that contains it *partly holds*, and a run
+without an interval (one repeat, one seed) is *not measurable* where the claim needs one. A claim
+of no difference (the curves of Fig. 6 meet, untrained curves of Fig. 3 do not rise) holds only
+when the whole interval lies within a stated tolerance, so a wide interval never makes it hold.
+The exceptions, read from point values, are named where they are used: the asymptotics' largest
+deviation from its identity (against ``tolerance``) and the narrowing of its spread over k.
 Intervals are 95 % Student-t intervals (:func:`dynamic_graphs.frames.t_interval`) unless a
 sentence says otherwise. The paper is Lu et al., ECCV 2022 (arXiv 2111.12485).
 

@@ -1,7 +1,9 @@
 """The verdict's parts: :class:`Verdict`, its statuses, and how numbers, intervals and statuses are written.
 
-A status comes from an interval or a test, never from a point estimate alone
-(:func:`interval_status`); numbers are written with their intervals (:func:`interval`).
+A status comes from an interval or a test wherever the run gives one (:func:`interval_status`,
+:func:`equivalence_status`); the few parts read from a point value are named in the function that
+uses them (the asymptotics' largest deviation, the narrowing of its spread over k). Numbers are
+written with their intervals (:func:`interval`).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...frames import t_interval
+from ...frames import INTERVAL_LEVEL, t_interval
 
 __all__ = [
     "AGREEMENT",
@@ -22,9 +24,11 @@ __all__ = [
     "PARTLY",
     "SIGNIFICANCE",
     "STATUSES",
+    "Q_TOLERANCE",
     "UNMEASURED",
     "Verdict",
     "combine",
+    "equivalence_status",
     "interval",
     "interval_status",
     "layer_range",
@@ -38,6 +42,7 @@ STATUSES = ("holds", "partly holds", "does not hold", "not measurable")
 HOLDS, PARTLY, FAILS, UNMEASURED = STATUSES
 SIGNIFICANCE = 0.05  # a p-value below this counts as a difference
 AGREEMENT = 0.5      # fig7: a rank correlation whose whole interval exceeds this "agrees"
+Q_TOLERANCE = 0.05   # fig3 (untrained), fig6: a difference of Q whose interval stays within ± this is "none"
 INTERVALS = "95 % intervals"
 _SOURCES = {"asymptotics": "The package's derivation", "metrics": "The paper's assumption"}
 
@@ -122,8 +127,14 @@ def interval(mean: float, low: float, high: float, digits: int = 3, *, signed: b
 
 
 def p_text(value: float) -> str:
-    """``p = 0.042``, ``p < 0.001``, or ``no p-value`` for NaN."""
-    return "no p-value" if not np.isfinite(value) else "p < 0.001" if value < 0.001 else f"p = {value:.2g}"
+    """``p = 0.042``, ``p < 0.001``, or ``no p-value`` for NaN: three decimals, so that a p-value
+    counted below :data:`SIGNIFICANCE` never prints as ``p = 0.05``.
+
+    Example:
+        >>> p_text(0.0496), p_text(0.0004), p_text(0.31), p_text(float("nan"))
+        ('p = 0.050', 'p < 0.001', 'p = 0.310', 'no p-value')
+    """
+    return "no p-value" if not np.isfinite(value) else "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
 def mean_interval(values: Any) -> tuple[float, float, float]:
@@ -136,21 +147,38 @@ def mean_interval(values: Any) -> tuple[float, float, float]:
     return float(values.mean()), float(low), float(high)
 
 
-def welch_interval(a: Any, b: Any) -> tuple[float, float, float]:
-    """mean(a) − mean(b) with Welch's 95 % interval (independent samples of unequal variance)."""
+def welch_interval(a: Any, b: Any) -> tuple[float, float, float, float]:
+    """mean(a) − mean(b) with Welch's interval and two-sided p-value (independent samples of unequal variance).
+
+    The interval's coverage is :data:`dynamic_graphs.frames.INTERVAL_LEVEL` (95 %); the p-value is
+    that of ``scipy.stats.ttest_ind(a, b, equal_var=False)``, from the same t statistic and
+    Welch-Satterthwaite degrees of freedom.
+
+    Returns:
+        ``(difference, low, high, p_value)``; the interval and p-value are NaN when either sample
+        has fewer than two finite values. Two samples without spread give a zero-width interval
+        and p = 0 (NaN when their means are equal too).
+
+    Example:
+        >>> diff, low, high, p = welch_interval([1.0, 1.2, 1.1], [0.5, 0.7, 0.6])
+        >>> round(diff, 3), round(low, 3), round(high, 3), round(p, 4)
+        (0.5, 0.273, 0.727, 0.0036)
+    """
     from scipy import stats
 
     a, b = (np.asarray(x, dtype=float) for x in (a, b))
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     diff = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
-        return diff, math.nan, math.nan
+        return diff, math.nan, math.nan, math.nan
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     if va + vb == 0:
-        return diff, diff, diff
+        return diff, diff, diff, (0.0 if diff != 0 else math.nan)
     dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = float(stats.t.ppf(0.975, dof) * math.sqrt(va + vb))
-    return diff, diff - half, diff + half
+    scale = math.sqrt(va + vb)
+    half = float(stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, dof) * scale)
+    p_value = float(2 * stats.t.sf(abs(diff) / scale, dof))
+    return diff, diff - half, diff + half, p_value
 
 
 def interval_status(low: float, high: float, threshold: float = 0.0) -> str:
@@ -158,6 +186,26 @@ def interval_status(low: float, high: float, threshold: float = 0.0) -> str:
     if not (np.isfinite(low) and np.isfinite(high)):
         return UNMEASURED
     return HOLDS if low > threshold else FAILS if high < threshold else PARTLY
+
+
+def equivalence_status(low: float, high: float, tolerance: float) -> str:
+    """An equivalence reading of a difference's interval: "no difference" within ± ``tolerance``.
+
+    Holds when the whole interval lies inside (−``tolerance``, ``tolerance``): the difference is
+    shown to be negligible; does not hold when it lies entirely beyond ``tolerance`` on either side;
+    partly holds otherwise (it reaches past the tolerance: too wide to tell, or near its edge). An
+    interval that merely contains 0 is not enough, so fewer repeats (a wider interval) never make
+    "holds" easier.
+
+    Example:
+        >>> [equivalence_status(low, high, 0.05) for low, high in [(-0.01, 0.03), (0.06, 0.1), (-0.2, 0.2)]]
+        ['holds', 'does not hold', 'partly holds']
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return UNMEASURED
+    if -tolerance < low and high < tolerance:
+        return HOLDS
+    return FAILS if low > tolerance or high < -tolerance else PARTLY
 
 
 def combine(statuses: Sequence[str]) -> str:

@@ -14,8 +14,10 @@ import pandas as pd
 from ...attacks import CLEAN, attack_label
 from ...figures import summarize_agreement
 from ...frames import check_curves, require_columns, single_curve
-from .base import (AGREEMENT, FAILS, HOLDS, INTERVALS, PARTLY, SIGNIFICANCE, UNMEASURED, Verdict, combine, interval,
-                   interval_status, layer_range, mean_interval, number, p_text, welch_interval)
+from ...pruning.selection import DEFAULT_THRESHOLD, paired_gains, classify_gains
+from .base import (AGREEMENT, FAILS, HOLDS, INTERVALS, PARTLY, Q_TOLERANCE, SIGNIFICANCE, UNMEASURED, Verdict, combine,
+                   equivalence_status, interval, interval_status, layer_range, mean_interval, number, p_text,
+                   welch_interval)
 
 __all__ = ["asymptotics", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7"]
 
@@ -33,40 +35,57 @@ def _profile(matrix: pd.DataFrame) -> dict[str, Any]:
 
     Every unit (a repeat: the same images feed every layer; or a training seed) gives one value per
     layer, so differences are taken within units before their t-interval: the paired gains of
-    :func:`dynamic_graphs.pruning.layer_gains`.
+    :func:`dynamic_graphs.pruning.layer_gains`, from the same computation.
     """
     matrix = matrix.sort_index(axis=1)
     first, last = matrix.columns[0], matrix.columns[-1]
-    steps = matrix.diff(axis=1).iloc[:, 1:]
+    steps = paired_gains(matrix).iloc[1:]
     return {"first": mean_interval(matrix[first]), "last": mean_interval(matrix[last]),
             "rise": mean_interval(matrix[last] - matrix[first]), "units": len(matrix), "layers": matrix.shape[1],
-            "gains": [(int(depth), *mean_interval(steps[depth])) for depth in steps.columns]}
+            "depths": [int(depth) for depth in matrix.columns],
+            "gains": [(int(row.depth), float(row.gain), float(row.gain_low), float(row.gain_high))
+                      for row in steps.itertuples()]}
 
 
-FLAT_GAIN = 0.01
-"""A layer is flat when its gain's 95 % interval contains 0 and stays below this (the default threshold of
-:func:`dynamic_graphs.pruning.redundant_layers`): the layer demonstrably adds little. An interval that
-contains 0 but reaches above it is unresolved: too wide to call the layer either rising or flat."""
+FLAT_GAIN = DEFAULT_THRESHOLD
+"""A layer is flat when its gain's whole 95 % interval lies below this, 0.01, without lying below 0 (the
+default threshold of :func:`dynamic_graphs.pruning.redundant_layers`): the layer demonstrably adds
+little, whether the interval contains 0 or lies just above it: the rule of
+:func:`dynamic_graphs.pruning.classify_gains`. An interval that contains 0 but reaches this is
+unresolved: too wide to call the layer either rising or flat."""
 
 
 def _shape(gains: list[tuple]) -> dict[str, Any]:
-    """Gains counted as up (interval above 0), flat (containing 0, below :data:`FLAT_GAIN`), down (below 0)
-    or unresolved (containing 0 and reaching :data:`FLAT_GAIN`), and the longest run of flat or falling layers."""
-    kinds = []
-    for _, _, low, high in gains:
-        kind = interval_status(low, high)
-        kinds.append("unresolved" if kind == PARTLY and high >= FLAT_GAIN else kind)
+    """Gains counted by :func:`dynamic_graphs.pruning.classify_gains` as up, flat (whole interval below
+    :data:`FLAT_GAIN`, not below 0), down (below 0) or unresolved, those without an interval as unknown,
+    and the longest run of consecutive flat or falling gains (their depths, and whether one falls)."""
+    lows, highs = np.array([g[2] for g in gains], dtype=float), np.array([g[3] for g in gains], dtype=float)
+    kinds = list(classify_gains(lows, highs, FLAT_GAIN))
+    kinds = [kind if np.isfinite(low) and np.isfinite(high) else "unknown"
+             for kind, low, high in zip(kinds, lows, highs)]
     run, best = [], []
     for (depth, *_), kind in zip(gains, kinds):
-        run = run + [depth] if kind in (PARTLY, FAILS) else []
+        run = run + [(depth, kind)] if kind in ("flat", "down") else []
         best = run if len(run) > len(best) else best
-    return {"up": kinds.count(HOLDS), "flat": kinds.count(PARTLY), "down": kinds.count(FAILS),
-            "unresolved": kinds.count("unresolved"), "unknown": kinds.count(UNMEASURED), "run": best}
+    return {"up": kinds.count("up"), "flat": kinds.count("flat"), "down": kinds.count("down"),
+            "unresolved": kinds.count("unresolved"), "unknown": kinds.count("unknown"),
+            "run": [depth for depth, _ in best], "run_falls": any(kind == "down" for _, kind in best)}
 
 
 def _gains_text(shape: dict[str, Any]) -> str:
     unresolved = f"/{shape['unresolved']} unresolved" if shape["unresolved"] else ""
     return f"gains {shape['up']} up/{shape['flat']} flat/{shape['down']} down{unresolved}"
+
+
+def _run_text(profile: dict[str, Any], shape: dict[str, Any]) -> str:
+    """``Q flat over layers 3–5``: a gain is labelled by its later layer, so the run starts one layer earlier."""
+    run = shape["run"]
+    if not run:
+        return ""
+    depths = profile["depths"]
+    start = depths[depths.index(run[0]) - 1]
+    kind = "flat or falling" if shape["run_falls"] and len(run) > 1 else "falling" if shape["run_falls"] else "flat"
+    return f"Q {kind} over {layer_range([start, run[-1]])}"
 
 
 def _rise_text(profile: dict[str, Any]) -> str:
@@ -90,7 +109,8 @@ def fig1(curve: pd.DataFrame) -> Verdict:
     over = f"{INTERVALS} over {profile['units']} repeats" if profile["units"] > 1 else "one repeat: no interval"
     measured = (f"{_rise_text(profile)} over {profile['layers']} layers ({over}); of {len(profile['gains'])} "
                 f"layer-to-layer gains, {shape['up']} rise, {shape['flat']} are flat, {shape['down']} fall and "
-                f"{shape['unresolved']} are unresolved (interval containing 0 and reaching {FLAT_GAIN}).")
+                f"{shape['unresolved']} are unresolved (flat: the whole interval below {FLAT_GAIN}; unresolved: "
+                f"containing 0 and reaching {FLAT_GAIN}).")
     claim = ("classes, mixed in the first layers, separate progressively with depth (t-SNE panels), and Q rises "
              "with them (VGG11 on CIFAR-10: about 0.11 → 0.81).")
     return Verdict("fig1", claim, measured, status)
@@ -134,20 +154,29 @@ def fig2(graphs: Any, labels: Any = None) -> Verdict:
     return Verdict("fig2", claim, measured + ".", status)
 
 
-def fig3(curves: pd.DataFrame) -> Verdict:
+def fig3(curves: pd.DataFrame, *, tolerance: float = Q_TOLERANCE) -> Verdict:
     """Fig. 3: Q rises with depth; deep models on easy data plateau or dip; untrained networks do not rise.
 
     Per curve of :func:`dynamic_graphs.figures.model_curves` (per model, dataset and ``trained``):
     the first and last layer's Q and the paired rise between them, and every layer's paired gain
-    counted as rising (interval above 0), flat (containing 0 and below :data:`FLAT_GAIN`), falling
-    (below 0) or unresolved (containing 0, too wide to say), from the paired gains of
-    :func:`dynamic_graphs.figures.curve_gains`. With several training seeds the intervals are over
-    seeds (each seed's mean over repeats), otherwise over repeats.
+    classified by :func:`dynamic_graphs.pruning.classify_gains`, the rule of
+    ``curve_gains(flat_only=True)`` too: rising (interval above 0 and reaching :data:`FLAT_GAIN`),
+    flat (the whole interval below :data:`FLAT_GAIN`, 0.01, and not below 0), falling (below 0) or
+    unresolved (containing 0 and reaching :data:`FLAT_GAIN`: too wide to say). With several training
+    seeds the intervals are over seeds (each seed's mean over repeats), otherwise over repeats.
+
+    Args:
+        curves: :func:`dynamic_graphs.figures.model_curves`' frame.
+        tolerance: the largest rise of Q, first to last layer, that counts as "does not rise" for
+            an untrained curve.
 
     Holds when every trained curve rises, at least one has a plateau or dip (two or more
-    consecutive layers that do not rise, or one that falls) and no untrained curve rises; partly
-    when some but not all of this is seen (the paper finds plateaus in deep models only); does not
-    hold when no trained curve rises.
+    consecutive gains flat or falling, or one falling) and no untrained curve rises; partly when
+    some but not all of this is seen (the paper finds plateaus in deep models only); does not hold
+    when no trained curve rises. An untrained curve "does not rise" when the whole interval of its
+    rise lies below ``tolerance`` (a fall counts as not rising); it rises when the whole interval
+    lies above ``tolerance``, and is unsettled (partly) when the interval reaches past it, so a wide
+    interval around 0 is not read as "does not rise".
 
     Raises:
         KeyError: the frame has no ``model`` column (pass model_curves' frame).
@@ -168,14 +197,14 @@ def fig3(curves: pd.DataFrame) -> Verdict:
         rise = interval(*profile["rise"], signed=True)
         if not bool(values.get("trained", True)):
             untrained_items.append(f"{name} {rise}")
-            flat_rises.append(FAILS if profile["rise"][1] > 0 else HOLDS if np.isfinite(profile["rise"][1])
-                              else UNMEASURED)
+            low, high = profile["rise"][1:]
+            flat_rises.append(interval_status(tolerance - high, tolerance - low))  # below the tolerance: holds
             continue
         shape = _shape(profile["gains"])
         rises.append(interval_status(*profile["rise"][1:]))
         plateaus[name] = (UNMEASURED if shape["unknown"] else
                           HOLDS if shape["down"] or len(shape["run"]) >= 2 else FAILS)
-        run = f", longest flat run {layer_range(shape['run'])}" if shape["run"] else ""
+        run = f", {_run_text(profile, shape)}" if shape["run"] else ""
         trained_items.append(f"{name} {_rise_text(profile)}, {_gains_text(shape)}{run}")
     if not trained_items:
         raise ValueError("verdicts.fig3 found no trained curve (every row has trained=False); measure "
@@ -190,7 +219,8 @@ def fig3(curves: pd.DataFrame) -> Verdict:
     spread = "across training seeds" if over_seeds else "over repeats"
     measured = f"trained ({INTERVALS} {spread}): " + "; ".join(trained_items) + "."
     if untrained_items:
-        measured += " Untrained, the rise from the first to the last layer: " + "; ".join(untrained_items) + "."
+        measured += (" Untrained, the rise from the first to the last layer: " + "; ".join(untrained_items)
+                     + f" ('does not rise': the whole interval below {tolerance:g}).")
     if rise_status not in (FAILS, UNMEASURED):
         measured += (f" Plateau or dip in {', '.join(found)}." if found else
                      " No trained curve plateaus or dips (the paper sees them in deep models only).")
@@ -209,11 +239,22 @@ def fig4(dynamics: pd.DataFrame) -> Verdict:
     Every epoch is measured on the same images, so the change of a layer from the first to the last
     epoch is paired by repeat. Holds when the deepest probe layer's change is above 0 and above the
     shallowest one's (the interval of the paired difference); partly when only the first is shown.
+
+    Raises:
+        ValueError: the frame stacks several training runs (a label column besides ``epoch``, such
+            as ``model``, with several values): select one run first, as for fig1 and fig5.
     """
     from scipy.stats import spearmanr
 
     require_columns(dynamics, ["epoch", "depth", "modularity", "test_acc"], source="training_dynamics()",
                     caller="verdicts.fig4")
+    runs = [label for label in check_curves(dynamics, caller="verdicts.fig4")
+            if label != "epoch" and dynamics[label].nunique(dropna=False) > 1]
+    if runs:
+        shown = ", ".join(f"{label} ({dynamics[label].nunique(dropna=False)} values)" for label in runs)
+        raise ValueError(f"verdicts.fig4 reads one training run, but this frame stacks several, told apart by "
+                         f"{shown}; they would be averaged together. Select one run first, e.g. "
+                         f"dynamics[dynamics[{runs[0]!r}] == ...].")
     repeat = dynamics["repeat"] if "repeat" in dynamics.columns else 0
     table = dynamics.assign(_unit=repeat).pivot_table(index="_unit", columns=["depth", "epoch"], values="modularity")
     epochs, depths = sorted(dynamics["epoch"].unique()), sorted(dynamics["depth"].unique())
@@ -248,7 +289,12 @@ def fig5(curves: pd.DataFrame) -> Verdict:
         curves: :func:`dynamic_graphs.figures.adversarial_curves`' frame of one run.
 
     Per attack, the drop of the last layer's mean Q below the clean curve's, with Welch's interval
-    over the repeats (the two are different images). Holds when every attack's drop is above 0.
+    over the repeats. Welch's treats the two sets of repeats as independent samples; for the first
+    attack they are not: the clean curve is measured on that attack's clean originals, image for
+    image (:func:`~dynamic_graphs.figures.adversarial_curves`), and Welch's interval ignores that
+    pairing: it is wider than a paired one when the two share their sample's variation (the usual
+    case), never falsely narrow for that reason. Every later attack's examples are other images.
+    Holds when every attack's drop is above 0.
     """
     check_curves(curves, caller="verdicts.fig5")
     require_columns(curves, ["attack", "communities"], source="adversarial_curves()", caller="verdicts.fig5")
@@ -262,7 +308,7 @@ def fig5(curves: pd.DataFrame) -> Verdict:
         raise KeyError(f"verdicts.fig5 compares with the clean curve (attack == {CLEAN!r}), which this frame lacks.")
     clean, items, statuses = values.pop(CLEAN), [], []
     for attack, q in values.items():
-        drop = welch_interval(clean, q)
+        drop = welch_interval(clean, q)[:3]
         statuses.append(interval_status(*drop[1:]))
         items.append(f"{attack_label(attack)} {interval(*mean_interval(q))} (drop {interval(*drop)})")
     units = len(clean)
@@ -274,16 +320,23 @@ def fig5(curves: pd.DataFrame) -> Verdict:
     return Verdict("fig5", claim, measured, combine(statuses) if statuses else UNMEASURED)
 
 
-def fig6(curves: pd.DataFrame) -> Verdict:
+def fig6(curves: pd.DataFrame, *, tolerance: float = Q_TOLERANCE) -> Verdict:
     """Fig. 6: the curve is robust to k and N: the swept curves meet in the last layer.
 
     Args:
         curves: :func:`dynamic_graphs.figures.ablation_curves`' frame.
+        tolerance: the largest difference of last-layer Q between swept values that counts as
+            "meeting" (:data:`~dynamic_graphs.reports.verdicts.base.Q_TOLERANCE`, 0.05).
 
-    Per sweep: the last layer's mean Q of every swept value with its interval over repeats, and the
-    spread (largest minus smallest mean) there and at the layer where it is widest. A sweep holds
-    when all last-layer intervals share a point, partly when they do not but the spread narrows
-    towards the last layer, and does not hold otherwise.
+    Per sweep: the last layer's mean Q of every swept value with its interval over repeats, the
+    spread (largest minus smallest mean) there with Welch's interval of that difference (the
+    largest mean's repeats against the smallest's), and the spread at the layer where it is widest.
+    An equivalence reading (:func:`~dynamic_graphs.reports.verdicts.base.equivalence_status`): a
+    sweep holds when the spread's whole interval lies within ± ``tolerance``, does not hold when it
+    lies entirely beyond ``tolerance``, and partly holds otherwise; so fewer repeats, whose
+    interval is wider, never make it hold more easily. The spread is taken between the extreme
+    means, which can only make it larger than a pre-chosen pair's: a conservative reading for a
+    claim of no difference. Not measurable with one repeat.
     """
     require_columns(curves, ["sweep", "value", "depth", "modularity"], source="ablation_curves()",
                     caller="verdicts.fig6")
@@ -293,46 +346,46 @@ def fig6(curves: pd.DataFrame) -> Verdict:
         means = frame.groupby(["depth", "value"])["modularity"].mean().unstack("value")
         spread = means.max(axis=1) - means.min(axis=1)
         last = frame[frame["depth"] == frame["depth"].max()]
-        cis = {value: mean_interval(group["modularity"]) for value, group in last.groupby("value")}
-        lows, highs = [ci[1] for ci in cis.values()], [ci[2] for ci in cis.values()]
-        if not np.isfinite(lows + highs).all():
-            statuses.append(UNMEASURED)
-        else:
-            statuses.append(HOLDS if max(lows) <= min(highs) else
-                            PARTLY if spread.iloc[-1] < spread.max() else FAILS)
+        values = {value: group["modularity"].to_numpy(float) for value, group in last.groupby("value")}
+        cis = {value: mean_interval(q) for value, q in values.items()}
+        highest, lowest = max(cis, key=lambda value: cis[value][0]), min(cis, key=lambda value: cis[value][0])
+        gap = welch_interval(values[highest], values[lowest])[:3]
+        statuses.append(equivalence_status(gap[1], gap[2], tolerance))
         ends = [min(cis), max(cis)]
         shown = ", ".join(f"{sweep} = {value}: {interval(*cis[value])}" for value in ends)
-        items.append(f"{sweep} {ends[0]} → {ends[1]}: last-layer Q {shown} (spread {number(spread.iloc[-1])}; "
+        items.append(f"{sweep} {ends[0]} → {ends[1]}: last-layer Q {shown} (spread {interval(*gap)}, Welch's; "
                      f"widest {number(spread.max())} at layer {spread.idxmax()})")
     units = curves.groupby(["sweep", "value"])["repeat"].nunique().min() if "repeat" in curves.columns else 1
     over = f"{INTERVALS} over {units} repeats" if units > 1 else "one repeat: no interval"
-    measured = "; ".join(items) + f" ({over})."
+    measured = "; ".join(items) + f" ({over}; 'meet' = the spread's interval within ±{tolerance:g})."
     claim = ("the modularity curve is reliable across hyperparameters: for k from 3 to 11 and N from 200 to 5000 the "
              "curves keep their shape and converge in the last layers.")
     return Verdict("fig6", claim, measured, combine(statuses))
 
 
 def fig7(agreement: pd.DataFrame) -> Verdict:
-    """Fig. 7: the layer differences D_ij = |Q_i − Q_j| agree with linear CKA.
+    """Fig. 7: the layer differences ``D_ij = |Q_i − Q_j|`` agree with linear CKA.
 
     Args:
         agreement: :func:`dynamic_graphs.figures.cka_agreement`'s per-repeat frame, or its
             :func:`~dynamic_graphs.figures.summarize_agreement`.
 
-    Holds when the interval of the mean Spearman correlation of D with 1 − CKA lies above
-    :data:`AGREEMENT` (0.5), does not hold when it reaches 0 or below, and partly holds in between.
+    Holds when the whole interval of the mean Spearman correlation of D with 1 − CKA lies above
+    :data:`~dynamic_graphs.reports.verdicts.base.AGREEMENT` (0.5), does not hold when it lies
+    entirely below 0.5, and partly holds when it contains 0.5 (a wide interval from few repeats
+    gives "partly", not "does not hold"); not measurable with one repeat.
     """
     summary = summarize_agreement(agreement) if "spearman" in agreement.columns else agreement
     require_columns(summary, ["mean", "ci_low", "ci_high", "repeats"], source="summarize_agreement()",
                     caller="verdicts.fig7")
     row = summary.iloc[0]
     low, high = float(row.ci_low), float(row.ci_high)
-    status = UNMEASURED if not np.isfinite(low) else HOLDS if low > AGREEMENT else FAILS if low <= 0 else PARTLY
+    status = interval_status(low, high, AGREEMENT)
     pairs = f" over {int(agreement['pairs'].iloc[0])} layer pairs" if "pairs" in agreement.columns else ""
     size = f" of {int(agreement['n'].iloc[0])} images" if "n" in agreement.columns else ""
     over = f"95 % t-interval over {int(row.repeats)} repeats" if int(row.repeats) > 1 else "one repeat: no interval"
     measured = (f"Spearman ρ of D with 1 − CKA{pairs}, per disjoint sample{size}: "
-                f"{interval(row['mean'], low, high)} ({over}).")
+                f"{interval(row['mean'], low, high)} ({over}; 'agrees' = the interval above {AGREEMENT:g}).")
     claim = ("the modularity difference D_ij = |Q_i − Q_j| shows the same layer blocks as linear CKA (ResNet152 "
              "and ResNet101 on CIFAR-10), from one number per layer.")
     return Verdict("fig7", claim, measured, status)
@@ -347,7 +400,10 @@ def asymptotics(frame: pd.DataFrame, *, tolerance: float = 0.01) -> Verdict:
 
     Holds when every graph is within ``tolerance`` of p_in − Σπ² and, at every separation above 0,
     Q rises from the smallest to the largest N for every k (Welch's interval over repeats above 0)
-    while the spread over k narrows; partly when only some of this holds.
+    while the spread over k narrows; partly when only some of this holds. The rises are read from
+    intervals; the deviation (the largest over all graphs, against ``tolerance``) and the narrowing
+    of the spread over k (the range of the mean Q over k at the smallest and largest N) are read
+    from point values.
     """
     require_columns(frame, ["separation", "n", "k", "modularity", "p_in", "sum_pi2", "limit"],
                     source="asymptotic_sweep()", caller="verdicts.asymptotics")
@@ -357,7 +413,7 @@ def asymptotics(frame: pd.DataFrame, *, tolerance: float = 0.01) -> Verdict:
     for separation, group in frame[frame["separation"] > 0].groupby("separation"):
         q = {(n, k): g["modularity"].to_numpy(float) for (n, k), g in group.groupby(["n", "k"])}
         ks = sorted(group["k"].unique())
-        rises = [welch_interval(q[large, k], q[small, k]) for k in ks]
+        rises = [welch_interval(q[large, k], q[small, k])[:3] for k in ks]
         rise_parts += [interval_status(*rise[1:]) for rise in rises]
         spread = {n: np.ptp([q[n, k].mean() for k in ks]) for n in (small, large)}
         narrow_parts.append(HOLDS if spread[large] < spread[small] else FAILS)

@@ -45,11 +45,19 @@ def fig8(table: pd.DataFrame, *, tolerance: float = 1.0) -> Verdict:
     Per variant, the loss against the unpruned model with the t-interval of the variant's mean over
     recovery seeds: holds when the whole interval lies below ``tolerance``, does not hold when above
     it, partly when it straddles; not measurable with one recovery seed.
+
+    Raises:
+        KeyError: the table has no ``unpruned`` row.
+        ValueError: the table has no pruned variant besides ``unpruned``.
     """
     runs = _runs(table)
     if "unpruned" not in runs:
         raise KeyError("verdicts.fig8 measures losses against the 'unpruned' row, which this table lacks.")
     base = float(runs.pop("unpruned")[0])
+    if not runs:
+        raise ValueError("verdicts.fig8 found no pruned variant in the table, only the 'unpruned' row: there is no "
+                         "loss to measure. Pass evaluate_variants' table with at least one variant, e.g. "
+                         "plateau_variants(curve, model, counts=[...]).")
     removed = table.groupby("variant", sort=False)["removed"].first() if "removed" in table.columns else {}
     items, statuses = [], []
     for variant, values in runs.items():
@@ -84,11 +92,8 @@ def fig9(table: pd.DataFrame) -> Verdict:
     for variant, values in runs.items():
         if variant.startswith("plateau-") and f"rising-{variant[8:]}" in runs:
             rising = runs[f"rising-{variant[8:]}"]
-            cost = welch_interval(values, rising)
+            *cost, p_value = welch_interval(values, rising)
             statuses.append(interval_status(*cost[1:]))
-            pair = table[table["variant"].isin([variant, f"rising-{variant[8:]}"])]
-            p_value = summarize_comparison(pair, by="variant", reference=variant).set_index("variant").loc[
-                f"rising-{variant[8:]}", "p_value"]
             items.append(f"{variant} {_spread(values)} against rising-{variant[8:]} {_spread(rising)}: the rising "
                          f"units cost {interval(*cost, 2)} points more (Welch's {p_text(p_value)})")
         elif variant != "unpruned" and not variant.startswith(("plateau-", "rising-")) and np.isfinite(base):
