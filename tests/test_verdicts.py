@@ -77,7 +77,7 @@ def test_fig1_from_the_curve_and_each_status():
     # first layer 0.20 ± t(0.975, 2)·0.01/√3 = 0.025; the paired rise (0.40, 0.41, 0.39) has the same spread
     assert "Q 0.200 ± 0.025 → 0.600 ± 0.050 (rise +0.400 ± 0.025) over 3 layers (95 % intervals over 3 repeats)" \
         in rising.measured
-    assert "2 rise, 0 are flat, 0 fall and 0 are unresolved" in rising.measured
+    assert "2 rise (0 of them by less than 0.01), 0 are flat, 0 fall and 0 are unresolved" in rising.measured
     dip = np.array(RISE) + np.array([0, 0.3, 0])  # layer 2 peaks, layer 3 falls back
     assert verdicts.fig1(hand_curve(dip)).status == PARTLY
     assert verdicts.fig1(hand_curve(FALL)).status == FAILS
@@ -154,27 +154,38 @@ def test_fig3_gains_agree_with_curve_gains_on_a_model_curves_frame():
     assert text in verdicts.fig3(as_trained).measured
 
 
-def test_a_plateau_of_tight_positive_gains_is_flat_for_fig3_and_curve_gains():
+def test_tight_small_gains_are_a_slow_rise_and_gains_around_zero_a_plateau():
     layers = dg.probe_layers("resnet20")
-    steps = np.array([[0.06] * 6 + [0.002, 0.003] + [0.05], [0.07] * 6 + [0.003, 0.004] + [0.06],
-                      [0.05] * 6 + [0.004, 0.005] + [0.07]])  # gains of layers 2-10; layers 8, 9: 0.003/0.004 ± 0.0025
-    table = np.cumsum(np.hstack([np.full((3, 1), 0.2), steps]), axis=1)
-    curve = pd.DataFrame([{"layer": layer, "depth": depth, "repeat": repeat, "modularity": table[repeat, depth - 1]}
-                          for repeat in range(3) for depth, layer in enumerate(layers, start=1)])
-    curves = dg.stack_curves({("fashion-mnist", "resnet20", True, 0): curve},
-                             name=["dataset", "model", "trained", "train_seed"])
+    # gains of layers 2-10; layers 8, 9: 0.003/0.004 ± 0.0025, clearly positive and clearly below 0.01
+    slow = np.array([[0.06] * 6 + [0.002, 0.003] + [0.05], [0.07] * 6 + [0.003, 0.004] + [0.06],
+                     [0.05] * 6 + [0.004, 0.005] + [0.07]])
+    # the same, but layers 8, 9 gain 0.000 ± 0.0025: no measurable rise
+    stops = slow - np.array([0] * 6 + [0.003, 0.004] + [0])
+
+    def frame(steps):
+        table = np.cumsum(np.hstack([np.full((3, 1), 0.2), steps]), axis=1)
+        curve = pd.DataFrame([{"layer": layer, "depth": depth, "repeat": repeat, "modularity": table[repeat, depth - 1]}
+                              for repeat in range(3) for depth, layer in enumerate(layers, start=1)])
+        return curve, dg.stack_curves({("fashion-mnist", "resnet20", True, 0): curve},
+                                      name=["dataset", "model", "trained", "train_seed"])
+
+    curve, curves = frame(slow)
     gains = dg.figures.curve_gains(curves)
     tight = gains[gains.depth.isin([8, 9])]
-    assert (tight.gain_low > 0).all() and (tight.gain_high < 0.01).all()  # clearly positive, clearly small
+    assert (tight.gain_low > 0).all() and (tight.gain_high < 0.01).all()
     item = verdicts.fig3(curves)
-    assert "gains 7 up/2 flat/0 down, Q flat over layers 7–9" in item.measured
-    assert item.measured.endswith("Plateau or dip in resnet20.")
-    flat = dg.figures.curve_gains(curves, flat_only=True)
-    assert flat.depth.tolist() == [8, 9]  # the same two gains: one rule for both
+    assert "gains 7 up/2 small/0 flat/0 down." in item.measured and "No trained curve plateaus" in item.measured
+    assert dg.figures.curve_gains(curves, flat_only=True).empty  # a slow rise is not where the curve stops
     # the verdict's paired gains are layer_gains' numbers
     profile = verdicts.curves._profile(verdicts.curves._matrix(curve))
     np.testing.assert_allclose([g[2:] for g in profile["gains"]], gains[["gain_low", "gain_high"]].iloc[1:], atol=1e-12)
     np.testing.assert_allclose([g[1] for g in profile["gains"]], gains["delta"].iloc[1:], atol=1e-12)
+
+    _, curves = frame(stops)
+    item = verdicts.fig3(curves)
+    assert "gains 7 up/2 flat/0 down, Q flat over layers 7–9" in item.measured
+    assert item.measured.endswith("Plateau or dip in resnet20.")
+    assert dg.figures.curve_gains(curves, flat_only=True).depth.tolist() == [8, 9]  # one rule for both
 
 
 def test_fig3_an_untrained_rise_must_be_shown_small_not_merely_contain_zero():

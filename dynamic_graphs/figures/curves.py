@@ -107,11 +107,12 @@ def curve_gains(curves: pd.DataFrame, *, flat_only: bool = False) -> pd.DataFram
     Args:
         curves: :func:`model_curves`' frame (label columns ``dataset`` and ``model`` at least).
         flat_only: keep only the plateaus and dips: the layers whose gain interval lies below
-            :data:`~dynamic_graphs.pruning.DEFAULT_THRESHOLD` (0.01), ``"flat"`` or ``"down"`` for
-            :func:`~dynamic_graphs.pruning.classify_gains` (the fig3 verdict's rule), or that have
+            :data:`~dynamic_graphs.pruning.DEFAULT_THRESHOLD` (0.01) without lying above 0, where
+            the curve stops rising (``"flat"`` or ``"down"`` for
+            :func:`~dynamic_graphs.pruning.classify_gains`, the fig3 verdict's rule), or that have
             no interval at all (one repeat: every layer is kept, since none can be told apart).
-            An unresolved gain (interval containing 0 and reaching 0.01) is left out, as is the
-            first layer of each curve, which has no gain.
+            A slow but measurable rise (``"small"``), an unresolved gain (interval containing 0
+            and reaching 0.01) and the first layer of each curve, which has no gain, are left out.
 
     Returns:
         The label columns, then ``layer``, ``depth``, ``modularity``, ``std``, ``delta``,

@@ -92,32 +92,36 @@ def _paired_gains(curve: pd.DataFrame, value: str = "modularity") -> pd.DataFram
     return paired_gains(table)
 
 
-GAIN_KINDS = ("down", "flat", "up", "unresolved")
-"""The kinds of a gain's interval, from :func:`classify_gains`."""
+GAIN_KINDS = ("down", "flat", "small", "up", "unresolved")
 
 
 def classify_gains(gain_low, gain_high, threshold: float = DEFAULT_THRESHOLD):
-    """Whether each layer's gain falls, is flat, rises or is unresolved, read from its 95 % interval.
+    """Whether each layer's gain falls, is flat, rises a little, rises or is unresolved, from its 95 % interval.
 
-    The one definition of a plateau that the fig3 verdict, ``curve_gains(flat_only=True)`` and
-    :func:`redundant_layers` (``rule="interval"``) share. For a gain interval
+    The one classification of layer gains in the package. For a gain interval
     [``gain_low``, ``gain_high``]:
 
     - ``"down"``: ``gain_high`` < 0, the layer measurably lowers Q (a dip);
-    - ``"flat"``: 0 ≤ ``gain_high`` < ``threshold``, the layer demonstrably adds less than
-      ``threshold``, whether its interval contains 0 or lies just above it (a plateau);
+    - ``"flat"``: ``gain_low`` ≤ 0 ≤ ``gain_high`` < ``threshold``, no measurable rise and
+      demonstrably less than ``threshold`` (a plateau of the curve);
+    - ``"small"``: 0 < ``gain_low`` and ``gain_high`` < ``threshold``, a measurable rise that is
+      demonstrably less than ``threshold``: the curve still rises there, slowly;
     - ``"up"``: ``gain_low`` > 0 and ``gain_high`` ≥ ``threshold``, a measurable rise that may
       exceed ``threshold``;
     - ``"unresolved"``: ``gain_low`` ≤ 0 and ``gain_high`` ≥ ``threshold``, an interval too wide to
       call the layer either; also an undefined (NaN) interval, as with one repeat.
 
-    ``"down"`` or ``"flat"`` is exactly ``gain_high`` < ``threshold``, the redundancy of
-    :func:`redundant_layers` with ``rule="interval"``.
+    Two readings use it. The curve's shape (the fig3 verdict, ``curve_gains(flat_only=True)``):
+    a plateau is where the curve stops rising, ``"flat"`` or ``"down"``; a slow steady rise
+    (``"small"``) is not one, since a deep network's many layers each add little to a curve that
+    keeps rising. Redundancy for pruning (:func:`redundant_layers` with ``rule="interval"``): a
+    layer is redundant when it demonstrably adds less than ``threshold``, ``"down"``, ``"flat"`` or
+    ``"small"``, which is exactly ``gain_high`` < ``threshold``.
 
     Args:
         gain_low, gain_high: the interval's ends, scalars or array-likes of one shape (the
             ``gain_low`` and ``gain_high`` columns of :func:`layer_gains`).
-        threshold: the largest gain that counts as flat (:data:`DEFAULT_THRESHOLD`, 0.01).
+        threshold: the gain below which a layer demonstrably adds little (:data:`DEFAULT_THRESHOLD`, 0.01).
 
     Returns:
         One of :data:`GAIN_KINDS` for scalar input, otherwise an array of them (object dtype) of
@@ -125,12 +129,13 @@ def classify_gains(gain_low, gain_high, threshold: float = DEFAULT_THRESHOLD):
 
     Example:
         >>> classify_gains([-0.02, -0.003, 0.002, 0.004, -0.01], [-0.01, 0.004, 0.004, 0.05, 0.03]).tolist()
-        ['down', 'flat', 'flat', 'up', 'unresolved']
+        ['down', 'flat', 'small', 'up', 'unresolved']
         >>> classify_gains(float("nan"), float("nan"))
         'unresolved'
     """
     low, high = np.asarray(gain_low, dtype=float), np.asarray(gain_high, dtype=float)
-    kinds = np.select([high < 0, high < threshold, low > 0], ["down", "flat", "up"], "unresolved").astype(object)
+    kinds = np.select([high < 0, (high < threshold) & (low > 0), high < threshold, low > 0],
+                      ["down", "small", "flat", "up"], "unresolved").astype(object)
     return str(kinds) if kinds.ndim == 0 else kinds
 
 
@@ -212,9 +217,9 @@ def redundant_layers(curve: pd.DataFrame, model: nn.Module, *, threshold: float 
     - ``"mean"`` (the default, and the rule of the committed reports but table1-interval): redundant when the mean
       gain ``delta`` < ``threshold``. It cannot tell a plateau from noise.
     - ``"interval"``: redundant when the whole 95 % interval of the paired gain lies below the
-      threshold, ``gain_high`` < ``threshold``: a plateau (or fall) we are confident of, the layers
-      that :func:`classify_gains` calls ``"flat"`` or ``"down"`` (the fig3 verdict's plateaus and
-      dips). It needs at least two repeats; with more repeats the interval narrows and more true
+      threshold, ``gain_high`` < ``threshold``: the layers that :func:`classify_gains` calls
+      ``"down"``, ``"flat"`` or ``"small"``, demonstrably adding less than the threshold (the fig3
+      verdict's plateaus are only the flat and falling ones). It needs at least two repeats; with more repeats the interval narrows and more true
       plateaus pass.
 
     Args:

@@ -48,17 +48,16 @@ def _profile(matrix: pd.DataFrame) -> dict[str, Any]:
 
 
 FLAT_GAIN = DEFAULT_THRESHOLD
-"""A layer is flat when its gain's whole 95 % interval lies below this, 0.01, without lying below 0 (the
-default threshold of :func:`dynamic_graphs.pruning.redundant_layers`): the layer demonstrably adds
-little, whether the interval contains 0 or lies just above it: the rule of
-:func:`dynamic_graphs.pruning.classify_gains`. An interval that contains 0 but reaches this is
-unresolved: too wide to call the layer either rising or flat."""
+"""A layer is flat when its gain's 95 % interval contains 0 and lies below this, 0.01 (the default
+threshold of :func:`dynamic_graphs.pruning.redundant_layers`): no measurable rise, and demonstrably
+little (:func:`dynamic_graphs.pruning.classify_gains`). An interval above 0 but below this is a small,
+steady rise, not a plateau; one that contains 0 but reaches this is unresolved: too wide to tell."""
 
 
 def _shape(gains: list[tuple]) -> dict[str, Any]:
-    """Gains counted by :func:`dynamic_graphs.pruning.classify_gains` as up, flat (whole interval below
-    :data:`FLAT_GAIN`, not below 0), down (below 0) or unresolved, those without an interval as unknown,
-    and the longest run of consecutive flat or falling gains (their depths, and whether one falls)."""
+    """Gains counted by :func:`dynamic_graphs.pruning.classify_gains` as up, small (a measurable rise
+    below :data:`FLAT_GAIN`), flat, down or unresolved, those without an interval as unknown, and the
+    longest run of consecutive flat or falling gains (their depths, and whether one falls)."""
     lows, highs = np.array([g[2] for g in gains], dtype=float), np.array([g[3] for g in gains], dtype=float)
     kinds = list(classify_gains(lows, highs, FLAT_GAIN))
     kinds = [kind if np.isfinite(low) and np.isfinite(high) else "unknown"
@@ -67,14 +66,14 @@ def _shape(gains: list[tuple]) -> dict[str, Any]:
     for (depth, *_), kind in zip(gains, kinds):
         run = run + [(depth, kind)] if kind in ("flat", "down") else []
         best = run if len(run) > len(best) else best
-    return {"up": kinds.count("up"), "flat": kinds.count("flat"), "down": kinds.count("down"),
-            "unresolved": kinds.count("unresolved"), "unknown": kinds.count("unknown"),
+    return {**{kind: kinds.count(kind) for kind in ("up", "small", "flat", "down", "unresolved", "unknown")},
             "run": [depth for depth, _ in best], "run_falls": any(kind == "down" for _, kind in best)}
 
 
 def _gains_text(shape: dict[str, Any]) -> str:
+    small = f"/{shape['small']} small" if shape["small"] else ""
     unresolved = f"/{shape['unresolved']} unresolved" if shape["unresolved"] else ""
-    return f"gains {shape['up']} up/{shape['flat']} flat/{shape['down']} down{unresolved}"
+    return f"gains {shape['up']} up{small}/{shape['flat']} flat/{shape['down']} down{unresolved}"
 
 
 def _run_text(profile: dict[str, Any], shape: dict[str, Any]) -> str:
@@ -108,9 +107,10 @@ def fig1(curve: pd.DataFrame) -> Verdict:
     status = PARTLY if status == HOLDS and shape["down"] else status
     over = f"{INTERVALS} over {profile['units']} repeats" if profile["units"] > 1 else "one repeat: no interval"
     measured = (f"{_rise_text(profile)} over {profile['layers']} layers ({over}); of {len(profile['gains'])} "
-                f"layer-to-layer gains, {shape['up']} rise, {shape['flat']} are flat, {shape['down']} fall and "
-                f"{shape['unresolved']} are unresolved (flat: the whole interval below {FLAT_GAIN}; unresolved: "
-                f"containing 0 and reaching {FLAT_GAIN}).")
+                f"layer-to-layer gains, {shape['up'] + shape['small']} rise ({shape['small']} of them by less than "
+                f"{FLAT_GAIN}), {shape['flat']} are flat, {shape['down']} fall and {shape['unresolved']} are "
+                f"unresolved (flat: the interval contains 0 and lies below {FLAT_GAIN}; unresolved: containing 0 "
+                f"and reaching {FLAT_GAIN}).")
     claim = ("classes, mixed in the first layers, separate progressively with depth (t-SNE panels), and Q rises "
              "with them (VGG11 on CIFAR-10: about 0.11 → 0.81).")
     return Verdict("fig1", claim, measured, status)
@@ -161,8 +161,9 @@ def fig3(curves: pd.DataFrame, *, tolerance: float = Q_TOLERANCE) -> Verdict:
     the first and last layer's Q and the paired rise between them, and every layer's paired gain
     classified by :func:`dynamic_graphs.pruning.classify_gains`, the rule of
     ``curve_gains(flat_only=True)`` too: rising (interval above 0 and reaching :data:`FLAT_GAIN`),
-    flat (the whole interval below :data:`FLAT_GAIN`, 0.01, and not below 0), falling (below 0) or
-    unresolved (containing 0 and reaching :data:`FLAT_GAIN`: too wide to say). With several training
+    small (above 0 and below :data:`FLAT_GAIN`, 0.01: a slow, steady rise), flat (containing 0 and
+    below :data:`FLAT_GAIN`), falling (below 0) or unresolved (containing 0 and reaching
+    :data:`FLAT_GAIN`: too wide to say). With several training
     seeds the intervals are over seeds (each seed's mean over repeats), otherwise over repeats.
 
     Args:
