@@ -49,7 +49,8 @@ def plot_curve(curve: pd.DataFrame, *, ax: matplotlib.axes.Axes | None = None, l
     Args:
         curve: frame from :func:`~dynamic_graphs.modularity_curve`, :func:`~dynamic_graphs.stack_curves`
             or a figure function (columns ``layer``, ``depth``, ``repeat`` and ``value``).
-        ax: axes to draw on; a new figure when None (widened for the legend).
+        ax: axes to draw on; a new figure when None (widened for the legend). On axes of your own
+            the legend sits right of them, outside the figure: save with ``bbox_inches="tight"``.
         label: legend entry for this line (with several curves, a prefix to theirs).
         value: column to plot.
         color: line colour (matplotlib spec); by default each line takes the axes' next colour.
