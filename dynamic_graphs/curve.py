@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 from . import rules
 from .data import as_dataset, labels_of, load_images
 from .features import BACKENDS, DEFAULT_FEATURE_BYTES, POOLS, check_input_channels, iter_layer_features, resolve_layers
-from .graphs import APPROX_DIM, GRAPH_METHODS, edge_weights, knn_graph, leiden, modularity, partition_agreement
+from .graphs import (APPROX_DIM, GRAPH_METHODS, GRAPH_PRECISIONS, edge_weights, knn_graph, leiden, modularity,
+                     partition_agreement)
 from .frames import check_curves, summarize_by_curve, t_interval
 from .progress import progress
 from .utils import lookup, model_name
@@ -53,6 +54,7 @@ SPEC_RULES: dict[str, rules.Rule] = {
     "sampling": rules.one_of(SAMPLINGS, "sampling"),
     "graph_method": rules.one_of(GRAPH_METHODS, "graph method"),
     "graph_dim": rules.count(),
+    "graph_precision": rules.one_of(GRAPH_PRECISIONS, "graph precision"),
     "graph_rows": rules.count(optional=True),
     "pool": _pool,
     "backend": rules.one_of(BACKENDS, "feature backend"),
@@ -86,6 +88,12 @@ class CurveSpec:
         graph_method: ``"exact"`` (the paper's graphs) or ``"approx"`` (a seeded random projection
             to ``graph_dim`` columns first; :func:`~dynamic_graphs.graphs.random_projection`).
         graph_dim: columns of the approximate graph's projection.
+        graph_precision: the product that finds each row's neighbours (:func:`~dynamic_graphs.knn_graph`'s
+            ``precision``): ``"float32"`` (the float32 similarity rows), ``"bfloat16"`` or
+            ``"tf32"`` (CUDA): low-precision candidates rescored exactly in float32, the same
+            graphs up to float32 rounding; ``"auto"``: bfloat16 where the device has native
+            bfloat16 kernels, else float32 (docs/method.md, "Exact graphs from low-precision
+            candidates").
         graph_rows: similarity rows per block of :func:`~dynamic_graphs.knn_graph` (None: its
             memory budget).
         output: which tensor of a layer's output when a module returns a tuple, dict or
@@ -120,6 +128,7 @@ class CurveSpec:
     sampling: Literal["random", "sequential"] = "random"
     graph_method: str = "exact"
     graph_dim: int = APPROX_DIM
+    graph_precision: str = "float32"
     graph_rows: int | None = None
     output: Any = None
     pool: Any = "flatten"
@@ -225,17 +234,17 @@ def _undefined_reason(features: torch.Tensor, graph) -> str | None:
 
 def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
                  with_leiden: bool = False, seed: int = 0, rows: int | None = None, method: str = "exact",
-                 dim: int = APPROX_DIM) -> dict[str, float]:
+                 dim: int = APPROX_DIM, precision: str = "float32") -> dict[str, float]:
     """Scores of one layer's graph: Q against the classes, and optionally the Leiden view.
 
-    ``rows``, ``method`` and ``dim`` are :func:`knn_graph`'s (``seed`` also seeds an approximate
+    ``rows``, ``method``, ``dim`` and ``precision`` are :func:`knn_graph`'s (``seed`` also seeds an approximate
     graph's projection).
 
     Q is NaN, with an :class:`UndefinedModularityWarning` naming the layer, when it is undefined:
     all-zero or constant outputs (torchvision's ViT ``heads`` at initialisation), or a graph
     without positive total edge weight.
     """
-    graph = knn_graph(features, k=k, name=layer, rows=rows, method=method, dim=dim, seed=seed)
+    graph = knn_graph(features, k=k, name=layer, rows=rows, method=method, dim=dim, seed=seed, precision=precision)
     reason = _undefined_reason(features, graph)
     if reason is not None:
         warnings.warn(f"Layer {layer!r}: {reason}; its modularity is undefined and set to NaN "
@@ -359,7 +368,7 @@ def modularity_curve(model: nn.Module, dataset: Dataset | str, spec: CurveSpec |
     for sample in iter_curve(model, dataset, spec, layers=layers):
         scores = layer_scores(sample.features, sample.labels, k=spec.k, layer=sample.layer,
                               with_leiden=spec.with_leiden, seed=spec.seed + sample.repeat, rows=spec.graph_rows,
-                              method=spec.graph_method, dim=spec.graph_dim)
+                              method=spec.graph_method, dim=spec.graph_dim, precision=spec.graph_precision)
         rows.append({"layer": sample.layer, "depth": sample.depth, "repeat": sample.repeat, **scores, "n": spec.n,
                      "k": spec.k})
     frame = pd.DataFrame(rows).sort_values(["repeat", "depth"], ignore_index=True)

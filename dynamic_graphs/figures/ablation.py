@@ -37,7 +37,8 @@ def _k_sweep(model: nn.Module, dataset: Dataset, spec: CurveSpec, *, layers: lis
     for sample in iter_curve(model, dataset, spec, layers=layers, caller="ablation_curves"):
         for k in ks:
             scores = layer_scores(sample.features, sample.labels, k=k, layer=sample.layer, seed=spec.seed + sample.repeat,
-                                  rows=spec.graph_rows, method=spec.graph_method, dim=spec.graph_dim)
+                                  rows=spec.graph_rows, method=spec.graph_method, dim=spec.graph_dim,
+                                  precision=spec.graph_precision)
             rows.append({"layer": sample.layer, "depth": sample.depth, "repeat": sample.repeat, **scores,
                          "n": spec.n, "k": k})
     frame = pd.DataFrame(rows).sort_values(["k", "repeat", "depth"], ignore_index=True)

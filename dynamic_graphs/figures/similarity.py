@@ -56,7 +56,8 @@ def cka_agreement(model: nn.Module, dataset: Dataset | str, spec: CurveSpec | No
     for sample in iter_curve(model, dataset, spec, layers=layers, caller="cka_agreement"):
         q[sample.depth - 1] = layer_scores(sample.features, sample.labels, k=spec.k, layer=sample.layer,
                                            seed=spec.seed + sample.repeat, rows=spec.graph_rows,
-                                           method=spec.graph_method, dim=spec.graph_dim)["modularity"]
+                                           method=spec.graph_method, dim=spec.graph_dim,
+                                           precision=spec.graph_precision)["modularity"]
         units[sample.depth - 1] = unit_gram(sample.features, sample.layer).reshape(-1).cpu()
         done += 1
         if done % len(layers) == 0:  # the repeat's last layer: both matrices are complete

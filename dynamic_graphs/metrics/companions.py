@@ -175,7 +175,7 @@ def layer_metrics(model: nn.Module, dataset: Any, spec: CurveSpec | None = None,
         if "modularity" in metrics:
             row["modularity"] = layer_scores(features, labels, k=spec.k, layer=sample.layer, seed=spec.seed + sample.repeat,
                                              rows=spec.graph_rows, method=spec.graph_method,
-                                             dim=spec.graph_dim)["modularity"]
+                                             dim=spec.graph_dim, precision=spec.graph_precision)["modularity"]
         if {"knn_accuracy", "mutual_knn_next"} & set(metrics):
             current["neighbours"] = cosine_top_k(features, spec.k, name=sample.layer, exclude_self=True)[0]
         if "knn_accuracy" in metrics:

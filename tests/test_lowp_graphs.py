@@ -1,0 +1,312 @@
+"""The low-precision candidate path of knn_graph (``precision="bfloat16"``) builds today's float32 graphs.
+
+Each row's candidates come from a bfloat16 product within the proven bound
+:func:`~dynamic_graphs.graphs.candidate_bound`, and are rescored in float32 by today's formula. The
+edges must be today's exactly, and the weights today's up to float32 rounding: both are float32
+evaluations of the same formula s = fl(fl(x_i · x_j) a_i) a_j whose dot products may be summed in a
+different order (a GEMM over the candidates instead of over every column), so a weight may differ in
+its last bits. The proven gap of two such evaluations is 2·[(1 + u)²(1 + γ_D) − 1] (u = 2^-24, about
+5e-4 at D = 4096), far from what happens: the weights are checked to WEIGHT_TOLERANCE = 1e-6, a few
+float32 ulps at the weights' magnitude (<= 1). The inputs are built so that no two similarities at
+the k-th place are closer than float32 rounding unless they are exactly equal (duplicates), where
+the tie rule (lower index) decides on both paths.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dynamic_graphs import CurveSpec, graphs, knn_graph, modularity
+from dynamic_graphs.graphs import (
+    candidate_bound,
+    cosine_top_k,
+    edge_list,
+    edge_weights,
+    max_candidates,
+)
+from dynamic_graphs.utils import UnknownNameError
+
+WEIGHT_TOLERANCE = 1e-6
+
+
+def gaussian(n: int, dim: int, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32))
+
+
+def clustered(n: int, dim: int, classes: int = 5, spread: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    centres = rng.standard_normal((classes, dim))
+    features = np.maximum(centres[labels] + spread * rng.standard_normal((n, dim)), 0)  # ReLU-like, non-negative
+    return torch.from_numpy(features.astype(np.float32)), labels
+
+
+@pytest.fixture(params=["default", "rescore-all"])
+def rescoring(request, monkeypatch):
+    """Run each equality test twice: with the package's fallback cut-off, and with every row rescored
+    (no fallback), so the rescoring path is exercised on small graphs too."""
+    if request.param == "rescore-all":
+        monkeypatch.setattr(graphs, "max_candidates", lambda n_samples: n_samples)
+    return request.param
+
+
+def assert_same_graph(features, k: int = 3, labels=None, **options) -> None:
+    """Edges identical, weights within WEIGHT_TOLERANCE, and the same Q, float32 path against bfloat16."""
+    today = knn_graph(features, k=k, **options)
+    fast = knn_graph(features, k=k, precision="bfloat16", **options)
+    np.testing.assert_array_equal(edge_list(fast), edge_list(today))
+    np.testing.assert_allclose(edge_weights(fast), edge_weights(today), rtol=0, atol=WEIGHT_TOLERANCE)
+    if labels is not None:
+        assert modularity(fast, labels) == pytest.approx(modularity(today, labels), abs=1e-9)
+
+
+def assert_same_neighbours(features, k: int, **options) -> None:
+    """Neighbour lists (``exclude_self``: every tie to the lower index) identical, values within tolerance."""
+    today = cosine_top_k(features, k, exclude_self=True, **options)
+    fast = cosine_top_k(features, k, exclude_self=True, precision="bfloat16", **options)
+    np.testing.assert_array_equal(fast[0], today[0])
+    np.testing.assert_allclose(fast[1], today[1], rtol=0, atol=WEIGHT_TOLERANCE)
+
+
+# --------------------------------------------------------------------------- the bound
+
+
+def test_candidate_bound_values():
+    u = 2.0 ** -24
+    for dim in (512, 4096, 16384):
+        gamma = dim * u / (1 - dim * u)
+        eps = candidate_bound(dim)
+        # three bfloat16 roundings (two operands, the output) and two float32 sums of D terms, to first order
+        first_order = 3 * 2.0 ** -8 + 2 * gamma
+        assert first_order < eps < first_order * 1.01
+    assert candidate_bound(512) == pytest.approx(0.011827, abs=1e-6)
+    assert candidate_bound(16384) == pytest.approx(0.013745, abs=1e-6)
+    assert candidate_bound(4096, "tf32", "cuda") < candidate_bound(4096)  # 10-bit operands, float32 out
+    assert candidate_bound(4096, "bfloat16", "cuda") > candidate_bound(4096)  # truncating accumulation
+    with pytest.raises(ValueError, match="too wide"):
+        candidate_bound(2 ** 24)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e6])
+def test_candidate_bound_holds(scale):
+    """The low-precision block t never differs from today's float32 block s by more than eps, also for
+    near-parallel rows (cosines near 1, where the bfloat16 output rounding is largest) and any scale."""
+    base = gaussian(1, 256)
+    features = torch.cat([base + 0.05 * gaussian(150, 256, seed=1), gaussian(150, 256, seed=2)]) * scale
+    inverse = graphs._inverse_norms(features, None)
+    low = graphs._bfloat16_rows(features, inverse)
+    t = graphs._low_precision_rows(features, low, inverse, 0, 300, 0.0, "bfloat16").double()
+    s = graphs._similarity_rows(features, inverse, 0, 300).double()
+    gap = float((t - s).abs().max())
+    assert 1e-4 < gap <= candidate_bound(256)
+
+
+# --------------------------------------------------------------------------- equality on adversarial inputs
+
+
+def test_clustered_features_same_graph_and_q(rescoring):
+    features, labels = clustered(400, 256)
+    assert_same_graph(features, k=3, labels=labels)
+    assert_same_graph(features, k=10, labels=labels)
+    assert_same_neighbours(features, 5)
+
+
+def test_wide_features_same_graph(rescoring):
+    features, labels = clustered(200, 4096, spread=2.0)
+    assert_same_graph(features, k=3, labels=labels)
+    assert_same_graph(gaussian(200, 4096), k=3)
+
+
+def test_blocks_same_graph(rescoring):
+    features, labels = clustered(300, 64)
+    assert_same_graph(features, k=4, labels=labels, rows=37)
+    assert_same_neighbours(features, 4, rows=37)
+
+
+def test_exact_duplicates_ties_to_the_lower_index(rescoring):
+    features, _ = clustered(120, 32)
+    features = torch.cat([features, features[:40], features[10:20]])  # rows 120.. repeat earlier rows exactly
+    assert_same_graph(features, k=3)
+    assert_same_graph(features, k=1)
+    assert_same_neighbours(features, 3)
+    indices, _ = cosine_top_k(features, 2, exclude_self=True, precision="bfloat16")
+    # row 15 is repeated as rows 135 and 165: each copy's neighbours are the others, in index order
+    np.testing.assert_array_equal(indices[[15, 135, 165]], [[135, 165], [15, 165], [15, 135]])
+
+
+def test_near_duplicates(rescoring):
+    features, labels = clustered(150, 128)
+    near = features[:60] + 1e-4 * gaussian(60, 128, seed=3)
+    assert_same_graph(torch.cat([features, near]), k=3, labels=np.concatenate([labels, labels[:60]]))
+
+
+def test_kth_and_next_closer_than_the_bound(rescoring):
+    """Row 0's similarities to rows 1..30 are 0.9 + 1e-4·j: all 30 lie within eps of its k-th best, so
+    the low-precision product cannot order them, and only the rescoring picks the right k."""
+    dim, n_close = 64, 30
+    features = torch.zeros(n_close + 1, dim, dtype=torch.float64)
+    features[0, 0] = 1
+    for j in range(1, n_close + 1):
+        cosine = 0.9 + 1e-4 * j
+        features[j, 0], features[j, j] = cosine, (1 - cosine ** 2) ** 0.5
+    features = features.float()
+    gaps = 1e-4 * np.ones(n_close)
+    assert gaps.max() < 2 * candidate_bound(dim)
+    for k in (1, 3, 7):
+        indices, _ = cosine_top_k(features, k, precision="bfloat16")
+        np.testing.assert_array_equal(indices[0], np.arange(n_close, n_close - k, -1))
+        assert_same_graph(features, k=k)
+        assert_same_neighbours(features, k)
+
+
+def test_negative_similarities(rescoring):
+    """Few samples in many dimensions: every row has negative similarities, many a negative k-th best,
+    so the zero diagonal is among its top k (a zero-weight self entry, fewer edges)."""
+    features = gaussian(12, 512)
+    indices, values = cosine_top_k(features, 8)
+    assert (values[:, -1] < 0).any() and (indices == np.arange(12)[:, None]).any(axis=1).all()
+    assert_same_graph(features, k=8)
+    assert_same_neighbours(features, 8)
+    assert_same_graph(-clustered(100, 32)[0], k=3)  # all-non-positive features
+
+
+def test_zero_and_constant_rows(rescoring):
+    features, _ = clustered(100, 48)
+    constant = torch.ones(6, 48) * torch.tensor([1.0, 2.0, 0.5, 3.0, 1e-3, 7.0])[:, None]  # cosine 1 among them
+    zeros = torch.zeros(5, 48)
+    mixed = torch.cat([features[:50], zeros, constant, features[50:]])
+    assert_same_graph(mixed, k=3)
+    assert_same_neighbours(mixed, 3)
+    assert_same_graph(torch.cat([zeros, constant]), k=2)
+
+
+@pytest.mark.parametrize("n_samples, k", [(2, 1), (3, 2), (5, 4), (17, 16)])
+def test_tiny_graphs_and_k_near_n(n_samples, k, rescoring):
+    features = gaussian(n_samples, 8)
+    assert_same_graph(features, k=k)
+    assert_same_neighbours(features, k)
+
+
+def test_float64_keeps_the_float64_path():
+    features = gaussian(60, 16).double()
+    today, fast = cosine_top_k(features, 3), cosine_top_k(features, 3, precision="bfloat16")
+    np.testing.assert_array_equal(fast[0], today[0])
+    np.testing.assert_array_equal(fast[1], today[1])  # bit-identical: the same float64 code path
+
+
+# --------------------------------------------------------------------------- fallback and selection
+
+
+def test_fallback_rows_and_blocks(monkeypatch):
+    """Rows with too many candidates take their float32 row; once most rows of a block fall back, the
+    later blocks skip the low-precision product."""
+    features, labels = clustered(200, 64)
+    calls = []
+    original = graphs._candidate_top_k
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        calls.append(result[2])
+        return result
+
+    monkeypatch.setattr(graphs, "_candidate_top_k", spy)
+    monkeypatch.setattr(graphs, "max_candidates", lambda n_samples: 0)  # every row has more than 0
+    assert_same_graph(features, k=3, labels=labels, rows=50)
+    assert calls == [50]  # the first block fell back whole, the other three took today's path
+    calls.clear()
+    monkeypatch.setattr(graphs, "max_candidates", lambda n_samples: n_samples)
+    assert_same_graph(features, k=3, labels=labels, rows=50)
+    assert calls == [0, 0, 0, 0]
+
+
+def test_fallback_cut_off():
+    assert max_candidates(2_000) == 16 and max_candidates(10_000) == 78 and max_candidates(50_000) == 390
+
+
+def test_auto_uses_the_training_detection(monkeypatch):
+    features = gaussian(40, 16)
+    monkeypatch.setattr(graphs, "bfloat16_kernels", lambda device: False)
+    assert graphs._resolve_precision("auto", features) == "float32"
+    today = cosine_top_k(features, 3)
+    auto = cosine_top_k(features, 3, precision="auto")
+    np.testing.assert_array_equal(auto[0], today[0])
+    np.testing.assert_array_equal(auto[1], today[1])
+    monkeypatch.setattr(graphs, "bfloat16_kernels", lambda device: True)
+    assert graphs._resolve_precision("auto", features) == "bfloat16"
+    assert graphs._resolve_precision("auto", features.double()) == "float32"
+
+
+def test_precision_option_errors():
+    features = gaussian(10, 4)
+    with pytest.raises(UnknownNameError, match="bfloat16"):
+        knn_graph(features, precision="bfloat")
+    with pytest.raises(ValueError, match="needs CUDA"):
+        knn_graph(features, precision="tf32")
+    assert cosine_top_k(features, 2, precision="BFloat16")[0].shape == (10, 2)
+
+
+def test_curve_spec_graph_precision():
+    assert CurveSpec().graph_precision == "float32"
+    assert CurveSpec(graph_precision="BFloat16").graph_precision == "bfloat16"
+    with pytest.raises(UnknownNameError, match="bfloat16"):
+        CurveSpec(graph_precision="bf16x")
+    with pytest.raises(TypeError, match="graph_precision"):
+        CurveSpec(graph_precision=16)
+    with pytest.raises(TypeError, match="graph_precision"):
+        CurveSpec.build(None, graph_precison="auto")  # misspelt field: the close name is suggested
+
+
+def test_layer_scores_pass_the_precision(monkeypatch):
+    from dynamic_graphs import curve
+
+    seen = []
+    monkeypatch.setattr(curve, "knn_graph", lambda *args, **kwargs: seen.append(kwargs["precision"])
+                        or knn_graph(*args, **kwargs))
+    features, labels = clustered(60, 16)
+    curve.layer_scores(features, labels, k=3, layer="x", precision="bfloat16")
+    assert seen == ["bfloat16"]
+
+
+EMULATED = """
+import numpy as np, torch
+from dynamic_graphs.graphs import cosine_top_k
+rng = np.random.default_rng(0)
+labels = rng.integers(0, 4, 150)
+features = torch.from_numpy(np.maximum(rng.standard_normal((4, 64))[labels] + rng.standard_normal((150, 64)), 0)
+                            .astype(np.float32))
+today, fast = cosine_top_k(features, 3), cosine_top_k(features, 3, precision="bfloat16")
+assert (today[0] == fast[0]).all() and np.abs(today[1] - fast[1]).max() <= 1e-6
+print("equal")
+"""
+
+
+def test_forced_without_native_kernels():
+    """With oneDNN held to AVX2 (bfloat16 emulated, as on an AVX2 CPU) the forced path is slow but equal."""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    done = subprocess.run([sys.executable, "-c", EMULATED], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "equal" in done.stdout
+
+
+@pytest.mark.parametrize("caller_tf32", ["ieee", "tf32"])
+def test_cuda_flags_are_restored(caller_tf32):
+    """The TF32 and bfloat16-reduction flags set around a CUDA product are the caller's again after it
+    (settable without a GPU), also when the product raises."""
+    matmul = torch.backends.cuda.matmul
+    saved = matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction
+    try:
+        matmul.fp32_precision = caller_tf32
+        with graphs._cuda_matmul_flags(tf32=True, bf16_reduction=False):
+            assert matmul.fp32_precision == "tf32" and not matmul.allow_bf16_reduced_precision_reduction
+        assert (matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction) == (caller_tf32, True)
+        with pytest.raises(RuntimeError), graphs._cuda_matmul_flags(tf32=True):
+            raise RuntimeError("product failed")
+        assert matmul.fp32_precision == caller_tf32
+    finally:
+        matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction = saved
