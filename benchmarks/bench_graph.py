@@ -65,18 +65,40 @@ def _child(contender: str, n: int, dim: int, k: int, edges_out: str | None) -> d
     return {"seconds": seconds, "rows_per_block": rows if contender != "whole" else n}
 
 
-def _run(contender: str, n: int, dim: int, k: int, edges_out: str | None) -> dict:
-    command = [sys.executable, __file__, "--child", contender, "--n", str(n), "--dim", str(dim), "--k", str(k)]
-    if edges_out:
-        command += ["--edges-out", edges_out]
+def add_run_options(parser: argparse.ArgumentParser, contenders: tuple[str, ...], *, quick: str) -> None:
+    """The options every graph benchmark shares: ``--quick`` (what it runs: ``quick``), ``--out``, and
+    the hidden ``--child``/``--edges-out`` with which :func:`run_child`'s process runs one contender."""
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--out", help="write the table here and the JSON results beside it (.json)")
+    parser.add_argument("--child", choices=contenders, help=argparse.SUPPRESS)
+    parser.add_argument("--edges-out", help=argparse.SUPPRESS)
+
+
+def run_child(command: list[str], what: str) -> dict:
+    """Run one contender in a fresh process: the JSON result it prints last, with its peak RSS added."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(process.pid, 0)
     output = process.stdout.read()
     if status != 0:
-        raise RuntimeError(f"{contender} at N = {n} failed (status {status}): {output}")
+        raise RuntimeError(f"{what} failed (status {status}): {output}")
     result = json.loads(output.strip().splitlines()[-1])
     result["peak_rss_gb"] = usage.ru_maxrss * 1024 / GB  # ru_maxrss is in kB on Linux
     return result
+
+
+def save_report(table: str, provenance: str, results: list[dict], out: str | None) -> None:
+    """Write the table to ``out`` and the JSON results (with the provenance line) beside it (.json)."""
+    if out:
+        out = Path(out)
+        out.write_text(table + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"provenance": provenance, "results": results}, indent=2) + "\n")
+
+
+def _run(contender: str, n: int, dim: int, k: int, edges_out: str | None) -> dict:
+    command = [sys.executable, __file__, "--child", contender, "--n", str(n), "--dim", str(dim), "--k", str(k)]
+    if edges_out:
+        command += ["--edges-out", edges_out]
+    return run_child(command, f"{contender} at N = {n}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--max-whole-gb", type=float, default=4.0,
                         help="skip the whole-matrix contender where N² · 4 bytes is above this")
-    parser.add_argument("--quick", action="store_true", help="N = 2,000 only")
-    parser.add_argument("--out", help="write the table here and the JSON results beside it (.json)")
-    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
-    parser.add_argument("--edges-out", help=argparse.SUPPRESS)
+    add_run_options(parser, CONTENDERS, quick="N = 2,000 only")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child, args.n[0], args.dim, args.k, args.edges_out)))
@@ -137,10 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join([f"# python benchmarks/bench_graph.py --n {' '.join(map(str, sizes))} --dim {args.dim} --k {args.k}",
                         f"# {provenance}", *lines])
     print(table)
-    if args.out:
-        out = Path(args.out)
-        out.write_text(table + "\n")
-        out.with_suffix(".json").write_text(json.dumps({"provenance": provenance, "results": results}, indent=2) + "\n")
+    save_report(table, provenance, results, args.out)
     return 0
 
 

@@ -41,7 +41,6 @@ import gc
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,8 +49,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_graph import GB  # the GB unit and the seeded noise of bench_graph.py
-from bench_graph import _features as gaussian_features
+from bench_graph import (  # bench_graph.py's unit, options, runner, writer
+    GB,
+    add_run_options,
+    run_child,
+    save_report,
+)
+from bench_graph import _features as gaussian_features  # and its seeded noise
 
 CONTENDERS = ("floor", "float32", "bfloat16", "bf16-floor")
 CLASSES = 10
@@ -84,9 +88,9 @@ def _candidate_stats(features, k: int) -> dict:
 
     n = features.shape[0]
     rows = graphs.block_rows(n)
-    inverse = graphs._inverse_norms(features, None)
-    low = graphs._bfloat16_rows(features, inverse)
-    block = graphs._low_precision_rows(features, low, inverse, 0, min(rows, n), 0.0, "bfloat16")
+    inverse = graphs.inverse_norms(features)
+    low = graphs.bfloat16_rows(features, inverse)
+    block = graphs.low_precision_rows(features, low, inverse, 0, min(rows, n), 0.0, "bfloat16")
     eps = graphs.candidate_bound(features.shape[1])
     kth = torch.topk(block, k, dim=1).values[:, -1:].float()
     counts = (block >= (kth - (2 * eps + 2.0 ** -22)).to(block.dtype)).sum(dim=1).double()
@@ -109,7 +113,7 @@ def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None)
                 features[start:start + rows] @ features.T
     elif contender == "bf16-floor":
         def run():
-            low = graphs._bfloat16_rows(features, graphs._inverse_norms(features, None))
+            low = graphs.bfloat16_rows(features, graphs.inverse_norms(features))
             for start in range(0, n, rows):
                 low[start:start + rows] @ low.T
     else:
@@ -136,14 +140,7 @@ def _run(contender: str, data: str, n: int, dim: int, k: int, out: str | None) -
                "--k", str(k)]
     if out:
         command += ["--edges-out", out]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    output = process.stdout.read()
-    if status != 0:
-        raise RuntimeError(f"{contender} at N = {n}, D = {dim} failed (status {status}): {output}")
-    result = json.loads(output.strip().splitlines()[-1])
-    result["peak_rss_gb"] = usage.ru_maxrss * 1024 / GB  # ru_maxrss is in kB on Linux
-    return result
+    return run_child(command, f"{contender} at N = {n}, D = {dim}")
 
 
 def float32_gap(dim: int) -> float:
@@ -206,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="clustered, gaussian, or a .npy/.pt file of saved (N, ...) features (its first N rows; "
                              "D is then the file's and --dims only labels the run)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
-    parser.add_argument("--quick", action="store_true", help="N = 2,000 and D = 512 only")
-    parser.add_argument("--out", help="write the table here and the JSON results beside it (.json)")
-    parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
-    parser.add_argument("--edges-out", help=argparse.SUPPRESS)
+    add_run_options(parser, CONTENDERS, quick="N = 2,000 and D = 512 only")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child, args.data, args.n[0], args.dims[0], args.k, args.edges_out)))
@@ -266,10 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                f"{' '.join(map(str, dims))} --k {args.k} --data {args.data}")
     table = "\n".join([command, f"# {provenance}", *lines])
     print(table)
-    if args.out:
-        out = Path(args.out)
-        out.write_text(table + "\n")
-        out.with_suffix(".json").write_text(json.dumps({"provenance": provenance, "results": results}, indent=2) + "\n")
+    save_report(table, provenance, results, args.out)
     return 0
 
 

@@ -120,16 +120,17 @@ def test_blocked_graph_has_the_edges_of_the_whole_matrix(rows):
 
 def test_blocked_graph_never_builds_more_rows_than_asked(monkeypatch):
     import dynamic_graphs.graphs as graphs_module
+    from dynamic_graphs.graphs import knn
 
     shapes = []
-    real = graphs_module._similarity_rows
+    real = graphs_module.similarity_rows
 
     def spy(matrix, inverse, start, stop, *args):
         block = real(matrix, inverse, start, stop, *args)
         shapes.append(tuple(block.shape))
         return block
 
-    monkeypatch.setattr(graphs_module, "_similarity_rows", spy)
+    monkeypatch.setattr(knn, "similarity_rows", spy)  # where cosine_top_k looks it up
     knn_graph(np.random.default_rng(0).normal(size=(23, 4)), k=2, rows=5)
     assert shapes == [(5, 23)] * 4 + [(3, 23)]
     shapes.clear()

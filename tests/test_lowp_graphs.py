@@ -21,13 +21,20 @@ import numpy as np
 import pytest
 import torch
 
-from dynamic_graphs import CurveSpec, graphs, knn_graph, modularity
+from dynamic_graphs import CurveSpec, knn_graph, modularity
 from dynamic_graphs.graphs import (
+    bfloat16_rows,
     candidate_bound,
+    candidates,  # a module: patched where its names are looked up
     cosine_top_k,
     edge_list,
     edge_weights,
+    inverse_norms,
+    knn,  # a module, likewise
+    low_precision_rows,
     max_candidates,
+    resolve_precision,
+    similarity_rows,
 )
 from dynamic_graphs.utils import UnknownNameError
 
@@ -51,7 +58,7 @@ def rescoring(request, monkeypatch):
     """Run each equality test twice: with the package's fallback cut-off, and with every row rescored
     (no fallback), so the rescoring path is exercised on small graphs too."""
     if request.param == "rescore-all":
-        monkeypatch.setattr(graphs, "max_candidates", lambda n_samples: n_samples)
+        monkeypatch.setattr(candidates, "max_candidates", lambda n_samples: n_samples)
     return request.param
 
 
@@ -98,10 +105,10 @@ def test_candidate_bound_holds(scale):
     near-parallel rows (cosines near 1, where the bfloat16 output rounding is largest) and any scale."""
     base = gaussian(1, 256)
     features = torch.cat([base + 0.05 * gaussian(150, 256, seed=1), gaussian(150, 256, seed=2)]) * scale
-    inverse = graphs._inverse_norms(features, None)
-    low = graphs._bfloat16_rows(features, inverse)
-    t = graphs._low_precision_rows(features, low, inverse, 0, 300, 0.0, "bfloat16").double()
-    s = graphs._similarity_rows(features, inverse, 0, 300).double()
+    inverse = inverse_norms(features)
+    low = bfloat16_rows(features, inverse)
+    t = low_precision_rows(features, low, inverse, 0, 300, 0.0, "bfloat16").double()
+    s = similarity_rows(features, inverse, 0, 300).double()
     gap = float((t - s).abs().max())
     assert 1e-4 < gap <= candidate_bound(256)
 
@@ -207,19 +214,19 @@ def test_fallback_rows_and_blocks(monkeypatch):
     later blocks skip the low-precision product."""
     features, labels = clustered(200, 64)
     calls = []
-    original = graphs._candidate_top_k
+    original = knn.candidate_top_k
 
     def spy(*args, **kwargs):
         result = original(*args, **kwargs)
         calls.append(result[2])
         return result
 
-    monkeypatch.setattr(graphs, "_candidate_top_k", spy)
-    monkeypatch.setattr(graphs, "max_candidates", lambda n_samples: 0)  # every row has more than 0
+    monkeypatch.setattr(knn, "candidate_top_k", spy)
+    monkeypatch.setattr(candidates, "max_candidates", lambda n_samples: 0)  # every row has more than 0
     assert_same_graph(features, k=3, labels=labels, rows=50)
     assert calls == [50]  # the first block fell back whole, the other three took today's path
     calls.clear()
-    monkeypatch.setattr(graphs, "max_candidates", lambda n_samples: n_samples)
+    monkeypatch.setattr(candidates, "max_candidates", lambda n_samples: n_samples)
     assert_same_graph(features, k=3, labels=labels, rows=50)
     assert calls == [0, 0, 0, 0]
 
@@ -230,15 +237,15 @@ def test_fallback_cut_off():
 
 def test_auto_uses_the_training_detection(monkeypatch):
     features = gaussian(40, 16)
-    monkeypatch.setattr(graphs, "bfloat16_kernels", lambda device: False)
-    assert graphs._resolve_precision("auto", features) == "float32"
+    monkeypatch.setattr(candidates, "bfloat16_kernels", lambda device: False)
+    assert resolve_precision("auto", features) == "float32"
     today = cosine_top_k(features, 3)
     auto = cosine_top_k(features, 3, precision="auto")
     np.testing.assert_array_equal(auto[0], today[0])
     np.testing.assert_array_equal(auto[1], today[1])
-    monkeypatch.setattr(graphs, "bfloat16_kernels", lambda device: True)
-    assert graphs._resolve_precision("auto", features) == "bfloat16"
-    assert graphs._resolve_precision("auto", features.double()) == "float32"
+    monkeypatch.setattr(candidates, "bfloat16_kernels", lambda device: True)
+    assert resolve_precision("auto", features) == "bfloat16"
+    assert resolve_precision("auto", features.double()) == "float32"
 
 
 def test_precision_option_errors():
@@ -302,10 +309,10 @@ def test_cuda_flags_are_restored(caller_tf32):
     saved = matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction
     try:
         matmul.fp32_precision = caller_tf32
-        with graphs._cuda_matmul_flags(tf32=True, bf16_reduction=False):
+        with candidates._cuda_matmul_flags(tf32=True, bf16_reduction=False):
             assert matmul.fp32_precision == "tf32" and not matmul.allow_bf16_reduced_precision_reduction
         assert (matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction) == (caller_tf32, True)
-        with pytest.raises(RuntimeError), graphs._cuda_matmul_flags(tf32=True):
+        with pytest.raises(RuntimeError), candidates._cuda_matmul_flags(tf32=True):
             raise RuntimeError("product failed")
         assert matmul.fp32_precision == caller_tf32
     finally:

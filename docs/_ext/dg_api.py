@@ -8,7 +8,7 @@
   (``settings``) shows that class's docstring; otherwise nothing.
 - napoleon escapes the star of ``*args`` only when it is the first of several names on one line
   (``spec, **options: ...``), so the others are read as unclosed emphasis; they are escaped here.
-- Docstrings name objects where the code defines them (:func:`knn_graph` inside ``graphs.py``,
+- Docstrings name objects where the code defines them (:func:`knn_graph` inside ``graphs/knn.py``,
   ``dynamic_graphs.figures.metrics.cost_correlations``), but each is documented once, where the
   public API exports it (``dynamic_graphs.knn_graph``, ``dynamic_graphs.figures.cost_correlations``).
   A reference that does not resolve is tried there: the same name in a parent namespace of the
