@@ -14,7 +14,7 @@ For each (N, D), on seeded features (float32, CPU, k = 3), four contenders side 
 The features (``--data``): ``clustered`` (default), ReLU of 10 Gaussian class centres plus unit
 noise; ``gaussian``, the i.i.d. noise of ``bench_graph.py``; or a ``.npy``/``.pt`` file of saved
 features (a trained layer's: the case the path is for). On both synthetic kinds the cosines of
-high-dimensional noise concentrate, so a row's k-th neighbour has hundreds of others within 2·eps and
+high-dimensional noise concentrate, so a row's k-th neighbour has hundreds of others within 2·E_i and
 nearly every row falls back: the worst case, the float32 path plus one bfloat16 block.
 
 Each (N, D, contender) runs in a fresh child interpreter (this script with ``--child``), so its
@@ -89,12 +89,13 @@ def _candidate_stats(features, k: int) -> dict:
     n = features.shape[0]
     rows = graphs.block_rows(n)
     inverse = graphs.inverse_norms(features)
-    low = graphs.bfloat16_rows(features, inverse)
+    low, row_errors = graphs.bfloat16_rows(features, inverse)
     block = graphs.low_precision_rows(features, low, inverse, 0, min(rows, n), 0.0, "bfloat16")
-    eps = graphs.candidate_bound(features.shape[1])
-    kth = torch.topk(block, k, dim=1).values[:, -1:].float()
-    counts = (block >= (kth - (2 * eps + 2.0 ** -22)).to(block.dtype)).sum(dim=1).double()
-    return {"eps": eps, "rows": int(counts.numel()), "median": float(counts.median()),
+    margins = graphs.candidate_bound(features.shape[1], row_errors=row_errors)
+    mask, _ = graphs.candidate_mask(block, k, margins[:block.shape[0]].float())
+    counts = mask.sum(dim=1).double()
+    return {"margin_median": float(margins.median()), "margin_worst": graphs.candidate_bound(features.shape[1]),
+            "rows": int(counts.numel()), "median": float(counts.median()),
             "p99": float(torch.quantile(counts, 0.99)), "max": int(counts.max()),
             "fallback_rows": int((counts > graphs.max_candidates(n)).sum()), "cut_off": graphs.max_candidates(n)}
 
@@ -113,7 +114,7 @@ def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None)
                 features[start:start + rows] @ features.T
     elif contender == "bf16-floor":
         def run():
-            low = graphs.bfloat16_rows(features, graphs.inverse_norms(features))
+            low, _ = graphs.bfloat16_rows(features, graphs.inverse_norms(features))
             for start in range(0, n, rows):
                 low[start:start + rows] @ low.T
     else:

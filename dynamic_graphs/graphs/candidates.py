@@ -23,6 +23,7 @@ __all__ = [
     "RESCORE_ROWS",
     "bfloat16_rows",
     "candidate_bound",
+    "candidate_mask",
     "candidate_top_k",
     "low_precision_rows",
     "max_candidates",
@@ -57,52 +58,56 @@ def _gamma(n: int, unit: float) -> float:
     return n * unit / (1 - n * unit)
 
 
-def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "cpu") -> float:
-    """The proven bound eps on |t_ij − s_ij|, today's float32 similarity s and its low-precision value t.
+def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "cpu",
+                    row_errors: torch.Tensor | None = None) -> float | torch.Tensor:
+    """The proven bound E_i on |p_ij − s_ij|: today's float32 similarity s against the low-precision product p.
 
     Derived in docs/method.md, "Exact graphs from low-precision candidates". Both are compared
-    with c_ij = (x_i · x_j) a_i a_j, the exact cosine under the float32 inverse norms a. Today's
-    s = fl(fl(fl(x_i · x_j) a_i) a_j) (:func:`similarity_rows`): |s − c| <= R² [(1 + u)²(1 + γ_D) − 1],
-    with u = 2^-24, γ_D = D·u / (1 − D·u) and R = (1 + u)² / ((1 − u) √(1 − γ_D)) the largest
-    ratio ‖x_i‖ a_i (the norm's own rounding). The low-precision t is, for ``"bfloat16"``, the
-    product of the rows scaled to unit norm in float32 and rounded to bfloat16 (unit u_op = 2^-8),
-    the products exact in float32, summed in float32 (γ_D at unit u_acc) and the result rounded to
-    bfloat16 (u_out = 2^-8: torch's CPU product returns bfloat16); for ``"tf32"`` (CUDA), the
-    product of the features with operands converted by the tensor cores (taken as truncated,
-    u_op = 2^-10; float32 out, u_out = 0), then scaled by a_i and a_j as today. Both give
-    |t − c| <= R² [(1 + u_out)(1 + u)²(1 + u_op)²(1 + γ_D(u_acc)) − 1], so
+    with c_ij = z_i · z_j, z_i = x_i a_i the rows scaled by their float32 inverse norms a (exact
+    arithmetic). The low-precision operands are z_i + w_i with ‖w_i‖ <= r_i (the rounding to
+    bfloat16, measured per row by :func:`bfloat16_rows`; for ``"tf32"`` the worst case), so by
+    Cauchy-Schwarz
 
-        eps = R² [(1 + u_out)(1 + u)²(1 + u_op)²(1 + γ_D(u_acc)) − 1 + (1 + u)²(1 + γ_D) − 1] + 2·D·2^-126·10^16,
+        E_i = R (r_i + r) + r_i r + γ_D(u_acc) (R + r_i)(R + r) + R² [(1 + u)²(1 + γ_D) − 1] + 2·D·2^-126·10^16,
 
-    the last term the underflow floor (products and partial sums below float32's normal range,
-    which bfloat16 kernels flush, times the largest inverse norms, 10^8 each). On CUDA the tensor
-    cores' float32 accumulation is taken as truncating, u_acc = 2^-23 (Fasi et al. 2021); on the
-    CPU it rounds to nearest, u_acc = 2^-24.
+    with r = max_j r_j, u = 2^-24, γ_D = D·u / (1 − D·u), R = (1 + u)² / ((1 − u) √(1 − γ_D)) the
+    largest ‖z_i‖ (the norm's own rounding), the fourth term today's float32 error and the last
+    the underflow floor. p is the product before its output is rounded: torch's CPU bfloat16
+    product returns bfloat16, whose rounding is monotone and enters the candidate threshold
+    instead (:func:`candidate_top_k`). On CUDA the tensor cores' float32 accumulation is taken as
+    truncating, u_acc = 2^-23 (Fasi et al. 2021); on the CPU it rounds to nearest, u_acc = 2^-24.
+    ``"tf32"`` scales the TF32 product by a_i and a_j as today, two more roundings.
 
     Args:
         dim: D, the number of features (columns).
         precision: ``"bfloat16"`` or ``"tf32"``.
         device_type: ``"cpu"`` or ``"cuda"``.
+        row_errors: (N,) bounds r_i on each row's rounding error (:func:`bfloat16_rows`); None:
+            the worst case of the format, r_i = R [(1 + u)(1 + u_op) − 1] (u_op = 2^-8 for
+            bfloat16, 2^-10 for TF32's truncated operands).
 
     Returns:
-        eps as a float: a row's exact top k lies among its entries with t_j >= t_(k) − 2·eps.
+        E as a float (``row_errors`` None: every row's worst case), else an (N,) float64 tensor.
+        A row's exact top k lies among its entries with p_ij >= p_(k) − 2·E_i.
 
     Example:
         >>> [round(candidate_bound(dim), 5) for dim in (512, 4096, 16384)]
-        [0.01183, 0.01226, 0.01374]
+        [0.00789, 0.00832, 0.0098]
     """
     dim = check_int("dim", dim, minimum=1)
     precision = lookup(precision, ("bfloat16", "tf32"), what="low precision")
-    if precision == "tf32":
-        u_op, u_out = 2.0 ** -10, 0.0
-    else:
-        u_op, u_out = 2.0 ** -8, 2.0 ** -8
-    u_acc = _U32 if device_type == "cpu" else 2 * _U32
+    u_op = 2.0 ** -10 if precision == "tf32" else 2.0 ** -8
+    gamma_acc = _gamma(dim, _U32 if device_type == "cpu" else 2 * _U32)
     gamma = _gamma(dim, _U32)
     ratio = (1 + _U32) ** 2 / ((1 - _U32) * (1 - gamma) ** 0.5)
-    low = (1 + u_out) * (1 + _U32) ** 2 * (1 + u_op) ** 2 * (1 + _gamma(dim, u_acc)) - 1
-    reference = (1 + _U32) ** 2 * (1 + gamma) - 1
-    return ratio ** 2 * (low + reference) + 2 * dim * _UNDERFLOW
+    worst = ratio * ((1 + _U32) * (1 + u_op) - 1)
+    own = worst if row_errors is None else row_errors.detach().double().cpu()
+    largest = worst if row_errors is None else float(own.max()) if own.numel() else 0.0
+    bound = (ratio * (own + largest) + own * largest + gamma_acc * (ratio + own) * (ratio + largest)
+             + ratio ** 2 * ((1 + _U32) ** 2 * (1 + gamma) - 1) + 2 * dim * _UNDERFLOW)
+    if precision == "tf32":  # fl(fl(p a_i) a_j): two roundings of a value of at most (R + r_i)(R + r)
+        bound = bound + (ratio + own) * (ratio + largest) * (1 + gamma_acc) * ((1 + _U32) ** 2 - 1)
+    return bound
 
 
 def resolve_precision(precision: str, matrix: torch.Tensor) -> str:
@@ -123,15 +128,28 @@ def resolve_precision(precision: str, matrix: torch.Tensor) -> str:
     return precision
 
 
-def bfloat16_rows(matrix: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
-    """The rows scaled to unit norm in float32 (fl(x · a)) and rounded to bfloat16: (N, D), half the
-    features' size, converted a block at a time so no float32 copy of the features is made."""
+def bfloat16_rows(matrix: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows scaled to unit norm in float32 (fl(x · a)) and rounded to bfloat16, and each row's error.
+
+    Returns ``(low, row_errors)``: ``low`` (N, D) bfloat16, half the features' size, converted a
+    block at a time so no float32 copy of the features is made; ``row_errors`` (N,) float64, a
+    proven bound r_i on ‖low_i − x_i a_i‖ (exact arithmetic), for :func:`candidate_bound`. The
+    difference of a float32 value and its bfloat16 rounding is exact in float32 (Sterbenz); its
+    computed norm is inflated by 2·γ_(D+2) for the norm's own rounding, and u·R added for the
+    float32 rounding of x_i a_i.
+    """
+    n_samples, dim = matrix.shape
     low = torch.empty(matrix.shape, dtype=torch.bfloat16, device=matrix.device)
-    step = max(1, (16 * 2**20) // (4 * matrix.shape[1]))
-    for start in range(0, matrix.shape[0], step):
-        stop = min(start + step, matrix.shape[0])
-        low[start:stop] = (matrix[start:stop] * inverse[start:stop, None]).to(torch.bfloat16)
-    return low
+    measured = torch.empty(n_samples, dtype=torch.float32, device=matrix.device)
+    step = max(1, (16 * 2**20) // (4 * dim))
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        unit = matrix[start:stop] * inverse[start:stop, None]
+        low[start:stop] = unit.to(torch.bfloat16)
+        measured[start:stop] = torch.linalg.vector_norm(unit.sub_(low[start:stop]), dim=1)
+    ratio = (1 + _U32) ** 2 / ((1 - _U32) * (1 - _gamma(dim, _U32)) ** 0.5)
+    row_errors = measured.double().cpu() * (1 + 2 * _gamma(dim + 2, _U32)) + _U32 * ratio
+    return low, row_errors
 
 
 def low_precision_rows(matrix: torch.Tensor, low: torch.Tensor | None, inverse: torch.Tensor, start: int,
@@ -189,19 +207,32 @@ def _rescored_top_k(matrix: torch.Tensor, inverse: torch.Tensor, rows: torch.Ten
     return union[order[:, :k]], values[:, :k]
 
 
+def candidate_mask(block: torch.Tensor, k: int, margins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's candidates in a low-precision block t (rows, N): ``(mask, best)``, the entries that can be
+    in its float32 top k (t_ij >= θ_i, docs/method.md, "The candidates") and the index of its best entry.
+
+    ``margins`` holds the rows' E_i (:func:`candidate_bound`). A bfloat16 block is the product
+    rounded once more, monotonically: t_(k) is the rounded p_(k), which it exceeds by at most half an
+    ulp, and so p_ij >= p_(k) − 2·E_i gives t_ij >= θ_i rounded. 2^-21 covers the float32 rounding of
+    θ_i and of the margins (|t_(k)| <= 1.01); rounded to the block's format θ_i only admits more
+    (for bfloat16 t, t >= θ exactly when t >= θ rounded up, and θ rounded down admits a superset).
+    """
+    top = torch.topk(block, k, dim=1)
+    kth = top.values[:, -1:].float()
+    threshold = kth - (2 * margins[:, None] + 2.0 ** -21)
+    if block.dtype == torch.bfloat16:  # |t| in [2^(e-1), 2^e) has an ulp of 2^(e-8) in bfloat16's 8 bits
+        threshold -= torch.ldexp(torch.ones_like(kth), torch.frexp(kth).exponent - 9)
+    return block >= threshold.to(block.dtype), top.indices[:, 0]
+
+
 def candidate_top_k(matrix: torch.Tensor, low: torch.Tensor | None, inverse: torch.Tensor, start: int, stop: int,
-                    k: int, diagonal: float, eps: float, precision: str, every_tie: bool
+                    k: int, diagonal: float, margins: torch.Tensor, precision: str, every_tie: bool
                     ) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`top_k_neighbours` of rows ``start:stop`` of today's similarity, from low-precision candidates,
     and how many rows fell back to their float32 row."""
     n_samples = matrix.shape[0]
     block = low_precision_rows(matrix, low, inverse, start, stop, diagonal, precision)
-    top = torch.topk(block, k, dim=1)
-    kth = top.values[:, -1:].float()
-    # 2^-22 covers the float32 rounding of the threshold itself (|kth| <= 1 + eps). Rounded to the
-    # block's format the threshold only admits more: for bfloat16 entries t, t >= thr exactly when t >=
-    # thr rounded up, and a threshold rounded down admits a superset.
-    candidates = block >= (kth - (2 * eps + 2.0 ** -22)).to(block.dtype)
+    candidates, best = candidate_mask(block, k, margins[start:stop])
     del block
     counts = candidates.view(torch.uint8).sum(dim=1, dtype=torch.int32)  # twice as fast as a bool sum
     indices = np.empty((stop - start, k), dtype=np.int64)
@@ -217,7 +248,7 @@ def candidate_top_k(matrix: torch.Tensor, low: torch.Tensor | None, inverse: tor
     rescore = torch.nonzero(~fallback).squeeze(1)
     if rescore.numel():
         # rows with the same best candidate share most of their candidates: together, the union is small
-        rescore = rescore[torch.argsort(top.indices[rescore, 0], stable=True)]
+        rescore = rescore[torch.argsort(best[rescore], stable=True)]
         most = int(counts[rescore].max())
         chunk = max(1, min(RESCORE_ROWS, RESCORE_BYTES // (matrix.shape[1] * matrix.element_size() * most)))
         for at in range(0, rescore.numel(), chunk):

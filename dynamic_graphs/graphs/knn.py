@@ -79,8 +79,10 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
     inverse = inverse_norms(matrix, name)
     diagonal = -float("inf") if exclude_self else 0.0
     precision = resolve_precision(precision, matrix)
-    eps = 0.0 if precision == "float32" else candidate_bound(matrix.shape[1], precision, matrix.device.type)
-    low = bfloat16_rows(matrix, inverse) if precision == "bfloat16" else None
+    low, row_errors = bfloat16_rows(matrix, inverse) if precision == "bfloat16" else (None, None)
+    if precision != "float32":  # each row's proven margin, float32 on the device (2^-21 in the threshold covers its rounding)
+        margins = torch.as_tensor(candidate_bound(matrix.shape[1], precision, matrix.device.type, row_errors))
+        margins = margins.expand(n_samples).float().to(matrix.device)
     blocks = []
     for start in range(0, n_samples, rows):
         stop = min(start + rows, n_samples)
@@ -88,7 +90,7 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
             found, scores = top_k_neighbours(similarity_rows(matrix, inverse, start, stop, diagonal), k,
                                              every_tie=exclude_self)
         else:
-            found, scores, fell_back = candidate_top_k(matrix, low, inverse, start, stop, k, diagonal, eps,
+            found, scores, fell_back = candidate_top_k(matrix, low, inverse, start, stop, k, diagonal, margins,
                                                        precision, exclude_self)
             if fell_back > (stop - start) // 2:  # most rows fell back: later blocks skip the candidates
                 precision, low = "float32", None
