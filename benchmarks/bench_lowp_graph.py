@@ -12,8 +12,10 @@ For each (N, D), on seeded features (float32, CPU, k = 3), four contenders side 
   path's own floor, to see what its candidates and rescoring add.
 
 The features (``--data``): ``clustered`` (default), ReLU of 10 Gaussian class centres plus unit
-noise; ``gaussian``, the i.i.d. noise of ``bench_graph.py``; or a ``.npy``/``.pt`` file of saved
-features (a trained layer's: the case the path is for). On both synthetic kinds the cosines of
+noise; ``gaussian``, the i.i.d. noise of ``bench_graph.py``; ``MODEL:LAYER``, a layer of the
+package's trained model on the first N Fashion-MNIST training images (``resnet56:layer3.8``, D =
+4,096; ``resnet56:conv1``, D = 16,384: the case the path is for), extracted once and read by every
+contender; or a ``.npy``/``.pt`` file of saved features. On both synthetic kinds the cosines of
 high-dimensional noise concentrate, so a row's k-th neighbour has hundreds of others within 2·E_i and
 nearly every row falls back: the worst case, the float32 path plus one bfloat16 block.
 
@@ -72,12 +74,35 @@ def _data(kind: str, n: int, dim: int, seed: int = 0):
         saved = torch.as_tensor(saved)[:n].reshape(min(n, len(saved)), -1).float().contiguous()
         if saved.shape[0] < n:
             raise SystemExit(f"{kind} holds {saved.shape[0]} rows, fewer than N = {n}.")
-        return saved, None
+        labels = kind.replace(".npy", ".labels.npy")
+        return saved, (np.load(labels)[:n] if kind.endswith(".npy") and os.path.exists(labels) else None)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, CLASSES, n)
     features = rng.standard_normal((n, dim), dtype=np.float32)
     features += rng.standard_normal((CLASSES, dim), dtype=np.float32)[labels]
     return torch.from_numpy(np.maximum(features, 0, out=features)), labels
+
+
+def _trained_layer_file(spec: str, n: int, folder: str) -> str:
+    """``MODEL:LAYER`` (``resnet56:layer3.8``): that layer of the package's trained model on the first n
+    Fashion-MNIST training images, saved once to a .npy file in ``folder`` for the contenders to read
+    (and their labels beside it, ``*.labels.npy``, for |ΔQ|)."""
+    import torch
+
+    import dynamic_graphs as dg
+
+    model_name, layer = spec.split(":", 1)
+    path = os.path.join(folder, f"{model_name}-{layer}-{n}.npy")
+    if not os.path.exists(path):
+        model = dg.pretrained(model_name).eval()
+        data = dg.get_dataset("fashion-mnist", "train")
+        if n > len(data):
+            raise SystemExit(f"--n {n} is more than the {len(data)} training images.")
+        images = torch.stack([data[i][0] for i in range(n)])
+        features = dg.features.extract_features(model, images, layers=[layer])[layer]
+        np.save(path, features.numpy())
+        np.save(path.replace(".npy", ".labels.npy"), np.array([data[i][1] for i in range(n)]))
+    return path
 
 
 def _candidate_stats(features, k: int) -> dict:
@@ -201,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims", type=int, nargs="+", default=[512, 4_096, 16_384])
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--data", default="clustered",
-                        help="clustered, gaussian, or a .npy/.pt file of saved (N, ...) features (its first N rows; "
-                             "D is then the file's and --dims only labels the run)")
+                        help="clustered, gaussian, MODEL:LAYER (a layer of the package's trained model on the "
+                             "first N Fashion-MNIST training images, e.g. resnet56:layer3.8), or a .npy/.pt file of "
+                             "saved (N, ...) features (its first N rows); for the last two D is the layer's and "
+                             "--dims only labels the run")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     add_run_options(parser, CONTENDERS, quick="N = 2,000 and D = 512 only")
     args = parser.parse_args(argv)
@@ -215,13 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             for dim in dims:
+                data = _trained_layer_file(args.data, n, tmp) if ":" in args.data else args.data
                 row = {"n": n, "dim": dim, "k": args.k, "data": args.data, "features_gb": n * dim * 4 / GB}
                 for contender in args.contenders:
                     out = os.path.join(tmp, f"{contender}-{n}-{dim}.npz") if contender in ("float32", "bfloat16") else None
-                    row[contender] = _run(contender, args.data, n, dim, args.k, out)
+                    row[contender] = _run(contender, data, n, dim, args.k, out)
                     print(f"N = {n}, D = {dim}, {contender}: {row[contender]['seconds']:.2f} s", file=sys.stderr)
                 if {"float32", "bfloat16"} <= set(args.contenders):
-                    row["comparison"] = compare(args.data, n, dim, args.k, *(os.path.join(tmp, f"{name}-{n}-{dim}.npz")
+                    row["comparison"] = compare(data, n, dim, args.k, *(os.path.join(tmp, f"{name}-{n}-{dim}.npz")
                                                                           for name in ("float32", "bfloat16")))
                 results.append(row)
     load_end = os.getloadavg()
