@@ -50,13 +50,14 @@ def site_notebook(path: Path, summary: ReportSummary) -> nbformat.NotebookNode:
     """The notebook of one report as the site shows it (see the module's docstring)."""
     nb = nbformat.read(path, as_version=4)
     cells = [nbformat.v4.new_markdown_cell(f"# {summary.page_title}\n\n{summary.source_line()}")]
+    title_cell_left = summary.title_from_cell  # the earlier layout's title cell, now the page's heading
     for cell in nb.cells:
         tags = set(cell.get("metadata", {}).get("tags", []))
         if "notebook-only" in tags:
             continue
         if cell.cell_type == "markdown":
-            if summary.title_from_cell and cell.source.lstrip().startswith("# "):
-                summary.title_from_cell = False  # the earlier layout's title cell, now the page's heading
+            if title_cell_left and cell.source.lstrip().startswith("# "):
+                title_cell_left = False
                 body = cell.source.lstrip().split("\n", 1)
                 if len(body) < 2 or not body[1].strip():
                     continue
@@ -135,7 +136,7 @@ def findings_table(summaries: list[ReportSummary]) -> str:
         known = next((s.verdict["claim"] for s in group if s.verdict), None)
         previous = None
         for summary in group:
-            claim = summary.verdict["claim"] if summary.verdict else known or summary.claim_fallback()
+            claim = summary.verdict["claim"] if summary.verdict else known or summary.title
             claim, previous = ("*as above*" if claim == previous else claim), claim
             measured = summary.verdict["measured"] if summary.verdict else (
                 f"see the report; re-render it with `dynamic-graphs report {summary.figure} --all`")

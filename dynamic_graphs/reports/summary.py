@@ -56,10 +56,6 @@ class ReportSummary:
         rerun = f"dynamic-graphs report {self.figure} --all" + (f" --tag {self.tag}" if self.tag else "")
         return f"Stored run of `reports/{self.name}.ipynb`{ran}; rerun it with `{rerun}`."
 
-    def claim_fallback(self) -> str:
-        """The claim's place for a report without a verdict: its title."""
-        return self.title
-
 
 def read_report(path: str | Path) -> ReportSummary:
     """The :class:`ReportSummary` of an executed report notebook.
