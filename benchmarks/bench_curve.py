@@ -1,6 +1,6 @@
 """Benchmark: ``modularity_curve`` against its floor and the paper's graph code path.
 
-Three contenders run on the same sampled images (``dynamic_graphs.curve.sample_indices``, one seed),
+Five contenders run on the same sampled images (``dynamic_graphs.curve.sample_indices``, one seed),
 the same layers and the CPU, k = 3:
 
 * **ours**: ``modularity_curve(model, data, layers=..., n=..., repeats=..., k=3, device="cpu")``;
@@ -12,7 +12,10 @@ the same layers and the CPU, k = 3:
   outside the timed region. ours / single is the whole overhead, extra passes included;
 * **paper**: the same extraction plus ``dynamic_graphs.reference.paper_modularity`` per layer,
   the paper's own path (einsum Gram, ``heapq.nlargest`` per row, dense adjacency, networkx
-  modularity; Lu et al. 2022, Sec. 3). Its Q values are compared with ours.
+  modularity; Lu et al. 2022, Sec. 3). Its Q values are compared with ours;
+* **bf16**: ours with ``graph_precision="bfloat16"``, the exact graphs from bfloat16 candidates
+  (docs/method.md, "Exact graphs from low-precision candidates"). Its Q values are compared with
+  ours (the same graphs: equal up to float32 rounding and near-ties).
 
 Each (setting, contender) runs in a fresh child interpreter (this script with ``--child``), so
 that its peak resident memory is its own: ``os.wait4`` returns the child's ``ru_maxrss``. In
@@ -53,7 +56,7 @@ from dynamic_graphs.utils import isolated_rng, shown_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "reports" / "benchmark_curve.txt"
-CONTENDERS = ("ours", "floor", "single", "paper")
+CONTENDERS = ("ours", "floor", "single", "paper", "bf16")
 Q_TOLERANCE = 1e-5  # float32 near-ties at the k-th neighbour can move an edge, and Q by ~1e-4
 GB = 1e9
 FULL = {"model": "resnet56", "n": [500, 10_000], "repeats": [5, 1], "layers": ["all", "stage-ends"]}
@@ -78,8 +81,9 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
               seed: int) -> Callable[[], tuple[dict[tuple[int, str], float], float | None]]:
     """A call running one contender over the setting. It returns Q per (repeat, layer) (none for the
     floors) and the seconds to count, or None to count the whole call."""
-    def ours():
-        curve = dg.modularity_curve(model, data, layers=layers, n=n, repeats=repeats, k=k, seed=seed, device="cpu")
+    def ours(precision: str = "float32"):
+        curve = dg.modularity_curve(model, data, layers=layers, n=n, repeats=repeats, k=k, seed=seed, device="cpu",
+                                    graph_precision=precision)
         return {(int(r), layer): float(q) for r, layer, q in curve[["repeat", "layer", "modularity"]].itertuples(False)}, None
 
     def per_layer(score):
@@ -118,7 +122,7 @@ def contender(name: str, model, data, *, n: int, repeats: int, layers: list[str]
     def paper():
         return per_layer(lambda features, labels: paper_modularity(features, labels, k=k))
 
-    return {"ours": ours, "floor": floor, "single": single, "paper": paper}[name]
+    return {"ours": ours, "floor": floor, "single": single, "paper": paper, "bf16": lambda: ours("bfloat16")}[name]
 
 
 def child_main(spec: dict[str, Any]) -> None:
@@ -179,12 +183,12 @@ def default_checkpoint(model: str, dataset: str) -> str | None:
     return str(path) if finished(path) else None
 
 
-def q_check(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """Largest |Q_ours - Q_paper| over the setting's graphs, and how many exceed the tolerance."""
-    if "ours" not in results or "paper" not in results:
+def q_check(results: dict[str, dict[str, Any]], other: str = "paper") -> dict[str, Any] | None:
+    """Largest |Q_ours - Q_other| over the setting's graphs, and how many exceed the tolerance."""
+    if "ours" not in results or other not in results:
         return None
     ours = {(r, layer): q for r, layer, q in results["ours"]["q"]}
-    diffs = [abs(q - ours[r, layer]) for r, layer, q in results["paper"]["q"]]
+    diffs = [abs(q - ours[r, layer]) for r, layer, q in results[other]["q"]]
     return {"graphs": len(diffs), "max_abs_diff": max(diffs), "above_tolerance": sum(d > Q_TOLERANCE for d in diffs),
             "tolerance": Q_TOLERANCE}
 
@@ -196,14 +200,16 @@ def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         best = {name: row["results"][name]["best_s"] for name in row["results"]}
         peak = {name: row["results"][name]["peak_rss_gb"] for name in row["results"]}
         ratio = lambda a, b: best[a] / best[b] if a in best and b in best else np.nan  # noqa: E731
-        check = row["q_check"]
+        check, low = row["q_check"], row["bf16_check"]
         lines.append({"setting": f"n={row['n']} x {row['repeats']}, {len(row['layers'])} layers ({row['layer_spec']})",
                       **{f"{name} s": best.get(name, np.nan) for name in CONTENDERS},
                       "ours/floor": ratio("ours", "floor"), "ours/single": ratio("ours", "single"),
-                      "paper/ours": ratio("paper", "ours"),
+                      "paper/ours": ratio("paper", "ours"), "bf16/ours": ratio("bf16", "ours"),
+                      "bf16/floor": ratio("bf16", "floor"),
                       **{f"RSS {name} GB": peak.get(name, np.nan) for name in CONTENDERS},
                       "max |dQ|": check["max_abs_diff"] if check else np.nan,
-                      f"|dQ|>{Q_TOLERANCE:g}": f"{check['above_tolerance']}/{check['graphs']}" if check else "-"})
+                      f"|dQ|>{Q_TOLERANCE:g}": f"{check['above_tolerance']}/{check['graphs']}" if check else "-",
+                      "bf16 max |dQ|": low["max_abs_diff"] if low else np.nan})
     return pd.DataFrame(lines).set_index("setting")
 
 
@@ -270,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
             results[name] = run_child({**base, "contender": name, "n": n, "repeats": repeats, "layers": layers})
             print(f"{results[name]['best_s']:.2f} s, peak RSS {results[name]['peak_rss_gb']:.2f} GB", flush=True)
         rows.append({"n": n, "repeats": repeats, "layer_spec": spec, "layers": layers, "results": results,
-                     "q_check": q_check(results)})
+                     "q_check": q_check(results), "bf16_check": q_check(results, "bf16")})
 
     frame = table(rows)
     load_end = os.getloadavg()
