@@ -92,8 +92,9 @@ class CurveSpec:
             ``precision``): ``"float32"`` (the float32 similarity rows), ``"bfloat16"`` or
             ``"tf32"`` (CUDA): low-precision candidates rescored exactly in float32, the same
             graphs up to float32 rounding; ``"auto"``: bfloat16 where the device has native
-            bfloat16 kernels, else float32 (docs/method.md, "Exact graphs from low-precision
-            candidates").
+            bfloat16 kernels and a graph has at least
+            :data:`~dynamic_graphs.graphs.AUTO_MIN_SAMPLES` nodes, else float32 (docs/method.md,
+            "Exact graphs from low-precision candidates").
         graph_rows: similarity rows per block of :func:`~dynamic_graphs.knn_graph` (None: its
             memory budget).
         output: which tensor of a layer's output when a module returns a tuple, dict or

@@ -251,7 +251,10 @@ def test_auto_uses_the_training_detection(monkeypatch):
     np.testing.assert_array_equal(auto[0], today[0])
     np.testing.assert_array_equal(auto[1], today[1])
     monkeypatch.setattr(candidates, "bfloat16_kernels", lambda device: True)
+    assert resolve_precision("auto", features) == "float32"  # too few samples to pay
+    monkeypatch.setattr(candidates, "AUTO_MIN_SAMPLES", 40)
     assert resolve_precision("auto", features) == "bfloat16"
+    assert resolve_precision("auto", features[:39]) == "float32"
     assert resolve_precision("auto", features.double()) == "float32"
 
 

@@ -16,6 +16,7 @@ Four modules, each reading only the ones before it:
 from __future__ import annotations
 
 from .candidates import (
+    AUTO_MIN_SAMPLES,
     GRAPH_PRECISIONS,
     RESCORE_BYTES,
     RESCORE_ROWS,
@@ -60,6 +61,7 @@ from .similarity import (
 __all__ = [
     "import_igraph",
     "APPROX_DIM",
+    "AUTO_MIN_SAMPLES",
     "BLOCK_BYTES",
     "GRAPH_METHODS",
     "GRAPH_PRECISIONS",

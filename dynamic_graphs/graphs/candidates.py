@@ -18,6 +18,7 @@ from ..utils import bfloat16_kernels, check_int, lookup
 from .similarity import NORM_FLOOR, top_k_neighbours
 
 __all__ = [
+    "AUTO_MIN_SAMPLES",
     "GRAPH_PRECISIONS",
     "RESCORE_BYTES",
     "RESCORE_ROWS",
@@ -110,18 +111,28 @@ def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "c
     return bound
 
 
+# "auto" takes the bfloat16 path from this many samples: below it the candidates' overheads outweigh the
+# cheaper product. Trained ResNet56 layers (D = 4,096 to 16,384), the 2-core AMX CPU, quiet: the bfloat16
+# path took 1.0-1.57x the float32 path's time at N = 2,000, 0.59-0.95x at 4,000 and 0.42-0.61x at 10,000;
+# the 28-layer curve at the paper's n = 500 took 1.47x (reports/benchmark_lowp_graph.txt,
+# benchmark_curve_lowp.txt). 5,000 keeps a margin above the break-even of the narrower layers.
+AUTO_MIN_SAMPLES = 5_000
+
+
 def resolve_precision(precision: str, matrix: torch.Tensor) -> str:
     """The product ``precision`` means for these features: ``"float32"`` (today's path) or a low format.
 
     ``"auto"``: bfloat16 where the device has native bfloat16 matrix kernels
-    (:func:`~dynamic_graphs.utils.bfloat16_kernels`, the detection training uses), float32 elsewhere.
-    float64 features always keep the float64 product.
+    (:func:`~dynamic_graphs.utils.bfloat16_kernels`, the detection training uses) and there are at
+    least :data:`AUTO_MIN_SAMPLES` samples; float32 elsewhere. float64 features always keep the
+    float64 product.
     """
     precision = lookup(precision, GRAPH_PRECISIONS, what="graph precision")
     if matrix.dtype != torch.float32 or precision == "float32":
         return "float32"
     if precision == "auto":
-        return "bfloat16" if bfloat16_kernels(matrix.device) else "float32"
+        pays = matrix.shape[0] >= AUTO_MIN_SAMPLES and bfloat16_kernels(matrix.device)
+        return "bfloat16" if pays else "float32"
     if precision == "tf32" and matrix.device.type != "cuda":
         raise ValueError(f"precision='tf32' needs CUDA features, got features on {matrix.device}; "
                          "use 'bfloat16' on a CPU (or 'auto').")

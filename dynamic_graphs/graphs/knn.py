@@ -66,8 +66,8 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
             low-precision product within the proven bound :func:`candidate_bound`, rescored
             exactly in float32, the same neighbours and weights up to float32 rounding
             (docs/method.md, "Exact graphs from low-precision candidates"); ``"auto"``: bfloat16
-            where the device has native bfloat16 kernels, float32 elsewhere. float64 features
-            always take the float64 path.
+            where the device has native bfloat16 kernels and N >= :data:`AUTO_MIN_SAMPLES`, float32
+            elsewhere. float64 features always take the float64 path.
 
     Returns:
         ``(indices, values)``, both (N, k) numpy arrays, most similar first.
