@@ -61,7 +61,7 @@ def _gamma(n: int, unit: float) -> float:
 
 def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "cpu",
                     row_errors: torch.Tensor | None = None) -> float | torch.Tensor:
-    """The proven bound E_i on |p_ij − s_ij|: today's float32 similarity s against the low-precision product p.
+    """The proven bound E_i on ``|p_ij − s_ij|``: today's float32 similarity s against the low-precision product p.
 
     Derived in docs/method.md, "Exact graphs from low-precision candidates". Both are compared
     with c_ij = z_i · z_j, z_i = x_i a_i the rows scaled by their float32 inverse norms a (exact
@@ -225,7 +225,7 @@ def candidate_mask(block: torch.Tensor, k: int, margins: torch.Tensor) -> tuple[
     ``margins`` holds the rows' E_i (:func:`candidate_bound`). A bfloat16 block is the product
     rounded once more, monotonically: t_(k) is the rounded p_(k), which it exceeds by at most half an
     ulp, and so p_ij >= p_(k) − 2·E_i gives t_ij >= θ_i rounded. 2^-21 covers the float32 rounding of
-    θ_i and of the margins (|t_(k)| <= 1.01); rounded to the block's format θ_i only admits more
+    θ_i and of the margins (``|t_(k)| <= 1.01``); rounded to the block's format θ_i only admits more
     (for bfloat16 t, t >= θ exactly when t >= θ rounded up, and θ rounded down admits a superset).
     """
     top = torch.topk(block, k, dim=1)
