@@ -31,6 +31,11 @@ similarities are within the float32 rescoring gap 2·[(1 + u)²(1 + γ_D) − 1]
 also records its candidates per row (median, 99th percentile, rows that fell back) on the first
 block.
 
+With ``--device cuda`` the features and every product are on the GPU, the clock is read after
+``torch.cuda.synchronize``, a fifth contender **tf32** (``precision="tf32"``: the TF32 tensor-core
+product's candidates, rescored in float32) is compared with float32 like bfloat16, and each
+contender's peak device memory goes to the JSON.
+
 Run: ``python benchmarks/bench_lowp_graph.py`` (N = 10,000 and 50,000; D = 512, 4,096 and
 16,384; long) or ``--quick`` (N = 2,000, D = 512). The table goes to stdout and, with ``--out``, to
 a file with the JSON results beside it; the CPU's capabilities (instruction set, native bfloat16
@@ -59,7 +64,8 @@ from bench_graph import (  # bench_graph.py's unit, options, runner, writer
 )
 from bench_graph import _features as gaussian_features  # and its seeded noise
 
-CONTENDERS = ("floor", "float32", "bfloat16", "bf16-floor")
+CONTENDERS = ("floor", "float32", "bfloat16", "tf32", "bf16-floor")
+LOW = ("bfloat16", "tf32")  # the low-precision paths, each compared with float32
 CLASSES = 10
 
 
@@ -117,7 +123,7 @@ def _candidate_stats(features, k: int) -> dict:
     low, row_errors = graphs.bfloat16_rows(features, inverse)
     block = graphs.low_precision_rows(features, low, inverse, 0, min(rows, n), 0.0, "bfloat16")
     margins = graphs.candidate_bound(features.shape[1], row_errors=row_errors)
-    mask, _ = graphs.candidate_mask(block, k, margins[:block.shape[0]].float())
+    mask, _ = graphs.candidate_mask(block, k, margins[:block.shape[0]].float().to(block.device))
     counts = mask.sum(dim=1).double()
     return {"margin_median": float(margins.median()), "margin_worst": graphs.candidate_bound(features.shape[1]),
             "rows": int(counts.numel()), "median": float(counts.median()),
@@ -125,13 +131,16 @@ def _candidate_stats(features, k: int) -> dict:
             "fallback_rows": int((counts > graphs.max_candidates(n)).sum()), "cut_off": graphs.max_candidates(n)}
 
 
-def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None) -> dict:
+def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None, device: str = "cpu") -> dict:
     import torch
 
     from dynamic_graphs import graphs
     from dynamic_graphs.graphs import block_rows, cosine_top_k, knn_graph
 
     features, _ = _data(data, n, dim)
+    features = features.to(device)
+    cuda = features.device.type == "cuda"
+    synchronize = torch.cuda.synchronize if cuda else (lambda: None)  # CUDA runs asynchronously: time to the end
     rows = block_rows(n)
     if contender == "floor":
         def run():
@@ -145,14 +154,20 @@ def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None)
     else:
         def run():
             return knn_graph(features, k=k, precision=contender)
-    knn_graph(features[:200], k=k, precision="bfloat16" if contender == "bfloat16" else "float32")  # warm-up
+    knn_graph(features[:200], k=k, precision=contender if contender in LOW else "float32")  # warm-up
     torch.mm(features[:rows], features[:64].T)
     torch.mm(features[:rows].bfloat16(), features[:64].bfloat16().T)
     gc.collect()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    synchronize()
     started = time.perf_counter()
     graph = run()
+    synchronize()
     seconds = time.perf_counter() - started
     result = {"seconds": seconds, "rows_per_block": rows}
+    if cuda:
+        result["peak_device_gb"] = torch.cuda.max_memory_allocated() / GB
     if graph is not None and out:
         indices, _ = cosine_top_k(features, k, precision=contender)  # the directed choices, for the diagnosis
         np.savez(out, edges=np.asarray(graph.get_edgelist()), weights=np.asarray(graph.es["weight"]), indices=indices)
@@ -161,9 +176,9 @@ def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None)
     return result
 
 
-def _run(contender: str, data: str, n: int, dim: int, k: int, out: str | None) -> dict:
+def _run(contender: str, data: str, n: int, dim: int, k: int, out: str | None, device: str) -> dict:
     command = [sys.executable, __file__, "--child", contender, "--data", data, "--n", str(n), "--dims", str(dim),
-               "--k", str(k)]
+               "--k", str(k), "--device", device]
     if out:
         command += ["--edges-out", out]
     return run_child(command, f"{contender} at N = {n}, D = {dim}")
@@ -176,15 +191,16 @@ def float32_gap(dim: int) -> float:
     return 2 * ((1 + u) ** 2 * (1 + gamma) - 1)
 
 
-def compare(data: str, n: int, dim: int, k: int, today_file: str, fast_file: str) -> dict:
-    """Edges of the bfloat16 graph against the float32 graph's, with the near-tie diagnosis of any difference."""
+def compare(data: str, n: int, dim: int, k: int, today_file: str, fast_file: str, name: str = "bfloat16") -> dict:
+    """Edges of the ``name`` graph (a low-precision path) against the float32 graph's, with the near-tie
+    diagnosis of any difference."""
     from dynamic_graphs.graphs import modularity
 
     today, fast = np.load(today_file), np.load(fast_file)
     key = lambda edges: {tuple(e) for e in edges.tolist()}
     a, b = key(today["edges"]), key(fast["edges"])
     common = sorted(a & b)
-    report = {"edges": len(a), "only_float32": len(a - b), "only_bfloat16": len(b - a)}
+    report = {"edges": len(a), "only_float32": len(a - b), f"only_{name}": len(b - a)}
     if common:
         wa = dict(zip(map(tuple, today["edges"].tolist()), today["weights"]))
         wb = dict(zip(map(tuple, fast["edges"].tolist()), fast["weights"]))
@@ -197,8 +213,8 @@ def compare(data: str, n: int, dim: int, k: int, today_file: str, fast_file: str
             graph = igraph.Graph(n=n, edges=file["edges"].tolist(), edge_attrs={"weight": file["weights"].tolist()})
             return modularity(graph, labels)
 
-        report["q_float32"], report["q_bfloat16"] = q(today), q(fast)
-        report["abs_dq"] = abs(report["q_float32"] - report["q_bfloat16"])
+        report["q_float32"], report[f"q_{name}"] = q(today), q(fast)
+        report["abs_dq"] = abs(report["q_float32"] - report[f"q_{name}"])
     rows = np.flatnonzero((np.sort(today["indices"], axis=1) != np.sort(fast["indices"], axis=1)).any(axis=1))
     gap = float32_gap(dim)
     near_ties, unexplained = 0, []
@@ -220,6 +236,17 @@ def compare(data: str, n: int, dim: int, k: int, today_file: str, fast_file: str
     return report
 
 
+def _edges_text(comparison: dict | None, name: str) -> str:
+    """The table's edges cell: how many edges differ, the weights, |ΔQ| and the diagnosis of the rows."""
+    if not comparison:
+        return "-"
+    return (f"{comparison['only_float32'] + comparison[f'only_{name}']} differ of {comparison['edges']}, "
+            f"max |Δw| {comparison.get('max_weight_difference', 0):.1e}"
+            + (f", |ΔQ| {comparison['abs_dq']:.1e}" if "abs_dq" in comparison else "")
+            + (f"; {comparison['float32_near_ties']} float32 near-tie rows, "
+               f"{len(comparison['unexplained'])} unexplained" if comparison["rows_differing"] else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[10_000, 50_000])
@@ -230,12 +257,25 @@ def main(argv: list[str] | None = None) -> int:
                              "first N Fashion-MNIST training images, e.g. resnet56:layer3.8), or a .npy/.pt file of "
                              "saved (N, ...) features (its first N rows); for the last two D is the layer's and "
                              "--dims only labels the run")
-    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
+                        help="default: all; tf32 (CUDA's TF32 tensor cores) only with --device cuda")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the features and every product live (cuda: the same comparison on a GPU)")
     add_run_options(parser, CONTENDERS, quick="N = 2,000 and D = 512 only")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.data, args.n[0], args.dims[0], args.k, args.edges_out)))
+        print(json.dumps(_child(args.child, args.data, args.n[0], args.dims[0], args.k, args.edges_out, args.device)))
         return 0
+    if args.contenders is None:
+        args.contenders = [name for name in CONTENDERS if name != "tf32" or args.device == "cuda"]
+    if "tf32" in args.contenders and args.device != "cuda":
+        raise SystemExit("The tf32 contender is CUDA's TF32 tensor-core product: add --device cuda (on a GPU), "
+                         "or leave tf32 out on the CPU.")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch sees no CUDA device here; run it on a GPU machine.")
     sizes, dims = ([2_000], [512]) if args.quick else (args.n, args.dims)
     load_start = os.getloadavg()
     results, lines = [], []
@@ -245,12 +285,14 @@ def main(argv: list[str] | None = None) -> int:
                 data = _trained_layer_file(args.data, n, tmp) if ":" in args.data else args.data
                 row = {"n": n, "dim": dim, "k": args.k, "data": args.data, "features_gb": n * dim * 4 / GB}
                 for contender in args.contenders:
-                    out = os.path.join(tmp, f"{contender}-{n}-{dim}.npz") if contender in ("float32", "bfloat16") else None
-                    row[contender] = _run(contender, data, n, dim, args.k, out)
+                    out = os.path.join(tmp, f"{contender}-{n}-{dim}.npz") if contender in ("float32", *LOW) else None
+                    row[contender] = _run(contender, data, n, dim, args.k, out, args.device)
                     print(f"N = {n}, D = {dim}, {contender}: {row[contender]['seconds']:.2f} s", file=sys.stderr)
-                if {"float32", "bfloat16"} <= set(args.contenders):
-                    row["comparison"] = compare(data, n, dim, args.k, *(os.path.join(tmp, f"{name}-{n}-{dim}.npz")
-                                                                          for name in ("float32", "bfloat16")))
+                for low in LOW:
+                    if {"float32", low} <= set(args.contenders):
+                        key = "comparison" if low == "bfloat16" else f"comparison_{low}"
+                        row[key] = compare(data, n, dim, args.k, *(os.path.join(tmp, f"{name}-{n}-{dim}.npz")
+                                                                   for name in ("float32", low)), name=low)
                 results.append(row)
     load_end = os.getloadavg()
     cell = lambda row, name: (f"{row[name]['seconds']:8.2f} {row[name]['peak_rss_gb']:5.2f}"
@@ -264,29 +306,28 @@ def main(argv: list[str] | None = None) -> int:
         stats = row.get("bfloat16", {}).get("candidates")
         cand = (f"{stats['median']:.0f}/{stats['p99']:.0f}/{stats['fallback_rows']} of {stats['rows']}"
                 if stats else "-")
-        comparison = row.get("comparison")
-        if comparison:
-            edges = (f"{comparison['only_float32'] + comparison['only_bfloat16']} differ of {comparison['edges']}, "
-                     f"max |Δw| {comparison.get('max_weight_difference', 0):.1e}"
-                     + (f", |ΔQ| {comparison['abs_dq']:.1e}" if "abs_dq" in comparison else "")
-                     + (f"; {comparison['float32_near_ties']} float32 near-tie rows, "
-                        f"{len(comparison['unexplained'])} unexplained" if comparison["rows_differing"] else ""))
-        else:
-            edges = "-"
         lines.append(f"{row['n']:>7} {row['dim']:>6} | {cell(row, 'floor')} | {cell(row, 'float32')} | "
                      f"{cell(row, 'bfloat16')} | {cell(row, 'bf16-floor')} | {ratio(row, 'bfloat16', 'floor')} "
-                     f"{ratio(row, 'bfloat16', 'float32')} {ratio(row, 'float32', 'floor')} | {cand} | {edges}")
+                     f"{ratio(row, 'bfloat16', 'float32')} {ratio(row, 'float32', 'floor')} | {cand} | "
+                     f"{_edges_text(row.get('comparison'), 'bfloat16')}")
+    for row in results:  # TF32 (CUDA) below the table: one line per setting
+        if "tf32" in row:
+            lines.append(f"tf32 at N = {row['n']}, D = {row['dim']}: {row['tf32']['seconds']:.2f} s, "
+                         f"{ratio(row, 'tf32', 'floor').strip()}x the floor, {ratio(row, 'tf32', 'float32').strip()}x "
+                         f"float32; edges: {_edges_text(row.get('comparison_tf32'), 'tf32')}")
     import torch
 
     from dynamic_graphs.utils import bfloat16_kernels, cpu_description, git_commit
 
-    provenance = (f"commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch "
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if args.device == "cuda" else ""
+    provenance = (f"commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{gpu}, torch "
                   f"{torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs ({platform.machine()}, "
                   f"{cpu_description()}; native bfloat16 kernels: {bfloat16_kernels(torch.device('cpu'))}), "
                   f"load average {load_start[0]:.2f} at the start and {load_end[0]:.2f} at the end "
                   "(another process on the CPU slows every contender)")
     command = (f"# python benchmarks/bench_lowp_graph.py --n {' '.join(map(str, sizes))} --dims "
-               f"{' '.join(map(str, dims))} --k {args.k} --data {args.data}")
+               f"{' '.join(map(str, dims))} --k {args.k} --data {args.data}"
+               + (" --device cuda" if args.device == "cuda" else ""))
     table = "\n".join([command, f"# {provenance}", *lines])
     print(table)
     save_report(table, provenance, results, args.out)
