@@ -17,6 +17,7 @@ A model with other than 3 input channels needs its normalisation statistics:
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from torch import nn
 
 from ..utils import UnknownNameError, check_positive_int, lookup
 from .common import MODELS, LayerInfo, Normalize, register_model
+from .timm_layers import is_timm_model, timm_layer_info, timm_probe_layers
 from . import imagenet, resnet_cifar, vgg_cifar, vit  # noqa: F401  (importing registers the models)
 
 # get_model, list_models and probe_layers are exported at the top level: dg.get_model(...)
@@ -136,8 +138,9 @@ def probe_layers(name_or_model: str | nn.Module, **kwargs: Any) -> list[str]:
     """Dotted module names of the paper's probe layers (the tensors turned into graphs).
 
     Args:
-        name_or_model: a registry name, or a model built by ``get_model`` (or any module with a
-            ``probe_layers()`` method). ``nn.DataParallel`` / DDP wrappers are looked through and
+        name_or_model: a registry name, a model built by ``get_model`` (or any module with a
+            ``probe_layers()`` method), or a timm model: its stem and every block, read from
+            timm's ``feature_info`` (:func:`~dynamic_graphs.models.timm_layers.timm_probe_layers`). ``nn.DataParallel`` / DDP wrappers are looked through and
             their ``module.`` prefix is added.
         **kwargs: with a name, architecture overrides passed to ``get_model`` (e.g. ``blocks=(2, 3, 6)``).
 
@@ -150,6 +153,8 @@ def probe_layers(name_or_model: str | nn.Module, **kwargs: Any) -> list[str]:
     """
     model, prefix = _structure(name_or_model, kwargs, "probe_layers")
     method = getattr(model, "probe_layers", None)
+    if not callable(method) and is_timm_model(model):
+        method = partial(timm_probe_layers, model)
     if not callable(method):
         raise ValueError(
             f"Model {type(model).__name__} is not in the registry, so its probe layers are unknown; "
@@ -162,8 +167,10 @@ def layer_info(name_or_model: str | nn.Module, **kwargs: Any) -> list[LayerInfo]
     """What the zoo declares about each probe layer: module, stage, channels, reduction, removable unit.
 
     Args:
-        name_or_model: a registry name (built on the meta device, so nothing is allocated), or a
-            model built by ``get_model``; wrappers as for :func:`probe_layers`.
+        name_or_model: a registry name (built on the meta device, so nothing is allocated), a
+            model built by ``get_model``, or a timm model (one forward pass of zeros measures its
+            layers: :func:`~dynamic_graphs.models.timm_layers.timm_layer_info`); wrappers as for
+            :func:`probe_layers`.
         **kwargs: with a name, overrides passed to ``get_model`` (e.g. ``blocks=(2, 3, 6)``).
 
     Returns:
@@ -182,6 +189,8 @@ def layer_info(name_or_model: str | nn.Module, **kwargs: Any) -> list[LayerInfo]
     """
     model, prefix = _structure(name_or_model, kwargs, "layer_info")
     method = getattr(model, "layer_info", None)
+    if not callable(method) and is_timm_model(model):
+        method = partial(timm_layer_info, model)
     if not callable(method):
         raise ValueError(f"Model {type(model).__name__} is not in the registry, so it declares no layer info; "
                          "build it with dg.get_model(...).")
