@@ -93,9 +93,8 @@ def _trained_layer_file(spec: str, n: int, folder: str) -> str:
     """``MODEL:LAYER`` (``resnet56:layer3.8``): that layer of the package's trained model on the first n
     Fashion-MNIST training images, saved once to a .npy file in ``folder`` for the contenders to read
     (and their labels beside it, ``*.labels.npy``, for |ΔQ|)."""
-    import torch
-
     import dynamic_graphs as dg
+    from dynamic_graphs.data import labels_of, load_images
 
     model_name, layer = spec.split(":", 1)
     path = os.path.join(folder, f"{model_name}-{layer}-{n}.npy")
@@ -104,10 +103,9 @@ def _trained_layer_file(spec: str, n: int, folder: str) -> str:
         data = dg.get_dataset("fashion-mnist", "train")
         if n > len(data):
             raise SystemExit(f"--n {n} is more than the {len(data)} training images.")
-        images = torch.stack([data[i][0] for i in range(n)])
-        features = dg.features.extract_features(model, images, layers=[layer])[layer]
+        features = dg.features.extract_features(model, load_images(data, np.arange(n)), layers=[layer])[layer]
         np.save(path, features.numpy())
-        np.save(path.replace(".npy", ".labels.npy"), np.array([data[i][1] for i in range(n)]))
+        np.save(path.replace(".npy", ".labels.npy"), labels_of(data)[:n])
     return path
 
 

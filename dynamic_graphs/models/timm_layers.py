@@ -95,9 +95,9 @@ def timm_layer_info(model: nn.Module) -> list[LayerInfo]:
     """
     layers = _layers_with_stages(model)
     modules = dict(model.named_modules())
-    channels_in = int(model.pretrained_cfg.get("input_size", (3, 224, 224))[0]) if hasattr(model, "pretrained_cfg") else 3
-    size = getattr(getattr(model, "patch_embed", None), "img_size", None)
-    side = int(size[0]) if size is not None else int(model.pretrained_cfg.get("input_size", (3, 224, 224))[1])
+    channels_in, side, _ = getattr(model, "pretrained_cfg", {}).get("input_size", (3, 224, 224))
+    size = getattr(getattr(model, "patch_embed", None), "img_size", None)  # a ViT built at another size
+    side = int(size[0]) if size is not None else int(side)
     shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     def hook(name):
