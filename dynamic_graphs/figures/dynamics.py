@@ -9,11 +9,9 @@ from typing import Any, Literal, Sequence
 import pandas as pd
 import torch
 
-from ..curve import modularity_curve
 from ..data.registry import get_dataset
-from ..frames import stack_curves
 from ..models import probe_layers
-from ..training import epoch_checkpoint, load_checkpoint
+from ..training import CurveRecorder, epoch_checkpoint, load_checkpoint
 from ..progress import progress
 from ..training.weights import pretrained
 from ..utils import check_int_list
@@ -112,14 +110,13 @@ def training_dynamics(name: str, dataset: str = "fashion-mnist", *, probe: Seque
     all_layers = probe_layers(final)
     layers = [all_layers[index - 1] for index in chosen]
     depth = dict(zip(layers, chosen))
-    images = get_dataset(dataset, split)
-    curves = {}
+    # the curve recorder a training run would call after each epoch, here on each epoch's saved weights
+    recorder = CurveRecorder(get_dataset(dataset, split), layers=layers, n=n, repeats=repeats, k=k, seed=seed,
+                             device=device, sampling=sampling)
     for epoch, file in enumerate(progress(files, desc=f"training dynamics {name} · epoch"), start=1):
         model = load_checkpoint(file, device=device)
-        curve = modularity_curve(model, images, layers=layers, n=n, repeats=repeats, k=k, seed=seed,
-                                 device=device, sampling=sampling)
-        curves[epoch] = curve.assign(depth=curve["layer"].map(depth), test_acc=model.checkpoint["test_acc"])
-    stacked = stack_curves(curves, name="epoch")
+        recorder(model, epoch, test_acc=model.checkpoint["test_acc"])
+    stacked = recorder.frame.assign(depth=lambda frame: frame["layer"].map(depth))
     columns = ["epoch", "layer", "depth", "repeat", "modularity", "test_acc", "n", "k"]
     frame = stacked[columns].sort_values(["epoch", "repeat", "depth"], ignore_index=True)
     frame.attrs = {**stacked.attrs,

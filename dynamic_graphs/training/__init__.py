@@ -14,6 +14,7 @@ shipped-weights manifest and ``pretrained``, exported as ``dynamic_graphs.pretra
 :mod:`.zoo` (the zoo table) and :mod:`.launch` (one training run, under torchrun or not: what
 ``dynamic-graphs train`` runs).
 """
+from .callbacks import CurveRecorder, curve_scalars
 from .checkpoints import checkpoint_path, epoch_checkpoint, finished, load_checkpoint, read_checkpoint
 from .launch import check_run, init_distributed, train_run
 from .loop import augment, evaluate, iter_batches, subset_indices, train
@@ -41,11 +42,13 @@ __all__ = [
     "TRANSFORMER",
     "WEIGHTS_DIR",
     "ZOO_COLUMNS",
+    "CurveRecorder",
     "augment",
     "check_model_options",
     "check_run",
     "check_subset_sizes",
     "checkpoint_path",
+    "curve_scalars",
     "epoch_checkpoint",
     "evaluate",
     "explicit_recipe",
@@ -72,3 +75,15 @@ __all__ = [
     "zoo_row",
     "zoo_table",
 ]
+
+
+def __getattr__(name: str):
+    # the Lightning callback imports lightning, an optional extra: only when it is asked for
+    if name == "ModularityCallback":
+        try:
+            from .lightning import ModularityCallback
+        except ImportError as err:
+            raise ImportError("ModularityCallback needs PyTorch Lightning: pip install 'dynamic-graphs[lightning]' "
+                              f"({err}).") from err
+        return ModularityCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

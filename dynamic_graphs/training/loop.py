@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -101,7 +101,8 @@ def evaluate(model: nn.Module, dataset: Dataset | str, *, batch_size: int = 500,
 
 def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | None = None, *,
           checkpoint: str | Path | None = None, device: str | torch.device = "auto", seed: int = 0,
-          keep_epochs: bool = False, dataset_name: str | None = None, **overrides) -> pd.DataFrame:
+          keep_epochs: bool = False, dataset_name: str | None = None,
+          callbacks: Sequence[Callable[[nn.Module, int], Any]] = (), **overrides) -> pd.DataFrame:
     """Train ``model`` with SGD + MultiStepLR (or OneCycleLR); checkpoint every epoch; resume from ``checkpoint``.
 
     Hyperparameters default to the recipe of ``dataset_name`` (:data:`TRAIN_DEFAULTS`, the paper's
@@ -118,6 +119,9 @@ def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | 
             its own random streams: the caller's global random state is left as it was.
         keep_epochs: also keep every epoch's weights as ``<checkpoint stem>.epoch<E>.pt``.
         dataset_name: picks the default recipe.
+        callbacks: called as ``callback(model, epoch)`` after each epoch that runs here (epochs count
+            from 1; a resumed run calls them for the epochs it trains), once the epoch's checkpoint
+            is written, on the first process only; e.g. a :class:`~dynamic_graphs.training.CurveRecorder`.
 
     Returns:
         History with one row per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_acc``,
@@ -132,14 +136,14 @@ def train(model: nn.Module, train_set: Dataset | str, test_set: Dataset | str | 
     device = resolve_device(device)
     with isolated_rng(seed, device):
         history = _train(model, train_set, test_set, hparams, checkpoint=checkpoint, device=device, seed=seed,
-                         keep_epochs=keep_epochs, dataset_name=dataset_name)
+                         keep_epochs=keep_epochs, dataset_name=dataset_name, callbacks=callbacks)
     model.eval()
     return pd.DataFrame(history)
 
 
 def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hparams: dict[str, Any], *,
            checkpoint: str | Path | None, device: torch.device, seed: int, keep_epochs: bool,
-           dataset_name: str | None) -> list[dict]:
+           dataset_name: str | None, callbacks: Sequence[Callable[[nn.Module, int], Any]] = ()) -> list[dict]:
     """The training loop of :func:`train`, run inside its seeded random streams; returns the history.
 
     Under ``torch.distributed`` (torchrun), each rank trains a DistributedDataParallel replica on its
@@ -241,6 +245,9 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
             if keep_epochs:
                 atomic_torch_save({k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "rng")},
                                   epoch_checkpoint(path, epoch))
+        if rank == 0:
+            for callback in callbacks:
+                callback(model, epoch)
         if world > 1:
             torch.distributed.barrier()  # every rank starts the next epoch after the checkpoint is written
     if world > 1:  # BN statistics drift per rank after DDP's last broadcast: every replica ends as rank 0's
