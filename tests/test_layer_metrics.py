@@ -133,3 +133,23 @@ def test_layer_metrics_refuses_no_metric_before_any_forward_pass(metrics, error,
     with pytest.raises(error, match=message):
         dg.metrics.layer_metrics(model, data, metrics=metrics, n=20, repeats=1, k=3, device="cpu")
     assert calls == []
+
+
+def test_the_probe_fitted_in_the_training_rows_span_is_the_same_probe():
+    # more features than samples: the penalised optimum lies in the rows' span, so fitting there changes nothing
+    from sklearn.linear_model import LogisticRegression
+
+    from dynamic_graphs.metrics.companions import row_space
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=60)
+    features = rng.normal(size=(60, 500)) + 2.0 * np.eye(3)[labels] @ rng.normal(size=(3, 500))
+    train, test = features[:40], features[40:]
+    train -= train.mean(axis=0)  # centred rows span fewer directions than there are rows: one is dropped
+    small_train, small_test = row_space(train, test)
+    assert small_train.shape == (40, 39) and small_test.shape == (20, 39)
+    full = LogisticRegression(max_iter=10_000, tol=1e-10).fit(train, labels[:40])
+    small = LogisticRegression(max_iter=10_000, tol=1e-10).fit(small_train, labels[:40])
+    np.testing.assert_allclose(small.decision_function(small_test), full.decision_function(test), atol=1e-5)
+    # the weights themselves: the small probe's, mapped back, are the full probe's
+    np.testing.assert_allclose(small_train @ small.coef_.T, train @ full.coef_.T, atol=1e-5)

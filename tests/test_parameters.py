@@ -49,6 +49,7 @@ GOOD = [
     ("separations", 0.6), ("compare_untrained", False), ("paper_compat", True), ("from_scratch", False),
     ("fig_dir", None), ("fig_dir", "/tmp/figures"), ("report_dir", Path("reports")),
     ("metrics", ["modularity", "linear_probe"]), ("metric_split", "train"), ("metric_split", "test"), ("n_boot", 200),
+    ("network", "efficientnet_lite0"), ("network", "EfficientNet_Lite0"), ("image_size", 224),
 ]
 
 
@@ -130,6 +131,10 @@ BAD = [
     ("model", [], ValueError, "model must name at least one model"),
     ("model", 56, TypeError, "A model name must be a string, got int."),
     ("dataset", [], ValueError, "dataset must name at least one dataset"),
+    ("network", "efficientnet_lite", KeyError, "Unknown ImageNet network 'efficientnet_lite'. Did you mean "
+                                               "'efficientnet_lite0'?"),
+    ("network", None, TypeError, "network must be one of efficientnet_lite0, got None"),
+    ("image_size", 0, ValueError, "image_size must be an integer >= 1, got 0."),
 ]
 
 

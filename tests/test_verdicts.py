@@ -61,7 +61,7 @@ def test_verdict_markdown_metadata_and_summary():
 
 def test_dispatch_by_notebook_or_report_name_and_close_name_errors():
     assert set(VERDICTS) == {"asymptotics", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9",
-                             "metrics", "table1"}
+                             "metrics", "table1", "transfer"}
     agreement = pd.DataFrame({"spearman": [0.8, 0.9, 0.85]})
     assert verdicts.verdict("fig7-resnet56", agreement) == verdicts.fig7(agreement)
     with pytest.raises(UnknownNameError, match="Did you mean 'fig3'"):
@@ -443,3 +443,28 @@ def test_asymptotics_on_a_real_sweep_and_a_broken_identity():
     assert item.status == PARTLY
     assert verdicts.asymptotics(frame.assign(p_in=frame.p_in + 0.1)).status in (PARTLY, FAILS)
     assert verdicts.asymptotics(frame, tolerance=0.0).status != HOLDS
+
+
+def _transfer_frame(probe_by_repeat: dict[str, list[float]], q_by_repeat: dict[str, list[float]]):
+    """transfer_metrics' frame of one network from per-layer values over repeats."""
+    rows = [{"network": "net", "repeat": r, "layer": layer, "depth": depth, "modularity": q_by_repeat[layer][r],
+             "linear_probe": probe_by_repeat[layer][r]}
+            for depth, layer in enumerate(probe_by_repeat, start=1) for r in range(len(probe_by_repeat[layer]))]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("probe, status", [
+    ({"a": [0.5, 0.6, 0.55], "b": [0.9, 0.92, 0.91]}, "holds"),              # Q and the probe both peak at b
+    ({"a": [0.95, 0.96, 0.97], "b": [0.90, 0.92, 0.91]}, "does not hold"),   # the probe is surely worse at b
+    ({"a": [0.95, 0.89, 0.94], "b": [0.90, 0.92, 0.91]}, "partly holds"),    # worse at b, within the noise
+])
+def test_transfer_verdict_reads_the_probe_at_the_peak_of_q(probe, status):
+    from dynamic_graphs.figures import best_layers
+
+    best = best_layers(_transfer_frame(probe, {"a": [0.2, 0.25, 0.22], "b": [0.5, 0.55, 0.52]}))
+    verdict = verdicts.transfer(best)
+    assert verdict.status == status, verdict.measured
+    assert "Q peaks at b" in verdict.measured
+    peak = best.set_index("measure").loc["modularity"]
+    gap = np.max(np.mean(list(probe.values()), axis=1)) - np.mean(probe["b"])
+    assert peak.probe_gap == pytest.approx(gap) and peak.probe_there == pytest.approx(np.mean(probe["b"]))

@@ -11,15 +11,18 @@ from .embeddings import layer_embeddings
 from .graphs import layer_graph_table, layer_graphs
 from .metrics import BLOCK_SCORES, block_removal_costs, block_scores, cost_correlations, score_rules
 from .similarity import cka_agreement, summarize_agreement
+from .transfer import TRANSFER_MEASURES, best_layers, transfer_metrics
 from .pruning import PAPER_TABLE1, compare_pruning, evaluate_variants, summarize_comparison
 
 __all__ = [
     "BLOCK_SCORES",
     "PAPER_TABLE1",
+    "TRANSFER_MEASURES",
     "ablation_curves",
     "adversarial_curves",
     "asymptotic_sweep",
     "attack_summary",
+    "best_layers",
     "block_removal_costs",
     "block_scores",
     "cka_agreement",
@@ -35,4 +38,5 @@ __all__ = [
     "summarize_agreement",
     "summarize_comparison",
     "training_dynamics",
+    "transfer_metrics",
 ]

@@ -104,6 +104,12 @@ def probe_score(train_features: np.ndarray, train_labels: np.ndarray, test_featu
     ``StandardScaler`` is fitted on the training features; ``LogisticRegression`` keeps
     scikit-learn's defaults (L2 penalty, C = 1) but ``max_iter``.
 
+    With more features than training samples (flattened convolutional layers: 32 x 112 x 112
+    values per image), the probe is fitted in the span of the standardised training rows
+    (:func:`row_space`): an L2-penalised linear model's weights lie in that span, so the problem
+    and its solution are the same, with at most as many coordinates as samples instead of every
+    feature (minutes become seconds).
+
     An unconverged fit still ranks layers; its warnings are silenced rather than flooding logs.
     """
     import warnings
@@ -113,10 +119,47 @@ def probe_score(train_features: np.ndarray, train_labels: np.ndarray, test_featu
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(train_features)
+    train, test = scaler.transform(train_features), scaler.transform(test_features)
+    if train.shape[1] > train.shape[0]:
+        train, test = row_space(train, test)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        probe = LogisticRegression(max_iter=max_iter).fit(scaler.transform(train_features), train_labels)
-    return float(probe.score(scaler.transform(test_features), test_labels))
+        probe = LogisticRegression(max_iter=max_iter).fit(train, train_labels)
+    return float(probe.score(test, test_labels))
+
+
+def row_space(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets of rows in an orthonormal basis of the training rows' span.
+
+    With ``train = U S Vᵀ`` (directions whose singular value is at rounding level dropped), returns
+    ``(train V, test V) = (U S, test trainᵀ U S⁻¹)``, from the eigendecomposition of the small Gram
+    matrix ``train trainᵀ = U S² Uᵀ`` (a few matrix products where an SVD of the wide matrix takes
+    many times longer). Any weights ``w`` of a model fitted on ``train`` split into ``V β`` and a
+    part orthogonal to every training row, which changes no training prediction and only adds to
+    an L2 penalty, so the penalised optimum is ``w = V β`` with ``‖w‖ = ‖β‖``: fitting ``β`` on
+    ``train V`` solves the same problem, and ``test V β`` are its test predictions. Gradient
+    methods started at zero (lbfgs) even take the same steps, since ``V`` preserves lengths.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> train, test = rng.normal(size=(5, 40)), rng.normal(size=(3, 40))
+        >>> small_train, small_test = row_space(train, test)
+        >>> small_train.shape, small_test.shape
+        ((5, 5), (3, 5))
+        >>> bool(np.allclose(small_train @ small_train.T, train @ train.T))  # the same geometry
+        True
+        >>> bool(np.allclose(small_test @ small_train.T, test @ train.T))
+        True
+    """
+    from threadpoolctl import threadpool_limits
+
+    train, test = np.asarray(train, dtype=np.float64), np.asarray(test, dtype=np.float64)
+    gram = train @ train.T
+    with threadpool_limits(1, user_api="blas"):  # a small matrix: BLAS threads only wait on each other (100x here)
+        eigenvalues, vectors = np.linalg.eigh(gram)
+    kept = eigenvalues > eigenvalues.max(initial=0.0) * max(train.shape) * np.finfo(np.float64).eps
+    vectors, singular = vectors[:, kept], np.sqrt(eigenvalues[kept])
+    return vectors * singular, (test @ train.T) @ (vectors / singular)
 
 
 LAYER_METRICS = ("modularity", "knn_accuracy", "linear_cka_next", "mutual_knn_next", "separation_fuzziness",

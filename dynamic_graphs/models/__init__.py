@@ -25,13 +25,14 @@ from torch import nn
 
 from ..utils import UnknownNameError, check_positive_int, lookup
 from .common import MODELS, LayerInfo, Normalize, register_model
-from .external import efficientnet_lite0, efficientnet_lite0_mapping, imagenet_predictions, load_mapped_state_dict
+from .external import (IMAGENET_NETWORKS, efficientnet_lite0, efficientnet_lite0_mapping, imagenet_network,
+                       imagenet_predictions, load_mapped_state_dict)
 from .timm_layers import is_timm_model, timm_layer_info, timm_probe_layers
 from . import imagenet, resnet_cifar, vgg_cifar, vit  # noqa: F401  (importing registers the models)
 
 # get_model, list_models and probe_layers are exported at the top level: dg.get_model(...)
-__all__ = ["MODELS", "LayerInfo", "Normalize", "UnknownModelError", "efficientnet_lite0", "efficientnet_lite0_mapping",
-           "imagenet_predictions", "layer_info", "load_mapped_state_dict", "register_model"]
+__all__ = ["IMAGENET_NETWORKS", "MODELS", "LayerInfo", "Normalize", "UnknownModelError", "efficientnet_lite0", "efficientnet_lite0_mapping",
+           "imagenet_network", "imagenet_predictions", "layer_info", "load_mapped_state_dict", "register_model"]
 
 # Builder arguments that describe how weights were obtained rather than the architecture; they are
 # left out of ``model.config`` so that rebuilding from a checkpoint never triggers a download.

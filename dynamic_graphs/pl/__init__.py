@@ -9,7 +9,7 @@ from .curves import plot_adversarial_curves, plot_curve, plot_curve_grid, plot_t
 from .embeddings import plot_embedding, plot_embeddings
 from .graphs import draw_graph, embed_gif, graph_animation, plot_layer_graphs
 from .layers import plot_layer_matrix
-from .metrics import plot_block_costs, plot_cost_correlations
+from .metrics import plot_block_costs, plot_cost_correlations, plot_layer_measures
 from .pruning import plot_pruning_comparison, plot_removal_effects
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "plot_embedding",
     "plot_embeddings",
     "plot_layer_graphs",
+    "plot_layer_measures",
     "plot_layer_matrix",
     "plot_pruning_comparison",
     "plot_removal_effects",

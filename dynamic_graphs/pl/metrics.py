@@ -11,6 +11,7 @@ from ._axes import new_axes, require_columns
 __all__ = [
     "plot_block_costs",
     "plot_cost_correlations",
+    "plot_layer_measures",
 ]
 
 if TYPE_CHECKING:
@@ -77,3 +78,42 @@ def plot_cost_correlations(correlations: pd.DataFrame, *, ax: matplotlib.axes.Ax
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+MEASURE_NAMES = {"modularity": "Q", "knn_accuracy": "k-NN accuracy", "linear_probe": "linear probe accuracy",
+                 "separation_fuzziness": "separation fuzziness", "linear_cka_next": "CKA with the next layer",
+                 "mutual_knn_next": "mutual k-NN with the next layer"}
+
+
+def plot_layer_measures(frame: pd.DataFrame, measures: list[str] | None = None, *, col: str = "network",
+                        panel_size: tuple[float, float] = (4.6, 2.6)) -> matplotlib.figure.Figure:
+    """A row per measure and a column per network: each measure along the layers, mean ± 1 std over repeats.
+
+    Args:
+        frame: stacked layer measures with the label column ``col``, e.g.
+            :func:`dynamic_graphs.figures.transfer_metrics`' (or :func:`dynamic_graphs.metrics.layer_metrics`'
+            frames stacked with :func:`~dynamic_graphs.stack_curves`).
+        measures: the columns to draw, one row each; None: those of :data:`MEASURE_NAMES` the frame has.
+        col: the label column whose values get a column of panels, each with its own layer names.
+        panel_size: inches per panel.
+
+    Returns:
+        The figure (:func:`~dynamic_graphs.pl.plot_curve_grid` of the measures stacked as ``measure``).
+    """
+    from ..frames import stack_curves
+    from .curves import plot_curve_grid
+
+    measures = measures or [name for name in MEASURE_NAMES if name in frame.columns]
+    require_columns(frame, [col, *measures], source="stacked layer measures", caller="plot_layer_measures")
+    by_measure = {MEASURE_NAMES.get(name, name): frame.drop(columns=[m for m in measures if m != name])
+                  .rename(columns={name: "value"}) for name in measures}
+    for part in by_measure.values():
+        part.attrs = frame.attrs
+    figure = plot_curve_grid(stack_curves(by_measure, name="measure"), row="measure", col=col, hue=None,
+                             value="value", panel_size=panel_size)
+    for ax in figure.axes:  # "value (measure=Q)" -> "Q"
+        label = ax.get_ylabel()
+        if label.startswith("value (measure="):
+            ax.set_ylabel(label[len("value (measure="):-1])
+        ax.set_title(ax.get_title().replace(f"{col}=", "").replace("measure=", ""), fontsize=10)
+    return figure

@@ -44,6 +44,12 @@ def _models(name: str, value: Any) -> list[str]:
     return [lookup(model, list_models(), what="model", error=UnknownModelError) for model in models]
 
 
+def _imagenet_network(name: str, value: Any) -> str:
+    from ..models import IMAGENET_NETWORKS
+
+    return rules.one_of(list(IMAGENET_NETWORKS), "ImageNet network")(name, value)
+
+
 def _datasets(name: str, value: Any) -> dict[str, dict]:
     """Dataset names or image folders, with their :func:`dynamic_graphs.data.dataset_info` (nothing loaded)."""
     datasets = _names(value)
@@ -88,6 +94,7 @@ RULES: dict[str, rules.Rule] = {
     # names, against the registries
     "model": _models,
     "dataset": _datasets,
+    "network": _imagenet_network,               # transfer: a network trained on ImageNet elsewhere
     "methods": _attacks,                        # fig5
     "baselines": _pruning_methods,              # table1
     "rule": _redundancy_rule,                   # table1: dg.pruning.redundant_layers' rule
@@ -104,6 +111,7 @@ RULES: dict[str, rules.Rule] = {
     "probe_test": rules.count(),
     "max_layers": rules.count(optional=True),   # table1; None: every redundant unit
     "ncols": rules.count(),                     # fig1
+    "image_size": rules.count(),                # transfer: the side the images are resized to
     "col_wrap": rules.count(optional=True),     # fig3: panels per figure row; None: one row per dataset
     "num_classes": rules.count(minimum=2),      # asymptotics
     "dim": rules.count(),

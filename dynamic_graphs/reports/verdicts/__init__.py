@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ...utils import lookup
 from .base import STATUSES, Verdict
 from .curves import asymptotics, fig1, fig2, fig3, fig4, fig5, fig6, fig7
-from .pruning import fig8, fig9, metrics, table1
+from .pruning import fig8, fig9, metrics, table1, transfer
 
 __all__ = [
     "STATUSES",
@@ -40,12 +40,14 @@ __all__ = [
     "fig9",
     "metrics",
     "table1",
+    "transfer",
     "verdict",
 ]
 
 VERDICTS: dict[str, Callable[..., Verdict]] = {
     "asymptotics": asymptotics, "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
     "fig6": fig6, "fig7": fig7, "fig8": fig8, "fig9": fig9, "metrics": metrics, "table1": table1,
+    "transfer": transfer,
 }
 
 

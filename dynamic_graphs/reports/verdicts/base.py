@@ -44,7 +44,8 @@ SIGNIFICANCE = 0.05  # a p-value below this counts as a difference
 AGREEMENT = 0.5      # fig7: a rank correlation whose whole interval exceeds this "agrees"
 Q_TOLERANCE = 0.05   # fig3 (untrained), fig6: a difference of Q whose interval stays within ± this is "none"
 INTERVALS = "95 % intervals"
-_SOURCES = {"asymptotics": "The package's derivation", "metrics": "The paper's assumption"}
+_SOURCES = {"asymptotics": "The package's derivation", "metrics": "The paper's assumption",
+            "transfer": "The package's question"}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ...frames import require_columns
 from .base import (FAILS, HOLDS, PARTLY, SIGNIFICANCE, UNMEASURED, Verdict, combine, interval, interval_status,
                    mean_interval, number, p_text, welch_interval)
 
-__all__ = ["fig8", "fig9", "metrics", "table1"]
+__all__ = ["fig8", "fig9", "metrics", "table1", "transfer"]
 
 
 def _runs(table: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -190,3 +190,43 @@ def metrics(correlations: pd.DataFrame) -> Verdict:
     return Verdict("metrics", claim, measured + ".", interval_status(own.ci_low, own.ci_high))
 
 
+
+
+def transfer(best: pd.DataFrame, *, network: str | None = None) -> Verdict:
+    """Transfer: is the block where Q peaks the one a linear probe reads the new classes best from?
+
+    Args:
+        best: :func:`dynamic_graphs.figures.best_layers`' frame.
+        network: the network trained elsewhere (a ``network`` value of ``best``); None: the first.
+
+    Holds when modularity peaks at the probe's best layer; does not hold when the probe at Q's peak
+    is measurably worse (the paired interval of the gap lies above 0); partly holds otherwise.
+    """
+    require_columns(best, ["network", "measure", "layer", "mean", "ci_low", "ci_high", "probe_there", "probe_gap",
+                           "gap_low", "gap_high", "layers"], source="best_layers()", caller="verdicts.transfer")
+    network = network if network is not None else best["network"].iloc[0]
+    rows = best[best["network"] == network].set_index("measure")
+    for needed in ("modularity", "linear_probe"):
+        if needed not in rows.index:
+            raise KeyError(f"verdicts.transfer reads the {needed!r} row of {network!r}, which best_layers() lacks; "
+                           "measure both modularity and linear_probe.")
+    probe, peak = rows.loc["linear_probe"], rows.loc["modularity"]
+    measured = (f"{network}'s linear probe reads the classes best at {probe.layer} ({int(probe.depth)} of "
+                f"{int(probe.layers)} layers; accuracy {interval(probe['mean'], probe.ci_low, probe.ci_high)}); "
+                f"Q peaks at {peak.layer} (Q {interval(peak['mean'], peak.ci_low, peak.ci_high)})")
+    if peak.layer == probe.layer:
+        status = HOLDS
+    else:
+        measured += (f", where the probe reads {number(peak.probe_there)}, "
+                     f"{interval(peak.probe_gap, peak.gap_low, peak.gap_high)} below its best (paired over repeats)")
+        status = {HOLDS: FAILS, FAILS: PARTLY, PARTLY: PARTLY}.get(interval_status(peak.gap_low, peak.gap_high),
+                                                                  UNMEASURED)
+    if "knn_accuracy" in rows.index:
+        measured += f"; k-NN accuracy peaks at {rows.loc['knn_accuracy', 'layer']}"
+    others = best[(best["network"] != network) & (best["measure"] == "linear_probe")]
+    for _, other in others.iterrows():
+        measured += (f". For comparison, {other.network} reaches {interval(other['mean'], other.ci_low, other.ci_high)}"
+                     f" with the probe at {other.layer}")
+    claim = ("the block where a network's modularity curve peaks on a new dataset is the block a linear probe reads "
+             "its classes best from, so the curve can choose where a transfer user takes features.")
+    return Verdict("transfer", claim, measured + ".", status)
