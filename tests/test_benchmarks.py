@@ -38,3 +38,15 @@ def test_tf32_and_cuda_are_refused_on_a_cpu_with_the_fix():
     if not torch.cuda.is_available():
         done = run("--quick", "--device", "cuda")
         assert done.returncode != 0 and "no CUDA device" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_callback_benchmark_times_each_probe_after_each_epoch(tmp_path, session_data_dir):
+    out = tmp_path / "callback.txt"
+    script = SCRIPT.with_name("bench_callback.py")
+    done = subprocess.run([sys.executable, str(script), "--train-size", "256", "--epochs", "2", "--probes", "40x1",
+                           "40x2", "--threads", "1", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(row["probe"], row["epoch"]) for row in rows] == [("40x1", 1), ("40x1", 2), ("40x2", 1), ("40x2", 2)]
+    assert all(row["recorder_s"] > 0 and row["recorder/epoch"] > 0 for row in rows)
