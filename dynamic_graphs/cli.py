@@ -62,6 +62,8 @@ ZOO_EXAMPLES = """examples:
   dynamic-graphs zoo resnet20:0,1,2 vgg11 --out reports/zoo.csv --missing skip  # per-model seeds
   dynamic-graphs zoo resnet20 resnet56 --ship              # commit-ready weights under weights/
   dynamic-graphs zoo vgg16 --precision bf16                # bfloat16 autocast: see --precision
+  dynamic-graphs zoo resnet20:0,1,2 --train-size 600 --subset per-class --epochs 563 --test-size 1000
+                                                           # 60 images a class, as many steps as 6 full epochs
 
 Every row comes from the checkpoint of the run that trained the model (its recorded test accuracy,
 epochs and per-epoch seconds), never from a re-evaluation. --out updates the table it names: a row
@@ -179,6 +181,12 @@ def _add_zoo(commands) -> None:
                         "dataset's default)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
+    parser.add_argument("--subset", choices=training.SUBSETS,
+                        help="how --train-size draws: random (default) or per-class (as many images of each class)")
+    parser.add_argument("--classes", type=int, nargs="+",
+                        help="train and test on these class indices only, e.g. --classes 0 1 (default: all)")
+    parser.add_argument("--test-size", type=int,
+                        help="score each epoch on a seeded subset of this many test images (default: all)")
     parser.add_argument("--precision", choices=training.PRECISIONS,
                         help="bf16: train under bfloat16 autocast: about twice as fast on a CPU with bfloat16 "
                              "kernels (AVX512, AMX), many times slower on an AVX2 CPU, where it is emulated (default: "
@@ -208,7 +216,8 @@ def _model_and_seeds(spec: str, default: list[int]) -> tuple[str, list[int]]:
 
 
 def _zoo(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
-    options = {"epochs": args.epochs, "train_size": args.train_size, "precision": args.precision}
+    options = {"epochs": args.epochs, "train_size": args.train_size, "precision": args.precision,
+               "subset": args.subset, "classes": args.classes, "test_size": args.test_size}
     try:
         tables = [training.zoo_table(name, args.dataset, seeds=seeds, missing=args.missing, recipe=args.recipe,
                                      device=args.device, **options)

@@ -506,3 +506,39 @@ def test_bfloat16_kernels_follow_torchs_cpu_support_and_reports_name_the_cpu(mon
 def test_bad_schedule_options_are_refused_before_training(options, error, match):
     with pytest.raises(error, match=match):
         train(_Linear(), synthetic("train", n=8), None, device="cpu", **options)
+
+
+def test_class_subset_keeps_the_plain_draw_and_balances_per_class():
+    from dynamic_graphs.training import class_subset, subset_indices
+
+    labels = np.repeat([0, 1, 2, 3], [50, 30, 20, 10])
+    assert np.array_equal(class_subset(labels, 40, 3), subset_indices(len(labels), 40, 3))  # unchanged default
+    balanced = class_subset(labels, 22, 3, per_class=True)
+    assert np.bincount(labels[balanced]).tolist() == [6, 6, 5, 5] and len(set(balanced)) == 22
+    two = class_subset(labels, None, 3, classes=[3, 1])
+    assert set(labels[two]) == {1, 3} and len(two) == 40  # every image of the two classes
+    assert np.array_equal(class_subset(labels, 22, 3, per_class=True), balanced)  # seeded
+    assert not np.array_equal(class_subset(labels, 22, 4, per_class=True), balanced)
+    with pytest.raises(ValueError, match="needs 15 of class 3, which has 10"):
+        class_subset(labels, 60, 0, per_class=True)
+
+
+def test_training_on_two_classes_sees_and_scores_only_them(monkeypatch):
+    seen = []
+    original = train_module.iter_batches
+
+    def recording(dataset, indices, batch_size):
+        seen.append(np.asarray(indices))
+        return original(dataset, indices, batch_size)
+
+    monkeypatch.setattr(train_module, "iter_batches", recording)
+    data = synthetic("train")
+    history = train(tiny_resnet(), data, synthetic("test"), device="cpu", classes=[2, 0], subset="per-class",
+                    train_size=20, **{**OPTIONS, "epochs": 1})
+    labels = np.asarray(data.targets)
+    assert np.bincount(labels[seen[0]], minlength=4).tolist() == [10, 0, 10, 0]
+    assert 0 <= history["test_acc"].iloc[0] <= 1
+    with pytest.raises(ValueError, match="at least two distinct class indices"):
+        train(tiny_resnet(), data, None, device="cpu", classes=[1], **OPTIONS)
+    with pytest.raises(KeyError, match="Unknown subset draw 'balanced'"):
+        train(tiny_resnet(), data, None, device="cpu", subset="balanced", **OPTIONS)

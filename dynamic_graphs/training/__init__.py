@@ -17,10 +17,10 @@ shipped-weights manifest and ``pretrained``, exported as ``dynamic_graphs.pretra
 from .callbacks import CurveRecorder, curve_scalars
 from .checkpoints import checkpoint_path, epoch_checkpoint, finished, load_checkpoint, read_checkpoint
 from .launch import check_run, init_distributed, train_run
-from .loop import augment, evaluate, iter_batches, subset_indices, train
+from .loop import augment, class_subset, evaluate, iter_batches, subset_indices, train
 from .recipes import (FALLBACK_DEFAULTS, FASHION_MNIST_ONECYCLE, FASHION_MNIST_STEP, FASHION_MNIST_STEP_BASE,
-                      IMPLICIT_DEFAULTS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES, TRAIN_DEFAULTS, TRANSFORMER,
-                      check_model_options, check_subset_sizes, explicit_recipe, merge_recipe, model_hparams,
+                      IMPLICIT_DEFAULTS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES, SUBSETS, TRAIN_DEFAULTS,
+                      TRANSFORMER, check_model_options, check_subset_sizes, explicit_recipe, merge_recipe, model_hparams,
                       model_recipe, recipe_name, train_defaults, with_recipe)
 from .weights import MANIFEST_NAME, WEIGHTS_DIR, read_manifest, ship_weights, shipped_entry
 from .zoo import MISSING, ROW_IDENTITY, ZOO_COLUMNS, ship_table, updated_table, write_zoo_table, zoo_row, zoo_table
@@ -38,6 +38,7 @@ __all__ = [
     "RECIPES",
     "ROW_IDENTITY",
     "SCHEDULES",
+    "SUBSETS",
     "TRAIN_DEFAULTS",
     "TRANSFORMER",
     "WEIGHTS_DIR",
@@ -48,6 +49,7 @@ __all__ = [
     "check_run",
     "check_subset_sizes",
     "checkpoint_path",
+    "class_subset",
     "curve_scalars",
     "epoch_checkpoint",
     "evaluate",

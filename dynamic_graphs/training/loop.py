@@ -22,14 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import as_dataset
+from ..data import as_dataset, labels_of
 from ..progress import format_duration, progress
 from ..utils import (atomic_torch_save, bfloat16_kernels, evaluating, git_commit, isolated_rng, model_name,
                      resolve_device, shown_path)
 from .checkpoints import epoch_checkpoint, read_checkpoint
 from .recipes import IMPLICIT_DEFAULTS, check_subset_sizes, merge_recipe, train_defaults
 
-__all__ = ["augment", "evaluate", "iter_batches", "subset_indices", "train"]
+__all__ = ["augment", "class_subset", "evaluate", "iter_batches", "subset_indices", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,40 @@ def subset_indices(size: int, keep: int | None, seed: int) -> np.ndarray:
     if keep is None:
         return np.arange(size)
     return np.random.default_rng(seed).permutation(size)[:keep]
+
+
+def class_subset(labels: np.ndarray, keep: int | None, seed: int, *, classes: Sequence[int] | None = None,
+                 per_class: bool = False) -> np.ndarray:
+    """Indices of the images of ``classes`` (every class for None), then a seeded subset of ``keep`` of them.
+
+    Without ``classes`` and ``per_class`` this is :func:`subset_indices` exactly. ``per_class``
+    draws ``keep // C`` images of each of the C classes (the first ``keep % C`` classes one more),
+    each class from its own seeded permutation, so that a small subset keeps the classes balanced.
+
+    Raises:
+        ValueError: a class with no image, or fewer images of a class than its share.
+    """
+    if classes is None and not per_class:
+        return subset_indices(len(labels), keep, seed)
+    labels = np.asarray(labels)
+    chosen = sorted(classes) if classes is not None else sorted(np.unique(labels).tolist())
+    by_class = {label: np.flatnonzero(labels == label) for label in chosen}
+    empty = [label for label, members in by_class.items() if not len(members)]
+    if empty:
+        raise ValueError(f"classes {empty} have no image here (labels run over {sorted(np.unique(labels).tolist())}).")
+    if not per_class:
+        pool = np.sort(np.concatenate(list(by_class.values())))
+        return pool[subset_indices(len(pool), keep, seed)]
+    keep = sum(len(members) for members in by_class.values()) if keep is None else keep
+    shares = [keep // len(chosen) + (position < keep % len(chosen)) for position in range(len(chosen))]
+    rng = np.random.default_rng([seed, len(chosen)])
+    picked = []
+    for (label, members), share in zip(by_class.items(), shares):
+        if share > len(members):
+            raise ValueError(f"A per-class subset of {keep} images needs {share} of class {label}, which has "
+                             f"{len(members)}; choose train_size <= {len(members) * len(chosen)}.")
+        picked.append(rng.permutation(members)[:share])
+    return np.sort(np.concatenate(picked))
 
 
 def augment(images: torch.Tensor, *, crop_padding: int, flip: bool, rotation: float,
@@ -159,8 +193,7 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_indices = subset_indices(len(train_set), hparams["train_size"], seed)
-    test_indices = subset_indices(len(test_set), hparams["test_size"], seed) if test_set is not None else None
+    train_indices, test_indices = _split_indices(train_set, test_set, hparams, seed)
     optimizer, scheduler = _optimizer(model, hparams, steps_per_epoch=-(-len(train_indices) // hparams["batch_size"]))
     per_batch = hparams.get("schedule", "multistep") == "onecycle"
     # bfloat16 autocast (CPU and CUDA): about half the time of a CPU epoch where oneDNN has bfloat16
@@ -254,6 +287,20 @@ def _train(model: nn.Module, train_set: Dataset, test_set: Dataset | None, hpara
         for buffer in model.buffers():
             torch.distributed.broadcast(buffer, src=0)
     return history
+
+
+def _split_indices(train_set: Dataset, test_set: Dataset | None, hparams: Mapping[str, Any],
+                   seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training and test images a run uses: its classes, its subset sizes and how the training subset is drawn."""
+    classes, per_class = hparams.get("classes"), hparams.get("subset", "random") == "per-class"
+    plain = classes is None and not per_class  # labels are read only where they decide the images
+    train = (subset_indices(len(train_set), hparams["train_size"], seed) if plain else
+             class_subset(labels_of(train_set), hparams["train_size"], seed, classes=classes, per_class=per_class))
+    if test_set is None:
+        return train, None
+    test = (subset_indices(len(test_set), hparams["test_size"], seed) if classes is None else
+            class_subset(labels_of(test_set), hparams["test_size"], seed, classes=classes))
+    return train, test
 
 
 def _schedule(durations: list[float], epochs_left: int) -> str:

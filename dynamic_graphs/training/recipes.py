@@ -17,7 +17,7 @@ from ..models import MODELS
 from ..utils import check_positive_int, lookup
 
 __all__ = ["FALLBACK_DEFAULTS", "FASHION_MNIST_ONECYCLE", "FASHION_MNIST_STEP", "FASHION_MNIST_STEP_BASE",
-           "IMPLICIT_DEFAULTS", "OPTIMIZERS", "PRECISIONS", "RECIPES", "SCHEDULES", "TRAIN_DEFAULTS", "TRANSFORMER",
+           "IMPLICIT_DEFAULTS", "OPTIMIZERS", "PRECISIONS", "RECIPES", "SCHEDULES", "SUBSETS", "TRAIN_DEFAULTS", "TRANSFORMER",
            "check_model_options", "check_subset_sizes", "explicit_recipe", "merge_recipe", "model_hparams",
            "model_recipe", "recipe_name", "train_defaults", "with_recipe"]
 
@@ -62,7 +62,10 @@ IMPLICIT_DEFAULTS: dict[str, Any] = {
     "pct_start": 0.3,         # one-cycle only: the fraction of the steps spent warming up to lr
     "optimizer": "sgd",       # "sgd" (momentum, optionally Nesterov) or "adamw" (momentum unused)
     "precision": "fp32",      # "bf16": forward and loss under bfloat16 autocast (weights, updates fp32)
+    "subset": "random",       # how train_size draws its images: "random", or "per-class" (as many of each class)
+    "classes": None,          # train and test on these class indices only (a sorted list); None: every class
 }
+SUBSETS = ("random", "per-class")
 SCHEDULES = ("multistep", "onecycle")
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "bf16")
@@ -130,6 +133,10 @@ def merge_recipe(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[st
     hparams["optimizer"] = optimizer
     hparams["precision"] = lookup(hparams.get("precision", "fp32"), PRECISIONS, what="training precision",
                                   hint="; 'bf16' autocasts the forward pass to bfloat16")
+    hparams["subset"] = lookup(hparams.get("subset", "random"), SUBSETS, what="subset draw",
+                               hint="; 'per-class' draws train_size / classes images of each class")
+    if hparams.get("classes") is not None:
+        hparams["classes"] = _class_list(hparams["classes"])
     if hparams.get("nesterov") and optimizer != "sgd":
         raise ValueError(f"nesterov=True applies to optimizer='sgd' only, got optimizer={optimizer!r}; "
                          "pass nesterov=False.")
@@ -240,12 +247,26 @@ def check_model_options(options: Mapping[str, Mapping[str, Any]] | None, models:
     return {name: dict(own) for name, own in options.items()}
 
 
+def _class_list(classes: Any) -> list[int]:
+    """At least two distinct class indices (>= 0), sorted, so that the same classes hash the same."""
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
+        raise TypeError(f"classes must be a list of class indices, e.g. [0, 1], got {classes!r}.")
+    values = list(classes)
+    if any(isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0 for value in values):
+        raise TypeError(f"classes must hold class indices (integers >= 0), got {values!r}.")
+    if len(set(values)) != len(values) or len(values) < 2:
+        raise ValueError(f"classes must list at least two distinct class indices, got {values!r}; None trains on "
+                         "every class.")
+    return sorted(int(value) for value in values)
+
+
 def recipe_name(dataset: str | None, hparams: Mapping[str, Any]) -> str:
     """The name of the recipe ``hparams`` follow (:data:`RECIPES`, ``"default"`` for an unnamed default,
-    ``"custom"`` otherwise); the subset sizes ``train_size`` and ``test_size`` are not part of it, and
-    bfloat16 training adds ``"+bf16"`` (``"onecycle+bf16"``)."""
+    ``"custom"`` otherwise); which images it trains on (``train_size``, ``test_size``, ``subset``,
+    ``classes``) is not part of it, and bfloat16 training adds ``"+bf16"`` (``"onecycle+bf16"``)."""
     def core(recipe: Mapping[str, Any]) -> dict:
-        return {key: value for key, value in recipe.items() if key not in ("train_size", "test_size", "precision")}
+        return {key: value for key, value in recipe.items()
+                if key not in ("train_size", "test_size", "precision", "subset", "classes")}
 
     merged = merge_recipe(train_defaults(dataset), explicit_recipe(hparams))
     suffix = f"+{merged['precision']}" if "precision" in merged else ""  # present only when not fp32
