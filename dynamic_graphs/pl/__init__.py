@@ -5,6 +5,7 @@ panel) and returns the axes or figure it drew; none computes more than it shows.
 read stacked curves keep them apart by their label columns (:mod:`dynamic_graphs.frames`).
 """
 from .ablation import plot_ablation, plot_asymptotics, plot_convergence, plot_decomposition
+from .data_axis import plot_plateau_shares
 from .curves import plot_adversarial_curves, plot_curve, plot_curve_grid, plot_training_dynamics, plot_variant_curves
 from .embeddings import plot_embedding, plot_embeddings
 from .graphs import draw_graph, embed_gif, graph_animation, plot_layer_graphs
@@ -29,6 +30,7 @@ __all__ = [
     "plot_embeddings",
     "plot_layer_graphs",
     "plot_layer_measures",
+    "plot_plateau_shares",
     "plot_layer_matrix",
     "plot_pruning_comparison",
     "plot_removal_effects",

@@ -1,0 +1,177 @@
+"""Does a plateau appear when the model outgrows its data? The paper's claim, on the data axis.
+
+Lu et al. 2022 (abstract): modularity "roughly tends to increase as the layer goes deeper and the
+degradation and plateau arise when the model complexity is great relative to the dataset". A
+ratio needs two axes: here the architecture is held fixed while the data shrinks, in training
+images (per-class subsets) and in classes.
+
+1. :func:`equal_step_epochs`: every cell trains for as many optimizer steps as the dataset's
+   recipe on the full training set (the same number of updates, so a small set is fitted, not
+   under-trained; equal epochs would give 600 images 30 steps, a model that never learned);
+2. :func:`data_axis_curves`: the curve of every (model, training-set size, classes, training seed),
+   each on the same test images of its classes, with its test accuracy on them;
+3. :func:`plateau_share`: one number per curve, the share of its layer gains whose paired 95 %
+   interval reaches 0 or lies below it (a plateau or a dip), and the longest run of them;
+   :func:`plateau_summary` gives its mean and interval across training seeds per cell.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import Subset
+
+from ..curve import CurveSpec, modularity_curve
+from ..data import dataset_info, labels_of
+from ..data.registry import get_dataset
+from ..frames import iter_curves, stack_curves, t_interval
+from ..models import probe_layers
+from ..pruning.selection import _paired_gains
+from ..training import class_subset, evaluate, train_defaults
+from ..training.weights import pretrained
+from ..utils import check_int_list
+
+__all__ = ["data_axis_curves", "equal_step_epochs", "plateau_share", "plateau_summary"]
+
+ALL_CLASSES = "all"  # the classes label of a cell trained on every class
+
+
+def equal_step_epochs(train_size: int | None, dataset: str = "fashion-mnist", *, classes: Sequence[int] | None = None,
+                      steps: int | None = None) -> int:
+    """Epochs that give ``train_size`` images (of ``classes``) ``steps`` optimizer steps: by default the recipe's.
+
+    The recipe's steps are ``epochs × ceil(split / batch)`` on the full training split; a subset
+    takes ``ceil(images / batch)`` a epoch, so it trains for the steps over that, rounded (at least
+    one epoch). Fashion-MNIST (6 epochs of 469 steps): 600 images, 563 epochs; 6,000, 60; all, 6.
+
+    Example:
+        >>> equal_step_epochs(600), equal_step_epochs(6000), equal_step_epochs(None), equal_step_epochs(600, steps=20)
+        (563, 60, 6, 4)
+    """
+    recipe = train_defaults(dataset)
+    info = dataset_info(dataset)
+    full = info["split_sizes"]["train"]
+    images = train_size if train_size is not None else full * len(classes or range(info["num_classes"])) \
+        // info["num_classes"]
+    steps = steps if steps is not None else recipe["epochs"] * math.ceil(full / recipe["batch_size"])
+    return max(1, round(steps / math.ceil(images / recipe["batch_size"])))
+
+
+def _class_label(classes: Sequence[int] | None) -> str:
+    return ALL_CLASSES if classes is None else ",".join(str(label) for label in sorted(classes))
+
+
+def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist", spec: CurveSpec | None = None, *,
+                     train_sizes: Sequence[int | None] = (600, 6000, None), class_sets: Sequence[Any] = (None,),
+                     train_seeds: Sequence[int] = (0,), test_size: int | None = 500, steps: int | None = None,
+                     **options: Any) -> pd.DataFrame:
+    """The modularity curve of every model trained on every training-set size and set of classes.
+
+    Each cell trains (or loads from the cache) with the dataset's recipe, on a per-class subset of
+    ``train_size`` images of its classes, for :func:`equal_step_epochs`; a cell on the full split
+    with every class is the recipe itself (the shipped weights). Its curve and its accuracy are
+    measured on the test images of its classes: the same images for every model and seed of
+    those classes.
+
+    Args:
+        models: registry names.
+        dataset: the dataset name.
+        spec, **options: the curves' settings (:class:`~dynamic_graphs.CurveSpec`).
+        train_sizes: training images per cell; None: the whole split (of the cell's classes).
+        class_sets: None (every class) or lists of class indices, e.g. ``[None, [0, 6]]``.
+        train_seeds: one trained model and curve per seed.
+        test_size: test images each epoch is scored on while training a subset or class cell (the
+            training log's accuracy; the reported ``test_acc`` uses every test image of the classes).
+        steps: optimizer steps of every subset or class cell (:func:`equal_step_epochs`); None:
+            the recipe's on the full split. A small value makes a quick, untrained run (tests, CI).
+
+    Returns:
+        The curves stacked with label columns ``model``, ``train_size`` (the images used),
+        ``classes`` (``"all"`` or ``"0,6"``), ``train_seed``; then the curve's columns, ``test_acc``
+        and ``epochs``.
+    """
+    spec = CurveSpec.build(spec, **options)
+    models = [models] if isinstance(models, str) else list(models)
+    for name in models:
+        probe_layers(name)  # an unknown model fails here, before any training
+    train_seeds = check_int_list("train_seeds", train_seeds, minimum=0)
+    test = get_dataset(dataset, spec.split)
+    full, num_classes = dataset_info(dataset)["split_sizes"]["train"], dataset_info(dataset)["num_classes"]
+    curves = {}
+    for classes in class_sets:
+        classes = sorted(classes) if classes is not None else None
+        images = test if classes is None else Subset(test, class_subset(labels_of(test), None, 0, classes=classes))
+        for size in train_sizes:
+            plain = size is None and classes is None  # the recipe itself: the shipped weights
+            epochs = train_defaults(dataset)["epochs"] if plain else equal_step_epochs(size, dataset, classes=classes,
+                                                                                         steps=steps)
+            training = {} if plain else {"train_size": size, "subset": "per-class" if size is not None else None,
+                                         "classes": classes, "epochs": epochs, "test_size": test_size}
+            used = size if size is not None else full * len(classes or range(num_classes)) // num_classes
+            for name in models:
+                for seed in train_seeds:
+                    model = pretrained(name, dataset, seed=seed, device=spec.device, **training)
+                    accuracy = evaluate(model, images, device=spec.device)
+                    curve = modularity_curve(model, images, spec).assign(test_acc=accuracy, epochs=epochs)
+                    curves[(name, used, _class_label(classes), seed)] = curve
+    return stack_curves(curves, name=["model", "train_size", "classes", "train_seed"])
+
+
+def plateau_share(curve: pd.DataFrame, *, value: str = "modularity") -> dict[str, float]:
+    """The share of a curve's layer gains that stop rising, and the longest run of them.
+
+    A gain ``Q(layer) − Q(previous layer)`` stops rising when its paired 95 % t-interval over the
+    repeats (the same images feed both layers) reaches 0 or lies below it (``gain_low ≤ 0``): a
+    plateau, or a dip where the whole interval is below 0. An unresolved gain, whose interval is too
+    wide to exclude 0, counts too: the measure asks whether the curve demonstrably rises there.
+
+    Returns:
+        ``plateau_share`` (of the curve's gains, NaN with one repeat: no interval), ``longest_run``
+        (consecutive such gains), ``dips`` (gains whose whole interval is below 0), ``gains``.
+
+    Example:
+        >>> curve = pd.DataFrame({"repeat": [0, 0, 0, 1, 1, 1], "depth": [1, 2, 3] * 2,
+        ...                       "modularity": [0.5, 0.7, 0.7, 0.52, 0.71, 0.69]})
+        >>> plateau_share(curve)
+        {'plateau_share': 0.5, 'longest_run': 1, 'dips': 0, 'gains': 2}
+    """
+    gains = _paired_gains(curve, value).dropna(subset=["gain"])
+    if gains["gain_low"].isna().any():
+        return {"plateau_share": math.nan, "longest_run": math.nan, "dips": math.nan, "gains": len(gains)}
+    stops = (gains["gain_low"] <= 0).to_numpy()
+    longest = run = 0
+    for stop in stops:
+        run = run + 1 if stop else 0
+        longest = max(longest, run)
+    return {"plateau_share": float(stops.mean()) if len(stops) else math.nan, "longest_run": int(longest),
+            "dips": int((gains["gain_high"] < 0).sum()), "gains": len(gains)}
+
+
+def plateau_summary(curves: pd.DataFrame, *, over: str = "train_seed") -> pd.DataFrame:
+    """Per cell (every label but ``over``): the plateau share's mean with its 95 % t-interval across ``over``.
+
+    Args:
+        curves: :func:`data_axis_curves`' frame (any stacked curves with a ``test_acc`` column and
+            the label ``over``).
+        over: the label whose curves are the cell's independent replicates (training seeds).
+
+    Returns:
+        One row per cell: its labels, ``plateau_share`` with ``share_low``, ``share_high``,
+        ``longest_run`` (mean), ``dips`` (mean), ``gains``, ``test_acc`` (mean) and ``seeds`` (the
+        curves pooled). With one seed the interval is NaN.
+    """
+    rows = []
+    for labels, curve in iter_curves(curves, caller="plateau_summary"):
+        rows.append({**labels, **plateau_share(curve), "test_acc": float(curve["test_acc"].iloc[0])})
+    per_curve = pd.DataFrame(rows)
+    cell = [label for label in per_curve.columns if label in labels and label not in (over, "n", "k")]
+    summary = per_curve.groupby(cell, sort=False, dropna=False).agg(
+        plateau_share=("plateau_share", "mean"), share_std=("plateau_share", "std"),
+        longest_run=("longest_run", "mean"), dips=("dips", "mean"), gains=("gains", "first"),
+        test_acc=("test_acc", "mean"), seeds=(over, "nunique")).reset_index()
+    summary["share_low"], summary["share_high"] = t_interval(summary["plateau_share"], summary["share_std"],
+                                                             summary["seeds"])
+    columns = [*cell, "plateau_share", "share_low", "share_high", "longest_run", "dips", "gains", "test_acc", "seeds"]
+    return summary[columns]

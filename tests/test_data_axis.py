@@ -1,0 +1,67 @@
+"""The data axis: equal-step recipes, the plateau share of a curve, its summary across seeds, and a tiny grid."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dynamic_graphs as dg
+from dynamic_graphs.figures import equal_step_epochs, plateau_share, plateau_summary
+
+
+def hand_curve(q_by_repeat: list[list[float]]) -> pd.DataFrame:
+    """A curve from Q per repeat (rows) and layer (columns)."""
+    return pd.DataFrame([{"repeat": r, "depth": d + 1, "layer": f"l{d + 1}", "modularity": q}
+                         for r, row in enumerate(q_by_repeat) for d, q in enumerate(row)])
+
+
+def test_equal_steps_give_every_subset_the_recipes_updates():
+    recipe = dg.training.train_defaults("fashion-mnist")
+    full_steps = recipe["epochs"] * math.ceil(60_000 / recipe["batch_size"])
+    for size in (600, 6000, 60_000):
+        epochs = equal_step_epochs(size)
+        assert abs(epochs * math.ceil(size / recipe["batch_size"]) - full_steps) <= math.ceil(size / 128) / 2
+    assert equal_step_epochs(None, classes=[0, 6]) == equal_step_epochs(12_000)  # two classes: 12,000 images
+    assert equal_step_epochs(600, steps=3) == 1  # at least one epoch
+
+
+def test_plateau_share_counts_gains_whose_interval_reaches_zero():
+    rising = hand_curve([[0.5, 0.6, 0.7, 0.8], [0.52, 0.61, 0.72, 0.81], [0.49, 0.6, 0.69, 0.8]])
+    assert plateau_share(rising) == {"plateau_share": 0.0, "longest_run": 0, "dips": 0, "gains": 3}
+    # layers 3 and 4 add nothing measurable (one flat, one dip): a run of two
+    flat_then_dip = hand_curve([[0.5, 0.6, 0.6, 0.55], [0.52, 0.62, 0.63, 0.57], [0.49, 0.6, 0.59, 0.53]])
+    share = plateau_share(flat_then_dip)
+    assert share == {"plateau_share": pytest.approx(2 / 3), "longest_run": 2, "dips": 1, "gains": 3}
+    one_repeat = plateau_share(hand_curve([[0.5, 0.6, 0.6]]))
+    assert math.isnan(one_repeat["plateau_share"]) and one_repeat["gains"] == 2  # no interval: not measurable
+
+
+def test_plateau_summary_pools_the_seeds_of_a_cell():
+    rising = hand_curve([[0.5, 0.6, 0.7], [0.52, 0.61, 0.72]])
+    flat = hand_curve([[0.5, 0.6, 0.6], [0.52, 0.61, 0.62]])
+    curves = dg.stack_curves({("m", 600, "all", 0): flat.assign(test_acc=0.8), ("m", 600, "all", 1): rising.assign(test_acc=0.9),
+                              ("m", 60000, "all", 0): rising.assign(test_acc=0.93),
+                              ("m", 60000, "all", 1): rising.assign(test_acc=0.95)},
+                             name=["model", "train_size", "classes", "train_seed"])
+    summary = plateau_summary(curves).set_index("train_size")
+    assert summary.loc[600, "plateau_share"] == pytest.approx(0.25) and summary.loc[600, "seeds"] == 2
+    assert summary.loc[600, "share_low"] < 0.25 < summary.loc[600, "share_high"]
+    assert summary.loc[60000, "plateau_share"] == 0 and summary.loc[60000, "test_acc"] == pytest.approx(0.94)
+    figure = dg.pl.plot_plateau_shares(summary.reset_index())
+    assert figure.axes[0].get_legend_handles_labels()[1] == ["m"]
+    assert sorted(text.get_text() for text in figure.axes[0].texts) == ["85 %", "94 %"]  # each cell's accuracy
+
+
+@pytest.mark.slow
+def test_a_tiny_grid_trains_each_cell_on_its_images_and_measures_it_on_its_classes(data_dir):
+    curves = dg.figures.data_axis_curves("resnet20", "fashion-mnist", train_sizes=[40], class_sets=[None, [0, 6]],
+                                         train_seeds=[0, 1], steps=2, test_size=100, n=40, repeats=2, device="cpu")
+    cells = curves.groupby(["train_size", "classes", "train_seed"]).size()
+    assert list(cells.index) == [(40, "0,6", 0), (40, "0,6", 1), (40, "all", 0), (40, "all", 1)]
+    assert (curves["epochs"] == 2).all()  # 2 steps at one batch of 40 images an epoch
+    two = curves[curves["classes"] == "0,6"]
+    assert two["test_acc"].between(0, 1).all() and len(two["layer"].unique()) == len(dg.probe_layers("resnet20"))
+    summary = plateau_summary(curves)
+    assert list(summary["seeds"]) == [2, 2] and summary["plateau_share"].between(0, 1).all()
