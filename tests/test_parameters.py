@@ -50,6 +50,7 @@ GOOD = [
     ("fig_dir", None), ("fig_dir", "/tmp/figures"), ("report_dir", Path("reports")),
     ("metrics", ["modularity", "linear_probe"]), ("metric_split", "train"), ("metric_split", "test"), ("n_boot", 200),
     ("network", "efficientnet_lite0"), ("network", "EfficientNet_Lite0"), ("image_size", 224),
+    ("steps", None), ("steps", 20), ("train_sizes", [600, 6000, None]), ("class_sets", [None, [6, 0]]),
 ]
 
 
@@ -135,6 +136,12 @@ BAD = [
                                                "'efficientnet_lite0'?"),
     ("network", None, TypeError, "network must be one of efficientnet_lite0, got None"),
     ("image_size", 0, ValueError, "image_size must be an integer >= 1, got 0."),
+    ("steps", 0, ValueError, "steps must be an integer >= 1, got 0."),
+    ("train_sizes", "600", TypeError, "train_sizes must be a non-empty list of image counts"),
+    ("train_sizes", [600, 0], ValueError, "train_sizes[1] must be an integer >= 1, got 0."),
+    ("train_sizes", [600, 600], ValueError, "train_sizes lists a size more than once"),
+    ("class_sets", [None, [3]], ValueError, "classes must list at least two distinct class indices"),
+    ("class_sets", None, TypeError, "class_sets must be a non-empty list of class sets"),
 ]
 
 

@@ -61,7 +61,7 @@ def test_verdict_markdown_metadata_and_summary():
 
 def test_dispatch_by_notebook_or_report_name_and_close_name_errors():
     assert set(VERDICTS) == {"asymptotics", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9",
-                             "metrics", "table1", "transfer"}
+                             "metrics", "table1", "transfer", "data_axis"}
     agreement = pd.DataFrame({"spearman": [0.8, 0.9, 0.85]})
     assert verdicts.verdict("fig7-resnet56", agreement) == verdicts.fig7(agreement)
     with pytest.raises(UnknownNameError, match="Did you mean 'fig3'"):
@@ -468,3 +468,25 @@ def test_transfer_verdict_reads_the_probe_at_the_peak_of_q(probe, status):
     peak = best.set_index("measure").loc["modularity"]
     gap = np.max(np.mean(list(probe.values()), axis=1)) - np.mean(probe["b"])
     assert peak.probe_gap == pytest.approx(gap) and peak.probe_there == pytest.approx(np.mean(probe["b"]))
+
+
+def _shares(by_size: dict[tuple[str, int], list[float]], gains: dict[str, int]) -> pd.DataFrame:
+    return pd.DataFrame([{"model": model, "train_size": size, "classes": "all", "train_seed": seed, "plateau_share": share,
+                          "gains": gains[model]}
+                         for (model, size), values in by_size.items() for seed, share in enumerate(values)])
+
+
+@pytest.mark.parametrize("deep_small, status", [
+    ([0.5, 0.55, 0.6], "holds"),            # the deepest model's share rises as the data shrinks
+    ([0.0, 0.05, 0.1], "does not hold"),    # it falls
+    ([0.1, 0.4, 0.25], "partly holds"),     # within the seeds' noise
+])
+def test_data_axis_verdict_reads_the_deepest_models_share_across_seeds(deep_small, status):
+    shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
+                      ("resnet110", 600): deep_small, ("resnet110", 60000): [0.2, 0.25, 0.2]},
+                     {"resnet20": 9, "resnet110": 54})
+    verdict = verdicts.data_axis(shares)
+    assert verdict.status == status and "resnet110's, the deepest" in verdict.measured
+    assert "from 600 to 60,000 training images" in verdict.measured
+    with pytest.raises(ValueError, match="at least two sizes"):
+        verdicts.data_axis(shares[shares["train_size"] == 600])

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 NOTEBOOKS = ROOT / "notebooks"
 # the order of the paper's figures, then the package's own reports
-ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9", "table1", "metrics", "transfer", "asymptotics"]
+ORDER = ["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9", "table1", "metrics", "transfer", "data_axis", "asymptotics"]
 _HEADING = re.compile(r"^(#{1,6}) ", re.MULTILINE)
 
 

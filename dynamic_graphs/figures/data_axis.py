@@ -28,12 +28,12 @@ from ..data import dataset_info, labels_of
 from ..data.registry import get_dataset
 from ..frames import iter_curves, stack_curves, t_interval
 from ..models import probe_layers
-from ..pruning.selection import _paired_gains
-from ..training import class_subset, evaluate, train_defaults
+from ..pruning.selection import paired_gains
+from ..training import class_subset, train_defaults
 from ..training.weights import pretrained
 from ..utils import check_int_list
 
-__all__ = ["data_axis_curves", "equal_step_epochs", "plateau_share", "plateau_summary"]
+__all__ = ["data_axis_curves", "equal_step_epochs", "plateau_share", "plateau_shares", "plateau_summary"]
 
 ALL_CLASSES = "all"  # the classes label of a cell trained on every class
 
@@ -73,7 +73,8 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
     ``train_size`` images of its classes, for :func:`equal_step_epochs`; a cell on the full split
     with every class is the recipe itself (the shipped weights). Its curve and its accuracy are
     measured on the test images of its classes: the same images for every model and seed of
-    those classes.
+    those classes; its accuracy is its training run's last evaluation (``test_size`` images of
+    its classes), as the zoo table records it.
 
     Args:
         models: registry names.
@@ -82,8 +83,9 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
         train_sizes: training images per cell; None: the whole split (of the cell's classes).
         class_sets: None (every class) or lists of class indices, e.g. ``[None, [0, 6]]``.
         train_seeds: one trained model and curve per seed.
-        test_size: test images each epoch is scored on while training a subset or class cell (the
-            training log's accuracy; the reported ``test_acc`` uses every test image of the classes).
+        test_size: test images of the cell's classes each epoch of a subset or class cell is scored
+            on; the last epoch's score is the cell's ``test_acc`` (a cell on the whole split with every
+            class keeps the recipe's: every test image).
         steps: optimizer steps of every subset or class cell (:func:`equal_step_epochs`); None:
             the recipe's on the full split. A small value makes a quick, untrained run (tests, CI).
 
@@ -113,8 +115,8 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
             for name in models:
                 for seed in train_seeds:
                     model = pretrained(name, dataset, seed=seed, device=spec.device, **training)
-                    accuracy = evaluate(model, images, device=spec.device)
-                    curve = modularity_curve(model, images, spec).assign(test_acc=accuracy, epochs=epochs)
+                    curve = modularity_curve(model, images, spec).assign(test_acc=model.checkpoint["test_acc"],
+                                                                         epochs=epochs)
                     curves[(name, used, _class_label(classes), seed)] = curve
     return stack_curves(curves, name=["model", "train_size", "classes", "train_seed"])
 
@@ -137,7 +139,8 @@ def plateau_share(curve: pd.DataFrame, *, value: str = "modularity") -> dict[str
         >>> plateau_share(curve)
         {'plateau_share': 0.5, 'longest_run': 1, 'dips': 0, 'gains': 2}
     """
-    gains = _paired_gains(curve, value).dropna(subset=["gain"])
+    repeats = curve.pivot(index="repeat", columns="depth", values=value)  # the same images feed every layer
+    gains = paired_gains(repeats).dropna(subset=["gain"])
     if gains["gain_low"].isna().any():
         return {"plateau_share": math.nan, "longest_run": math.nan, "dips": math.nan, "gains": len(gains)}
     stops = (gains["gain_low"] <= 0).to_numpy()
@@ -147,6 +150,13 @@ def plateau_share(curve: pd.DataFrame, *, value: str = "modularity") -> dict[str
         longest = max(longest, run)
     return {"plateau_share": float(stops.mean()) if len(stops) else math.nan, "longest_run": int(longest),
             "dips": int((gains["gain_high"] < 0).sum()), "gains": len(gains)}
+
+
+def plateau_shares(curves: pd.DataFrame) -> pd.DataFrame:
+    """:func:`plateau_share` of every curve of a stacked frame: one row per curve, its labels first, then ``test_acc``."""
+    rows = [{**labels, **plateau_share(curve), "test_acc": float(curve["test_acc"].iloc[0])}
+            for labels, curve in iter_curves(curves, caller="plateau_shares")]
+    return pd.DataFrame(rows)
 
 
 def plateau_summary(curves: pd.DataFrame, *, over: str = "train_seed") -> pd.DataFrame:
@@ -162,11 +172,9 @@ def plateau_summary(curves: pd.DataFrame, *, over: str = "train_seed") -> pd.Dat
         ``longest_run`` (mean), ``dips`` (mean), ``gains``, ``test_acc`` (mean) and ``seeds`` (the
         curves pooled). With one seed the interval is NaN.
     """
-    rows = []
-    for labels, curve in iter_curves(curves, caller="plateau_summary"):
-        rows.append({**labels, **plateau_share(curve), "test_acc": float(curve["test_acc"].iloc[0])})
-    per_curve = pd.DataFrame(rows)
-    cell = [label for label in per_curve.columns if label in labels and label not in (over, "n", "k")]
+    per_curve = plateau_shares(curves)
+    measured = ("plateau_share", "longest_run", "dips", "gains", "test_acc")
+    cell = [label for label in per_curve.columns if label not in (*measured, over, "n", "k")]
     summary = per_curve.groupby(cell, sort=False, dropna=False).agg(
         plateau_share=("plateau_share", "mean"), share_std=("plateau_share", "std"),
         longest_run=("longest_run", "mean"), dips=("dips", "mean"), gains=("gains", "first"),

@@ -50,6 +50,27 @@ def _imagenet_network(name: str, value: Any) -> str:
     return rules.one_of(list(IMAGENET_NETWORKS), "ImageNet network")(name, value)
 
 
+def _train_sizes(name: str, value: Any) -> list[int | None]:
+    """Training-set sizes: positive integers, and None for the whole split, each once."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise TypeError(f"{name} must be a non-empty list of image counts (None: the whole split), got {value!r}; "
+                        f"on the command line as YAML: -y \"{name}: [600, 6000, null]\".")
+    sizes = [None if size is None else rules.count()(f"{name}[{i}]", size) for i, size in enumerate(value)]
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"{name} lists a size more than once: {list(value)}")
+    return sizes
+
+
+def _class_sets(name: str, value: Any) -> list[list[int] | None]:
+    """Sets of classes: None (every class) or lists of at least two distinct class indices."""
+    from ..training import check_classes
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise TypeError(f"{name} must be a non-empty list of class sets (None: every class; [0, 6]: those two), "
+                        f"got {value!r}; on the command line as YAML: -y \"{name}: [null, [0, 6]]\".")
+    return [None if classes is None else check_classes(classes) for classes in value]
+
+
 def _datasets(name: str, value: Any) -> dict[str, dict]:
     """Dataset names or image folders, with their :func:`dynamic_graphs.data.dataset_info` (nothing loaded)."""
     datasets = _names(value)
@@ -112,6 +133,9 @@ RULES: dict[str, rules.Rule] = {
     "max_layers": rules.count(optional=True),   # table1; None: every redundant unit
     "ncols": rules.count(),                     # fig1
     "image_size": rules.count(),                # transfer: the side the images are resized to
+    "steps": rules.count(optional=True),        # data_axis: optimizer steps per cell; None: the recipe's
+    "train_sizes": _train_sizes,                # data_axis: training images per cell; None: the whole split
+    "class_sets": _class_sets,                  # data_axis: None (every class) or lists of class indices
     "col_wrap": rules.count(optional=True),     # fig3: panels per figure row; None: one row per dataset
     "num_classes": rules.count(minimum=2),      # asymptotics
     "dim": rules.count(),

@@ -20,7 +20,7 @@ from .launch import check_run, init_distributed, train_run
 from .loop import augment, class_subset, evaluate, iter_batches, subset_indices, train
 from .recipes import (FALLBACK_DEFAULTS, FASHION_MNIST_ONECYCLE, FASHION_MNIST_STEP, FASHION_MNIST_STEP_BASE,
                       IMPLICIT_DEFAULTS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES, SUBSETS, TRAIN_DEFAULTS,
-                      TRANSFORMER, check_model_options, check_subset_sizes, explicit_recipe, merge_recipe, model_hparams,
+                      TRANSFORMER, check_classes, check_model_options, check_subset_sizes, explicit_recipe, merge_recipe, model_hparams,
                       model_recipe, recipe_name, train_defaults, with_recipe)
 from .weights import MANIFEST_NAME, WEIGHTS_DIR, read_manifest, ship_weights, shipped_entry
 from .zoo import MISSING, ROW_IDENTITY, ZOO_COLUMNS, ship_table, updated_table, write_zoo_table, zoo_row, zoo_table
@@ -45,6 +45,7 @@ __all__ = [
     "ZOO_COLUMNS",
     "CurveRecorder",
     "augment",
+    "check_classes",
     "check_model_options",
     "check_run",
     "check_subset_sizes",

@@ -17,9 +17,9 @@ from ..models import MODELS
 from ..utils import check_positive_int, lookup
 
 __all__ = ["FALLBACK_DEFAULTS", "FASHION_MNIST_ONECYCLE", "FASHION_MNIST_STEP", "FASHION_MNIST_STEP_BASE",
-           "IMPLICIT_DEFAULTS", "OPTIMIZERS", "PRECISIONS", "RECIPES", "SCHEDULES", "SUBSETS", "TRAIN_DEFAULTS", "TRANSFORMER",
-           "check_model_options", "check_subset_sizes", "explicit_recipe", "merge_recipe", "model_hparams",
-           "model_recipe", "recipe_name", "train_defaults", "with_recipe"]
+           "IMPLICIT_DEFAULTS", "OPTIMIZERS", "PRECISIONS", "RECIPES", "SCHEDULES", "SUBSETS", "TRAIN_DEFAULTS",
+           "TRANSFORMER", "check_classes", "check_model_options", "check_subset_sizes", "explicit_recipe",
+           "merge_recipe", "model_hparams", "model_recipe", "recipe_name", "train_defaults", "with_recipe"]
 
 # The paper's CIFAR recipe (SGD, MultiStepLR); for Fashion-MNIST, a one-cycle recipe that trains the
 # zoo well on a CPU in 6 epochs (and the earlier 4-epoch step recipe, by name).
@@ -136,7 +136,7 @@ def merge_recipe(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[st
     hparams["subset"] = lookup(hparams.get("subset", "random"), SUBSETS, what="subset draw",
                                hint="; 'per-class' draws train_size / classes images of each class")
     if hparams.get("classes") is not None:
-        hparams["classes"] = _class_list(hparams["classes"])
+        hparams["classes"] = check_classes(hparams["classes"])
     if hparams.get("nesterov") and optimizer != "sgd":
         raise ValueError(f"nesterov=True applies to optimizer='sgd' only, got optimizer={optimizer!r}; "
                          "pass nesterov=False.")
@@ -247,7 +247,7 @@ def check_model_options(options: Mapping[str, Mapping[str, Any]] | None, models:
     return {name: dict(own) for name, own in options.items()}
 
 
-def _class_list(classes: Any) -> list[int]:
+def check_classes(classes: Any) -> list[int]:
     """At least two distinct class indices (>= 0), sorted, so that the same classes hash the same."""
     if isinstance(classes, (str, bytes)) or not hasattr(classes, "__iter__"):
         raise TypeError(f"classes must be a list of class indices, e.g. [0, 1], got {classes!r}.")

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from ...utils import lookup
 from .base import STATUSES, Verdict
-from .curves import asymptotics, fig1, fig2, fig3, fig4, fig5, fig6, fig7
+from .curves import asymptotics, data_axis, fig1, fig2, fig3, fig4, fig5, fig6, fig7
 from .pruning import fig8, fig9, metrics, table1, transfer
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "VERDICTS",
     "Verdict",
     "asymptotics",
+    "data_axis",
     "fig1",
     "fig2",
     "fig3",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 VERDICTS: dict[str, Callable[..., Verdict]] = {
-    "asymptotics": asymptotics, "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
+    "asymptotics": asymptotics, "data_axis": data_axis, "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
     "fig6": fig6, "fig7": fig7, "fig8": fig8, "fig9": fig9, "metrics": metrics, "table1": table1,
     "transfer": transfer,
 }

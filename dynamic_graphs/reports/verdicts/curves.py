@@ -19,7 +19,7 @@ from .base import (AGREEMENT, FAILS, HOLDS, INTERVALS, PARTLY, Q_TOLERANCE, SIGN
                    equivalence_status, interval, interval_status, layer_range, mean_interval, number, p_text,
                    welch_interval)
 
-__all__ = ["asymptotics", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7"]
+__all__ = ["asymptotics", "data_axis", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7"]
 
 
 def _matrix(curve: pd.DataFrame, over: str = "repeat") -> pd.DataFrame:
@@ -434,3 +434,46 @@ def asymptotics(frame: pd.DataFrame, *, tolerance: float = 0.01) -> Verdict:
     return Verdict("asymptotics", claim, measured + f" ({INTERVALS}, Welch's, over repeats).", status)
 
 
+
+
+def data_axis(shares: pd.DataFrame) -> Verdict:
+    """The data axis: does the plateau share rise as the training set shrinks (and as the classes fall)?
+
+    Args:
+        shares: :func:`dynamic_graphs.figures.plateau_shares` of :func:`~dynamic_graphs.figures.data_axis_curves`
+            (one row per curve: ``model``, ``train_size``, ``classes``, ``train_seed``, ``plateau_share``).
+
+    Per model, on every class: the share at the smallest training set minus the share at the
+    largest, with Welch's interval across training seeds. The status is the deepest model's (the
+    one with the most gains): holds when its interval lies above 0, does not hold below, partly
+    when it contains 0, not measurable without two seeds in both cells. With a smaller class set,
+    its share at its largest training set against every class's is reported beside it.
+    """
+    require_columns(shares, ["model", "train_size", "classes", "plateau_share", "gains"],
+                    source="plateau_shares()", caller="verdicts.data_axis")
+    every = shares[shares["classes"] == "all"]
+    if every["train_size"].nunique() < 2:
+        raise ValueError("verdicts.data_axis compares training-set sizes on every class; the curves hold "
+                         f"{sorted(every['train_size'].unique())}: give train_sizes at least two sizes.")
+    parts, statuses = [], {}
+    small, large = every["train_size"].min(), every["train_size"].max()
+    for model, group in every.groupby("model", sort=False):
+        at_small = group.loc[group["train_size"] == small, "plateau_share"]
+        at_large = group.loc[group["train_size"] == large, "plateau_share"]
+        diff, low, high, _ = welch_interval(at_small, at_large)
+        statuses[model] = (int(group["gains"].max()), interval_status(low, high))
+        parts.append(f"{model} {number(at_small.mean(), 2)} → {number(at_large.mean(), 2)} "
+                     f"({interval(diff, low, high, 2, signed=True)})")
+    deepest = max(statuses, key=lambda model: statuses[model][0])
+    seeds = int(every.groupby(["model", "train_size"])["plateau_share"].count().min())
+    measured = (f"the share of layer gains that stop rising, from {small:,} to {large:,} training images "
+                f"(the smallest minus the largest, Welch's {INTERVALS[:-1]} across {seeds} seed(s)): " + "; ".join(parts))
+    for classes, group in shares[shares["classes"] != "all"].groupby("classes", sort=False):
+        fewer = group[group["train_size"] == group["train_size"].max()].groupby("model")["plateau_share"].mean()
+        full = every[every["train_size"] == large].groupby("model")["plateau_share"].mean()
+        measured += (f". On classes {classes} alone: " + ", ".join(
+            f"{model} {number(fewer[model], 2)} against {number(full[model], 2)} on every class" for model in fewer.index
+            if model in full.index))
+    claim = ("the plateau arises when the model is large relative to its data: the same architecture's curve stops "
+             "rising over more of its layers when it is trained on fewer images or fewer classes.")
+    return Verdict("data_axis", claim, measured + f". The status is {deepest}'s, the deepest.", statuses[deepest][1])
