@@ -13,15 +13,14 @@ epoch adds. The same recorders run inside ``ModularityCallback`` under Lightning
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import torch
+from _report import write_report
 
 import dynamic_graphs as dg
-from dynamic_graphs.utils import shown_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "reports" / "benchmark_callback.txt"
@@ -57,21 +56,10 @@ def main() -> None:
                          "epoch_s": round(epoch_seconds, 1), "recorder_s": round(seconds, 1),
                          "recorder/epoch": round(seconds / epoch_seconds, 3)})
     table = pd.DataFrame(rows)
-    run = dg.reports.run_info(**{key: value for key, value in vars(args).items() if key != "out"}, device="cpu")
     images = args.train_size or len(dg.get_dataset(args.dataset, "train"))
-    text = "\n".join([f"bench_callback: {args.model} trained on {images} {args.dataset} images per epoch "
-                      f"({args.threads} threads), a CurveRecorder per probe set after each epoch",
-                      f"load average: start {' '.join(f'{x:.2f}' for x in load_start)}, "
-                      f"end {' '.join(f'{x:.2f}' for x in load_end)}", "", table.to_string(index=False), "",
-                      run.to_string(), ""])
-    print("\n" + text, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"parameters": {k: shown_path(v) if k == "out" else v for k, v in vars(args).items()}, "rows": rows},
-        indent=1) + "\n")
-    print(f"written: {shown_path(args.out)} and its .json")
-
+    write_report(args, f"bench_callback: {args.model} trained on {images} {args.dataset} images per epoch "
+                       f"({args.threads} threads), a CurveRecorder per probe set after each epoch",
+                 [table.to_string(index=False), ""], rows, load=(load_start, load_end))
 
 if __name__ == "__main__":
     main()

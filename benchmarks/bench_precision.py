@@ -17,7 +17,6 @@ fp32 row of ``reports/zoo.csv``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -25,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from _report import write_report
 
 import dynamic_graphs as dg
-from dynamic_graphs.utils import shown_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "reports" / "benchmark_precision.txt"
@@ -79,19 +78,10 @@ def main() -> None:
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     load_end = os.getloadavg()
-    info = dg.reports.run_info(**{key: value for key, value in vars(args).items() if key != "out"}, device="cpu")
-    text = "\n".join([f"bench_precision: a training step, float32 against bfloat16 autocast, best of {args.trials} "
-                      f"alternating trials, batch {args.batch_size} of 1 x 32 x 32 inputs, {args.threads} thread(s)",
-                      f"load average: start {' '.join(f'{x:.2f}' for x in load_start)}, "
-                      f"end {' '.join(f'{x:.2f}' for x in load_end)}", "", table.to_string(index=False), "",
-                      info.to_string(), ""])
-    print("\n" + text, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"parameters": {k: shown_path(v) if k == "out" else v for k, v in vars(args).items()}, "rows": rows},
-        indent=1) + "\n")
-    print(f"written: {shown_path(args.out)} and its .json")
+    write_report(args, f"bench_precision: a training step, float32 against bfloat16 autocast, best of {args.trials} "
+                       f"alternating trials, batch {args.batch_size} of 1 x 32 x 32 inputs, {args.threads} thread(s)",
+                 [table.to_string(index=False), ""], rows, load=(load_start, load_end))
+
 
 if __name__ == "__main__":
     main()
