@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..curve import CurveSpec, modularity_curve
-from ..frames import require_columns, stack_curves
+from ..frames import require_columns, stack_curves, welch_interval
 from ..pruning.recovery import TrainingData, recover
 from ..pruning.baselines import (block_influence_layers, cka_layers, linear_probe_accuracy, probe_criterion_layers,
                                  random_layers, random_matched_layers, tail_layers)
@@ -278,8 +278,6 @@ def summarize_comparison(table: pd.DataFrame, *, reference: str | None = "modula
     Raises:
         KeyError: ``table`` lacks a column of :func:`compare_pruning`'s, or has no ``reference`` row.
     """
-    from scipy import stats
-
     require_columns(table, [by, "removed", "top1", "params_reduction", "flops_reduction"],
                     source="compare_pruning() or evaluate_variants()", caller="summarize_comparison")
     if reference is None:
@@ -301,10 +299,7 @@ def summarize_comparison(table: pd.DataFrame, *, reference: str | None = "modula
     rows = []
     for method in summary[by]:
         runs = table.loc[table[by] == method, "top1"].to_numpy(dtype=float)
-        p_value = float("nan")
-        if method != reference and len(runs) >= 2 and len(base) >= 2:
-            p_value = float(stats.ttest_ind(runs, base, equal_var=False).pvalue)
-        rows.append(p_value)
+        rows.append(welch_interval(runs, base)[3] if method != reference else float("nan"))
     summary["diff"] = summary.top1 - base.mean()
     summary["p_value"] = rows
     spread = np.fmax(summary.top1_std.to_numpy(dtype=float), np.std(base, ddof=1) if len(base) > 1 else np.nan)

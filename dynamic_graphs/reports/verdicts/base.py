@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...frames import INTERVAL_LEVEL, t_interval
+from ...frames import INTERVAL_LEVEL, t_interval, welch_interval
 
 __all__ = [
     "AGREEMENT",
@@ -146,40 +146,6 @@ def mean_interval(values: Any) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
     low, high = t_interval(values.mean(), values.std(ddof=1) if values.size > 1 else math.nan, values.size)
     return float(values.mean()), float(low), float(high)
-
-
-def welch_interval(a: Any, b: Any) -> tuple[float, float, float, float]:
-    """mean(a) − mean(b) with Welch's interval and two-sided p-value (independent samples of unequal variance).
-
-    The interval's coverage is :data:`dynamic_graphs.frames.INTERVAL_LEVEL` (95 %); the p-value is
-    that of ``scipy.stats.ttest_ind(a, b, equal_var=False)``, from the same t statistic and
-    Welch-Satterthwaite degrees of freedom.
-
-    Returns:
-        ``(difference, low, high, p_value)``; the interval and p-value are NaN when either sample
-        has fewer than two finite values. Two samples without spread give a zero-width interval
-        and p = 0 (NaN when their means are equal too).
-
-    Example:
-        >>> diff, low, high, p = welch_interval([1.0, 1.2, 1.1], [0.5, 0.7, 0.6])
-        >>> round(diff, 3), round(low, 3), round(high, 3), round(p, 4)
-        (0.5, 0.273, 0.727, 0.0036)
-    """
-    from scipy import stats
-
-    a, b = (np.asarray(x, dtype=float) for x in (a, b))
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    diff = float(a.mean() - b.mean())
-    if a.size < 2 or b.size < 2:
-        return diff, math.nan, math.nan, math.nan
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    if va + vb == 0:
-        return diff, diff, diff, (0.0 if diff != 0 else math.nan)
-    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    scale = math.sqrt(va + vb)
-    half = float(stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, dof) * scale)
-    p_value = float(2 * stats.t.sf(abs(diff) / scale, dof))
-    return diff, diff - half, diff + half, p_value
 
 
 def interval_status(low: float, high: float, threshold: float = 0.0) -> str:
