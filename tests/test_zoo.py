@@ -32,12 +32,17 @@ def test_a_row_reports_what_the_run_recorded():
                      path="data/checkpoints/fashion-mnist/resnet20-bedaa5de6a.pt")
     row = zoo_row(model)
     assert row == {"model": "resnet20", "dataset": "fashion-mnist", "top1": 92.89, "epochs": 6,
-                   "train_size": 60000, "seed": 2, "minutes": 2.0, "recipe": "onecycle", "key": "bedaa5de6a",
-                   "git": "abc1234"}
+                   "train_size": 60000, "subset": "random", "classes": "all", "seed": 2, "minutes": 2.0,
+                   "recipe": "onecycle", "key": "bedaa5de6a", "git": "abc1234"}
     model.checkpoint["hparams"] = dict(model.checkpoint["hparams"], schedule="multistep", nesterov=False, lr=0.05,
                                        epochs=4, milestones=[2, 3], train_size=12000)
     row = zoo_row(model)
     assert (row["recipe"], row["train_size"]) == ("step", 12000)  # a subset is not another recipe
+    model.checkpoint["hparams"] = dict(model.checkpoint["hparams"], train_size=None, classes=[0, 6])
+    row = zoo_row(model)  # two classes of a balanced split: their share of its images
+    assert (row["recipe"], row["train_size"], row["subset"], row["classes"]) == ("step", 12000, "random", "0,6")
+    model.checkpoint["hparams"] = dict(model.checkpoint["hparams"], train_size=600, subset="per-class")
+    assert (zoo_row(model)["train_size"], zoo_row(model)["subset"]) == (600, "per-class")
 
 
 def test_bad_arguments_fail_before_any_training():

@@ -28,29 +28,40 @@ __all__ = ["MISSING", "ROW_IDENTITY", "ZOO_COLUMNS", "ship_table", "updated_tabl
 
 logger = logging.getLogger(__name__)
 
-ZOO_COLUMNS = ["model", "dataset", "top1", "epochs", "train_size", "seed", "minutes", "recipe", "key", "git"]
+ZOO_COLUMNS = ["model", "dataset", "top1", "epochs", "train_size", "subset", "classes", "seed", "minutes", "recipe", "key",
+               "git"]
+# Columns a table written before they existed lacks: every run of it drew a random subset of every class.
+ADDED_COLUMNS = {"subset": "random", "classes": "all"}
 MISSING = ("train", "skip", "raise")
 
 
 def zoo_row(model: Any) -> dict[str, Any]:
     """The zoo-table row of a model from :func:`~dynamic_graphs.pretrained` (its ``checkpoint`` metadata).
 
-    ``top1`` is the test accuracy in percent as the run recorded it, ``train_size`` the number of
-    training images it saw (the split's size when it used them all), ``minutes`` the sum of its
-    epochs' wall-clock seconds.
+    ``top1`` is the test accuracy in percent as the run recorded it (on the test images of its
+    classes), ``train_size`` the number of training images it saw (the split's size when it used
+    them all), ``subset`` how they were drawn (``random`` or ``per-class``), ``classes`` the classes
+    it was trained on (``all``, or indices such as ``0,6``), ``minutes`` the sum of its epochs'
+    wall-clock seconds.
     """
     meta = model.checkpoint
     hparams = meta["hparams"]
     dataset = meta.get("dataset")
     train_size = hparams.get("train_size")
-    if train_size is None:
-        train_size = (dataset_info(dataset).get("split_sizes") or {}).get("train") if dataset else None
+    if train_size is None and dataset:
+        info = dataset_info(dataset)
+        split = (info.get("split_sizes") or {}).get("train")
+        # classes of a balanced split (Fashion-MNIST, CIFAR): their share of its images
+        classes = hparams.get("classes")
+        train_size = split if split is None or not classes else split * len(classes) // info["num_classes"]
     history = meta.get("history") or []
     seconds = sum(float(row.get("seconds") or 0.0) for row in history)
     accuracy = meta.get("test_acc")
     return {"model": meta["config"]["name"], "dataset": dataset,
             "top1": None if accuracy is None else round(100 * float(accuracy), 2),
-            "epochs": meta.get("epoch"), "train_size": train_size, "seed": meta.get("seed"),
+            "epochs": meta.get("epoch"), "train_size": train_size, "subset": hparams.get("subset", "random"),
+            "classes": ",".join(map(str, hparams["classes"])) if hparams.get("classes") else "all",
+            "seed": meta.get("seed"),
             "minutes": round(seconds / 60, 1) if history else None,
             "recipe": recipe_name(dataset, hparams), "key": Path(meta["path"]).stem.rsplit("-", 1)[-1],
             "git": meta.get("git")}
@@ -127,6 +138,8 @@ def updated_table(path: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
         raise ValueError(f"{shown_path(path)} could not be read as a zoo table ({err}); it is left as it is. Move it "
                          "away, or pass --replace to write this run's rows only.") from err
+    existing = existing.assign(**{column: value for column, value in ADDED_COLUMNS.items()
+                                  if column not in existing.columns})
     absent = [column for column in ZOO_COLUMNS if column not in existing.columns]
     if absent:
         raise ValueError(f"{shown_path(path)} is not a zoo table: it lacks the columns {absent}; it is left as it is. "
