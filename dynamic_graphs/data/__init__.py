@@ -16,7 +16,7 @@ from .readers import (
     read_idx,
 )
 from .convert import ConvertedImages, convert_images
-from .registry import KNOWN_DATASETS, UnknownDatasetError, as_dataset, dataset_info
+from .registry import KNOWN_DATASETS, UnknownDatasetError, as_dataset, dataset_info, train_images
 from .stats import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
 from .synthetic import synthetic_dataset
 from .tensors import SPLITS, ImageTensorDataset, class_indices, labels_of, load_batch, load_images
@@ -40,6 +40,7 @@ __all__ = [
     "class_indices",
     "convert_images",
     "dataset_info",
+    "train_images",
     "labels_of",
     "load_batch",
     "load_images",

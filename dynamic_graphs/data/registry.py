@@ -35,6 +35,7 @@ __all__ = [
     "as_dataset",
     "dataset_info",
     "get_dataset",
+    "train_images",
 ]
 
 KNOWN_DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic")
@@ -206,6 +207,29 @@ def dataset_info(name: str | os.PathLike, **kwargs: Any) -> dict:
     info = _INFO[resolved]
     return {**info, "mean": tuple(info["mean"]), "std": tuple(info["std"]),
             "split_sizes": dict(zip(SPLITS, info["split_sizes"]))}
+
+
+def train_images(dataset: str | os.PathLike, train_size: int | None = None,
+                 classes: Sequence[int] | None = None) -> int | None:
+    """The number of training images a run sees: ``train_size``, or else the share of the split that
+    ``classes`` hold (every class: the whole split; None where the split is not counted).
+
+    The registry's splits are balanced (every class the same number of images), so ``classes``
+    hold ``len(classes) / num_classes`` of it.
+
+    Example:
+        >>> train_images("fashion-mnist"), train_images("fashion-mnist", 600)
+        (60000, 600)
+        >>> train_images("fashion-mnist", classes=[0, 6])
+        12000
+    """
+    if train_size is not None:
+        return train_size
+    info = dataset_info(dataset)
+    split = (info.get("split_sizes") or {}).get("train")
+    if split is None or not classes:
+        return split
+    return split * len(classes) // info["num_classes"]
 
 
 def as_dataset(dataset: Dataset | str | os.PathLike, split: str = "test") -> Dataset:

@@ -24,7 +24,7 @@ import pandas as pd
 from torch.utils.data import Subset
 
 from ..curve import CurveSpec, modularity_curve
-from ..data import dataset_info, labels_of
+from ..data import dataset_info, labels_of, train_images
 from ..data.registry import get_dataset
 from ..frames import iter_curves, stack_curves, t_interval
 from ..models import probe_layers
@@ -51,10 +51,8 @@ def equal_step_epochs(train_size: int | None, dataset: str = "fashion-mnist", *,
         (563, 60, 6, 4)
     """
     recipe = train_defaults(dataset)
-    info = dataset_info(dataset)
-    full = info["split_sizes"]["train"]
-    images = train_size if train_size is not None else full * len(classes or range(info["num_classes"])) \
-        // info["num_classes"]
+    full = dataset_info(dataset)["split_sizes"]["train"]
+    images = train_images(dataset, train_size, classes)
     steps = steps if steps is not None else recipe["epochs"] * math.ceil(full / recipe["batch_size"])
     return max(1, round(steps / math.ceil(images / recipe["batch_size"])))
 
@@ -100,7 +98,6 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
         probe_layers(name)  # an unknown model fails here, before any training
     train_seeds = check_int_list("train_seeds", train_seeds, minimum=0)
     test = get_dataset(dataset, spec.split)
-    full, num_classes = dataset_info(dataset)["split_sizes"]["train"], dataset_info(dataset)["num_classes"]
     curves = {}
     for classes in class_sets:
         classes = sorted(classes) if classes is not None else None
@@ -111,7 +108,7 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
                                                                                          steps=steps)
             training = {} if plain else {"train_size": size, "subset": "per-class" if size is not None else None,
                                          "classes": classes, "epochs": epochs, "test_size": test_size}
-            used = size if size is not None else full * len(classes or range(num_classes)) // num_classes
+            used = train_images(dataset, size, classes)
             for name in models:
                 for seed in train_seeds:
                     model = pretrained(name, dataset, seed=seed, device=spec.device, **training)

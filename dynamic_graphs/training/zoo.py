@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..data import dataset_info
+from ..data import train_images
 from ..models import probe_layers
 from ..utils import as_list, atomic_path, check_int_list, lookup, shown_path
 from .checkpoints import checkpoint_path, finished
@@ -47,13 +47,8 @@ def zoo_row(model: Any) -> dict[str, Any]:
     meta = model.checkpoint
     hparams = meta["hparams"]
     dataset = meta.get("dataset")
-    train_size = hparams.get("train_size")
-    if train_size is None and dataset:
-        info = dataset_info(dataset)
-        split = (info.get("split_sizes") or {}).get("train")
-        # classes of a balanced split (Fashion-MNIST, CIFAR): their share of its images
-        classes = hparams.get("classes")
-        train_size = split if split is None or not classes else split * len(classes) // info["num_classes"]
+    train_size = train_images(dataset, hparams.get("train_size"), hparams.get("classes")) if dataset \
+        else hparams.get("train_size")
     history = meta.get("history") or []
     seconds = sum(float(row.get("seconds") or 0.0) for row in history)
     accuracy = meta.get("test_acc")
