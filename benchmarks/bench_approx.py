@@ -3,7 +3,8 @@
 On one sample of a trained model's test images (``dynamic_graphs.curve.sample_indices``, one seed) and
 every probe layer, each layer's features are extracted once (``iter_layer_features``) and scored
 by ``dynamic_graphs.curve.layer_scores`` twice over: exactly (the paper's graph) and with
-``method="approx"`` at each ``--dims`` width (a seeded random projection, then the exact path). Per
+``method="approx"`` at each ``--dims`` width (a seeded random projection, then the exact path), both
+on the float32 path (``precision="float32"``: the report's numbers predate the bfloat16 default). Per
 layer it records both Q values, |ΔQ| and the time of each scoring call (graph and Q; the features
 are shared and not counted). Two targets are checked:
 
@@ -67,7 +68,7 @@ def compare_layers(model, data, *, n: int, repeats: int, dims: list[int], k: int
             for method, dim in methods:
                 kind = "exact" if method == "exact" else "approx"
                 call = lambda: layer_scores(outputs, labels[indices], k=k, layer=layer, method=kind,  # noqa: E731
-                                            dim=dim, seed=seed + repeat)
+                                            dim=dim, seed=seed + repeat, precision="float32")
                 seconds, scores = timed(call, trials if repeat == 0 else 1)
                 rows.append({"repeat": repeat, "layer": layer, "D": width, "method": method,
                              "q": scores["modularity"], "seconds": seconds})

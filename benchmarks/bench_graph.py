@@ -2,9 +2,9 @@
 
 On seeded Gaussian features (float32, CPU), k = 3, three contenders run side by side:
 
-* **blocked**: ``knn_graph(features, k=3)``, the package's path (rows per block from
-  ``dynamic_graphs.graphs.BLOCK_BYTES``);
-* **whole**: ``knn_graph(features, k=3, rows=N)``, one block: the N × N similarity matrix held at
+* **blocked**: ``knn_graph(features, k=3, precision="float32")``, the package's float32 path (rows per
+  block from ``dynamic_graphs.graphs.BLOCK_BYTES``; ``bench_lowp_graph.py`` measures the bfloat16 one);
+* **whole**: the same with ``rows=N``, one block: the N × N similarity matrix held at
   once, as the package did before blocks (skipped where N² · 4 bytes exceeds ``--max-whole-gb``);
 * **floor**: the Gram products alone, ``features[block] @ features.T`` over the same blocks with
   nothing kept: what no exact method avoids.
@@ -53,8 +53,8 @@ def _child(contender: str, n: int, dim: int, k: int, edges_out: str | None) -> d
                 features[start:start + rows] @ features.T
     else:
         def run():
-            return knn_graph(features, k=k, rows=n if contender == "whole" else None)
-    knn_graph(features[:200], k=k)  # warm-up: thread pools, lazy imports
+            return knn_graph(features, k=k, rows=n if contender == "whole" else None, precision="float32")
+    knn_graph(features[:200], k=k, precision="float32")  # warm-up: thread pools, lazy imports
     torch.mm(features[:rows], features[:64].T)
     gc.collect()
     started = time.perf_counter()

@@ -121,8 +121,8 @@ def _candidate_stats(features, k: int) -> dict:
     low, row_errors = graphs.bfloat16_rows(features, inverse)
     block = graphs.low_precision_rows(features, low, inverse, 0, min(rows, n), 0.0, "bfloat16")
     margins = graphs.candidate_bound(features.shape[1], row_errors=row_errors)
-    mask, _ = graphs.candidate_mask(block, k, margins[:block.shape[0]].float().to(block.device))
-    counts = mask.sum(dim=1).double()
+    mask = graphs.candidate_mask(block, k, margins[:block.shape[0]].float().to(block.device))
+    counts = graphs.row_counts(mask).double()
     return {"margin_median": float(margins.median()), "margin_worst": graphs.candidate_bound(features.shape[1]),
             "rows": int(counts.numel()), "median": float(counts.median()),
             "p99": float(torch.quantile(counts, 0.99)), "max": int(counts.max()),

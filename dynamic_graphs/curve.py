@@ -89,12 +89,12 @@ class CurveSpec:
             to ``graph_dim`` columns first; :func:`~dynamic_graphs.graphs.random_projection`).
         graph_dim: columns of the approximate graph's projection.
         graph_precision: the product that finds each row's neighbours (:func:`~dynamic_graphs.knn_graph`'s
-            ``precision``): ``"float32"`` (the float32 similarity rows), ``"bfloat16"`` or
-            ``"tf32"`` (CUDA): low-precision candidates rescored exactly in float32, the same
-            graphs up to float32 rounding; ``"auto"``: bfloat16 where the device has native
-            bfloat16 kernels and a graph has at least
-            :data:`~dynamic_graphs.graphs.AUTO_MIN_SAMPLES` nodes, else float32 (docs/method.md,
-            "Exact graphs from low-precision candidates").
+            ``precision``): ``"auto"`` (default): bfloat16 where the device has native bfloat16
+            kernels and a graph has at least :data:`~dynamic_graphs.graphs.AUTO_MIN_SAMPLES` nodes,
+            else float32 (so the paper's n = 500 always takes float32); ``"float32"`` (the float32
+            similarity rows), ``"bfloat16"`` or ``"tf32"`` (CUDA) force a path: low-precision
+            candidates rescored exactly in float32 give the same graphs up to float32 rounding
+            (docs/method.md, "Exact graphs from low-precision candidates").
         graph_rows: similarity rows per block of :func:`~dynamic_graphs.knn_graph` (None: its
             memory budget).
         output: which tensor of a layer's output when a module returns a tuple, dict or
@@ -129,7 +129,7 @@ class CurveSpec:
     sampling: Literal["random", "sequential"] = "random"
     graph_method: str = "exact"
     graph_dim: int = APPROX_DIM
-    graph_precision: str = "float32"
+    graph_precision: str = "auto"
     graph_rows: int | None = None
     output: Any = None
     pool: Any = "flatten"
@@ -235,7 +235,7 @@ def _undefined_reason(features: torch.Tensor, graph) -> str | None:
 
 def layer_scores(features: torch.Tensor, labels: np.ndarray, *, k: int, layer: str,
                  with_leiden: bool = False, seed: int = 0, rows: int | None = None, method: str = "exact",
-                 dim: int = APPROX_DIM, precision: str = "float32") -> dict[str, float]:
+                 dim: int = APPROX_DIM, precision: str = "auto") -> dict[str, float]:
     """Scores of one layer's graph: Q against the classes, and optionally the Leiden view.
 
     ``rows``, ``method``, ``dim`` and ``precision`` are :func:`knn_graph`'s (``seed`` also seeds an approximate

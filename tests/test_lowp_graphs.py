@@ -4,12 +4,13 @@ Each row's candidates come from a bfloat16 product within the proven bound
 :func:`~dynamic_graphs.graphs.candidate_bound`, and are rescored in float32 by today's formula. The
 edges must be today's exactly, and the weights today's up to float32 rounding: both are float32
 evaluations of the same formula s = fl(fl(x_i · x_j) a_i) a_j whose dot products may be summed in a
-different order (a GEMM over the candidates instead of over every column), so a weight may differ in
-its last bits. The proven gap of two such evaluations is 2·[(1 + u)²(1 + γ_D) − 1] (u = 2^-24, about
+different order (a sampled product over the candidate pairs instead of a GEMM over every column), so
+a weight may differ in its last bits. The proven gap of two such evaluations is 2·[(1 + u)²(1 + γ_D) − 1] (u = 2^-24, about
 5e-4 at D = 4096), far from what happens: the weights are checked to WEIGHT_TOLERANCE = 1e-6, a few
 float32 ulps at the weights' magnitude (<= 1). The inputs are built so that no two similarities at
-the k-th place are closer than float32 rounding unless they are exactly equal (duplicates), where
-the tie rule (lower index) decides on both paths.
+the k-th place are closer than float32 rounding unless they are exactly equal (duplicates): such a
+row is a near-tie (NEAR_TIE) and takes its float32 row, so the tie rule (lower index) sees the same
+values on both paths.
 """
 from __future__ import annotations
 
@@ -238,8 +239,38 @@ def test_fallback_rows_and_blocks(monkeypatch):
     assert calls == [0, 0, 0, 0]
 
 
+def test_near_ties_take_the_float32_row(monkeypatch):
+    """Rows whose rescored k-th and (k+1)-th values are within NEAR_TIE take their float32 row: here the
+    rows whose best two are equal in exact arithmetic (a sample with two exact copies, or whose nearest
+    sample has copies)."""
+    base, _ = clustered(120, 32)
+    features = torch.cat([base, base[:10], base[:10]])  # rows i, 120 + i and 130 + i are equal for i < 10
+    inverse = inverse_norms(features)
+    low, errors = bfloat16_rows(features, inverse)
+    margins = candidate_bound(32, row_errors=errors).float()
+    monkeypatch.setattr(candidates, "max_candidates", lambda n_samples: n_samples)  # none falls back by count
+
+    def exact_rows() -> int:
+        return candidates.candidate_top_k(features, low, inverse, 0, 140, 1, 0.0, margins, "bfloat16", False)[2]
+
+    unit = features.double().numpy() / np.linalg.norm(features.double().numpy(), axis=1, keepdims=True)
+    exact = unit @ unit.T
+    np.fill_diagonal(exact, 0.0)
+    best_two = -np.sort(-exact, axis=1)[:, :2]
+    tied = int((best_two[:, 0] - best_two[:, 1] < 1e-12).sum())
+    assert tied >= 30  # the copies themselves, and the rows nearest to one of them
+    assert exact_rows() == tied
+    monkeypatch.setattr(candidates, "NEAR_TIE", -1.0)  # no near-tie rule: every row rescored
+    assert exact_rows() == 0
+
+
+def test_row_counts():
+    mask = torch.rand(50, 300, generator=torch.Generator().manual_seed(0)) < 0.1
+    np.testing.assert_array_equal(candidates.row_counts(mask).numpy(), mask.sum(dim=1).numpy())
+
+
 def test_fallback_cut_off():
-    assert max_candidates(2_000) == 16 and max_candidates(10_000) == 78 and max_candidates(50_000) == 390
+    assert max_candidates(200) == 16 and max_candidates(10_000) == 312 and max_candidates(50_000) == 1562
 
 
 def test_auto_uses_the_training_detection(monkeypatch):
@@ -268,7 +299,7 @@ def test_precision_option_errors():
 
 
 def test_curve_spec_graph_precision():
-    assert CurveSpec().graph_precision == "float32"
+    assert CurveSpec().graph_precision == "auto"
     assert CurveSpec(graph_precision="BFloat16").graph_precision == "bfloat16"
     with pytest.raises(UnknownNameError, match="bfloat16"):
         CurveSpec(graph_precision="bf16x")

@@ -18,8 +18,7 @@ from __future__ import annotations
 from .candidates import (
     AUTO_MIN_SAMPLES,
     GRAPH_PRECISIONS,
-    RESCORE_BYTES,
-    RESCORE_ROWS,
+    NEAR_TIE,
     bfloat16_rows,
     candidate_bound,
     candidate_mask,
@@ -27,6 +26,7 @@ from .candidates import (
     low_precision_rows,
     max_candidates,
     resolve_precision,
+    row_counts,
 )
 from .community import (
     class_membership,
@@ -65,9 +65,8 @@ __all__ = [
     "BLOCK_BYTES",
     "GRAPH_METHODS",
     "GRAPH_PRECISIONS",
+    "NEAR_TIE",
     "NORM_FLOOR",
-    "RESCORE_BYTES",
-    "RESCORE_ROWS",
     "as_feature_matrix",
     "bfloat16_rows",
     "block_rows",
@@ -88,6 +87,7 @@ __all__ = [
     "partition_modularity",
     "random_projection",
     "resolve_precision",
+    "row_counts",
     "similarity_rows",
     "symmetrised_edges",
     "top_k_neighbours",

@@ -8,6 +8,7 @@ low-precision candidates"). :func:`cosine_top_k` chooses the path for each block
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,8 +21,7 @@ from .similarity import NORM_FLOOR, top_k_neighbours
 __all__ = [
     "AUTO_MIN_SAMPLES",
     "GRAPH_PRECISIONS",
-    "RESCORE_BYTES",
-    "RESCORE_ROWS",
+    "NEAR_TIE",
     "bfloat16_rows",
     "candidate_bound",
     "candidate_mask",
@@ -29,21 +29,25 @@ __all__ = [
     "low_precision_rows",
     "max_candidates",
     "resolve_precision",
+    "row_counts",
 ]
 
 # The products that can find the neighbours (docs/method.md, "Exact graphs from low-precision candidates").
 GRAPH_PRECISIONS = ("float32", "bfloat16", "tf32", "auto")
 # A row with more low-precision candidates than this is not rescored: its float32 row is computed as
-# today's path does. Rescoring a row reads its candidates' feature rows (4·D bytes each, a gather,
-# measured at about 1.5 GB/s on the 2-core AVX512 CPU) where its float32 row costs 2·N·D flops in a
-# GEMM (about 100 GFLOP/s there): rescoring pays while a row has fewer than about N / 128 candidates.
+# today's path does. Rescoring reads one candidate's feature row per pair (a sampled dense-dense product,
+# torch.sparse.sampled_addmm: about 1.3 µs a pair at D = 4,096, one thread of the 2-core AMX CPU) where
+# a float32 row costs 2·N·D flops in a GEMM (about 0.57 ms at N = 10,000 there): both grow with D, and
+# rescoring pays below about N / 23 candidates a row. N / 32 keeps a margin.
 def max_candidates(n_samples: int) -> int:
-    """Candidates above which a row falls back to its float32 similarity row: ``max(16, N // 128)``."""
-    return max(16, n_samples // 128)
+    """Candidates above which a row falls back to its float32 similarity row: ``max(16, N // 32)``."""
+    return max(16, n_samples // 32)
 
 
-RESCORE_ROWS = 16  # rows rescored together against the union of their candidates
-RESCORE_BYTES = 64 * 2**20  # the candidates' feature rows gathered at once (at least one row's)
+# Two float32 evaluations of one cosine, summed in different orders, differ by a few units in the last place
+# on trained features (2·γ_D at worst): a row whose rescored k-th and (k+1)-th values (any two of its top
+# k + 1 for neighbour lists) are this close is a float32 near-tie, and takes its float32 row.
+NEAR_TIE = 2.0 ** -16
 _U32 = 2.0 ** -24  # float32 unit roundoff
 # The absolute-error floor: products and partial sums below float32's normal range (flushed to zero by
 # bfloat16 kernels), at most 2^-126 each, D of them per entry in each product, times the largest
@@ -205,22 +209,46 @@ def _cuda_matmul_flags(*, tf32: bool = False, bf16_reduction: bool = True) -> It
         matmul.allow_bf16_reduced_precision_reduction = saved_reduction
 
 
-def _rescored_top_k(matrix: torch.Tensor, inverse: torch.Tensor, rows: torch.Tensor, candidates: torch.Tensor,
-                    k: int, diagonal: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each of ``rows``' top k among its ``candidates`` (a (rows, N) mask), scored in float32 by today's
-    formula (:func:`similarity_rows`) against the union of the rows' candidates; ties to the lower index."""
-    union = torch.nonzero(candidates.any(dim=0)).squeeze(1)  # ascending sample indices
-    scores = matrix[rows] @ matrix[union].T
-    scores.mul_(inverse[rows, None]).mul_(inverse[None, union])
-    scores.masked_fill_(union[None, :] == rows[:, None], diagonal)
-    scores.masked_fill_(~candidates[:, union], -float("inf"))
-    values, order = torch.sort(scores, dim=1, descending=True, stable=True)  # equal values: lower index first
-    return union[order[:, :k]], values[:, :k]
+def _rescored_top_k(matrix: torch.Tensor, inverse: torch.Tensor, start: int, candidates: torch.Tensor, k: int,
+                    diagonal: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's top k among its ``candidates`` (the (rows, N) mask of rows ``start:start + rows``), scored in
+    float32 by today's formula (:func:`similarity_rows`: the product, then the two inverse norms), ties to
+    the lower index. Only the candidate pairs are multiplied (a sampled product, the CSR pattern of the
+    mask); a row without candidates gets -inf scores."""
+    n_rows, n_samples = candidates.shape
+    pairs = torch.nonzero(candidates)  # row-major: each row's candidates in ascending sample order
+    row_of, column = pairs[:, 0], pairs[:, 1].contiguous()
+    counts = torch.bincount(row_of, minlength=n_rows)
+    offsets = torch.zeros(n_rows + 1, dtype=torch.int64, device=candidates.device)
+    torch.cumsum(counts, 0, out=offsets[1:])
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the sampled product is all it is used for
+        warnings.simplefilter("ignore", UserWarning)
+        pattern = torch.sparse_csr_tensor(offsets, column, torch.zeros_like(column, dtype=matrix.dtype),
+                                          (n_rows, n_samples), check_invariants=False)
+        scores = torch.sparse.sampled_addmm(pattern, matrix[start:start + n_rows], matrix.T, beta=0.0).values()
+    scores = scores.mul_(inverse[start + row_of]).mul_(inverse[column])
+    scores.masked_fill_(column == start + row_of, diagonal)
+    width = max(k, int(counts.max()) if n_rows else k)
+    place = torch.arange(column.numel(), device=column.device) - offsets[row_of]
+    padded = torch.full((n_rows, width), -float("inf"), dtype=scores.dtype, device=scores.device)
+    padded[row_of, place] = scores
+    index = torch.zeros((n_rows, width), dtype=torch.int64, device=column.device)
+    index[row_of, place] = column
+    values, order = torch.sort(padded, dim=1, descending=True, stable=True)  # equal values: lower index first
+    return index.gather(1, order[:, :k]), values[:, :k]
 
 
-def candidate_mask(block: torch.Tensor, k: int, margins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's candidates in a low-precision block t (rows, N): ``(mask, best)``, the entries that can be
-    in its float32 top k (t_ij >= θ_i, docs/method.md, "The candidates") and the index of its best entry.
+def row_counts(mask: torch.Tensor) -> torch.Tensor:
+    """The number of True entries of each row of a 2-D mask (int64; numpy's count on the CPU, several times
+    faster there than torch's reduction)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=1).astype(np.int64))
+    return mask.sum(dim=1)
+
+
+def candidate_mask(block: torch.Tensor, k: int, margins: torch.Tensor) -> torch.Tensor:
+    """Each row's candidates in a low-precision block t (rows, N): the mask of the entries that can be in
+    its float32 top k (t_ij >= θ_i, docs/method.md, "The candidates").
 
     ``margins`` holds the rows' E_i (:func:`candidate_bound`). A bfloat16 block is the product
     rounded once more, monotonically: t_(k) is the rounded p_(k), which it exceeds by at most half an
@@ -228,12 +256,11 @@ def candidate_mask(block: torch.Tensor, k: int, margins: torch.Tensor) -> tuple[
     θ_i and of the margins (``|t_(k)| <= 1.01``); rounded to the block's format θ_i only admits more
     (for bfloat16 t, t >= θ exactly when t >= θ rounded up, and θ rounded down admits a superset).
     """
-    top = torch.topk(block, k, dim=1)
-    kth = top.values[:, -1:].float()
+    kth = torch.topk(block, k, dim=1).values[:, -1:].float()
     threshold = kth - (2 * margins[:, None] + 2.0 ** -21)
     if block.dtype == torch.bfloat16:  # |t| in [2^(e-1), 2^e) has an ulp of 2^(e-8) in bfloat16's 8 bits
         threshold -= torch.ldexp(torch.ones_like(kth), torch.frexp(kth).exponent - 9)
-    return block >= threshold.to(block.dtype), top.indices[:, 0]
+    return block >= threshold.to(block.dtype)
 
 
 def candidate_top_k(matrix: torch.Tensor, low: torch.Tensor | None, inverse: torch.Tensor, start: int, stop: int,
@@ -243,28 +270,21 @@ def candidate_top_k(matrix: torch.Tensor, low: torch.Tensor | None, inverse: tor
     and how many rows fell back to their float32 row."""
     n_samples = matrix.shape[0]
     block = low_precision_rows(matrix, low, inverse, start, stop, diagonal, precision)
-    candidates, best = candidate_mask(block, k, margins[start:stop])
+    candidates = candidate_mask(block, k, margins[start:stop])
     del block
-    counts = candidates.view(torch.uint8).sum(dim=1, dtype=torch.int32)  # twice as fast as a bool sum
-    indices = np.empty((stop - start, k), dtype=np.int64)
-    values = np.empty((stop - start, k), dtype=np.float32)
-    fallback = counts > max_candidates(n_samples)
-    if bool(fallback.any()):
-        local = torch.nonzero(fallback).squeeze(1)
+    fallback = row_counts(candidates).to(matrix.device) > max_candidates(n_samples)
+    candidates[fallback] = False  # those rows take their float32 row: nothing to rescore
+    found, scores = _rescored_top_k(matrix, inverse, start, candidates, k + 1, diagonal)
+    # A near-tie among the rescored top k + 1 (where the float32 path's own rounding decides) takes the float32
+    # row too, so that exact ties (duplicates, constant rows) are ordered as that path orders them.
+    gaps = scores[:, :k] - scores[:, 1:] if every_tie else scores[:, k - 1:k] - scores[:, k:]
+    exact_rows = fallback | (gaps <= NEAR_TIE).any(dim=1)
+    indices, values = found[:, :k].cpu().numpy(), scores[:, :k].cpu().numpy()
+    if bool(exact_rows.any()):
+        local = torch.nonzero(exact_rows).squeeze(1)
         exact = matrix[local + start] @ matrix.T
         exact.mul_(inverse[local + start, None]).mul_(inverse[None, :])
         exact[torch.arange(local.numel(), device=exact.device), local + start] = diagonal
-        found, scores = top_k_neighbours(exact, k, every_tie=every_tie)
-        indices[local.cpu().numpy()], values[local.cpu().numpy()] = found, scores
-    rescore = torch.nonzero(~fallback).squeeze(1)
-    if rescore.numel():
-        # rows with the same best candidate share most of their candidates: together, the union is small
-        rescore = rescore[torch.argsort(best[rescore], stable=True)]
-        most = int(counts[rescore].max())
-        chunk = max(1, min(RESCORE_ROWS, RESCORE_BYTES // (matrix.shape[1] * matrix.element_size() * most)))
-        for at in range(0, rescore.numel(), chunk):
-            local = rescore[at:at + chunk]
-            found, scores = _rescored_top_k(matrix, inverse, local + start, candidates[local], k, diagonal)
-            rows_np = local.cpu().numpy()
-            indices[rows_np], values[rows_np] = found.cpu().numpy(), scores.cpu().numpy()
-    return indices, values, int(fallback.sum())
+        local = local.cpu().numpy()
+        indices[local], values[local] = top_k_neighbours(exact, k, every_tie=every_tie)
+    return indices, values, int(exact_rows.sum())

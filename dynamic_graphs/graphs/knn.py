@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # igraph is imported lazily: `import dynamic_graphs` stays li
 
 
 def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | None = None,
-                 exclude_self: bool = False, precision: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+                 exclude_self: bool = False, precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Each sample's k most cosine-similar samples (zero self-similarity), without the N × N matrix.
 
     The similarity matrix is computed ``rows`` rows at a time (default: as many as fit
@@ -51,8 +51,8 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
     O(rows · N) + O(N · k); on CUDA the blocks are computed and reduced on the device. The result is
     the top k of :func:`cosine_similarity` (:func:`top_k_neighbours`: ties to the lower index).
     The Gram product runs in the features' dtype (:func:`as_feature_matrix`: float32, or float64
-    kept); with the default ``precision="float32"`` no TF32 or matmul-precision flag is set here, so
-    on CUDA PyTorch's setting applies.
+    kept); on the float32 path no TF32 or matmul-precision flag is set here, so on CUDA PyTorch's
+    setting applies.
 
     Args:
         features: (N, ...) torch tensor (any device) or numpy array.
@@ -61,13 +61,13 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
         rows: rows per block; None: from :data:`BLOCK_BYTES`.
         exclude_self: leave each sample out of its own neighbours (its similarity -inf instead of
             the paper's 0): the k nearest *other* samples, for leave-one-out measures.
-        precision: the product that finds the neighbours: ``"float32"`` (today's path: the float32
-            similarity rows), ``"bfloat16"`` or ``"tf32"`` (CUDA): each row's candidates from a
-            low-precision product within the proven bound :func:`candidate_bound`, rescored
-            exactly in float32, the same neighbours and weights up to float32 rounding
-            (docs/method.md, "Exact graphs from low-precision candidates"); ``"auto"``: bfloat16
-            where the device has native bfloat16 kernels and N >= :data:`AUTO_MIN_SAMPLES`, float32
-            elsewhere. float64 features always take the float64 path.
+        precision: the product that finds the neighbours: ``"auto"`` (default): bfloat16 where the
+            device has native bfloat16 kernels and N >= :data:`AUTO_MIN_SAMPLES`, float32
+            elsewhere; ``"float32"`` (the float32 similarity rows), ``"bfloat16"`` or ``"tf32"``
+            (CUDA) force a path: each row's candidates from a low-precision product within the
+            proven bound :func:`candidate_bound`, rescored exactly in float32, give the same
+            neighbours and weights up to float32 rounding (docs/method.md, "Exact graphs from
+            low-precision candidates"). float64 features always take the float64 path.
 
     Returns:
         ``(indices, values)``, both (N, k) numpy arrays, most similar first.
@@ -151,7 +151,7 @@ def random_projection(features: Any, dim: int = APPROX_DIM, *, seed: int = 0, na
 
 def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int | None = None,
               method: str = "exact", dim: int = APPROX_DIM, seed: int = 0,
-              precision: str = "float32") -> igraph.Graph:
+              precision: str = "auto") -> igraph.Graph:
     """The paper's k-NN graph of one layer's representation (Lu et al. 2022; docs/method.md, "The measure").
 
     Each sample's features are flattened; cosine similarity; the diagonal set to 0 before the
@@ -174,10 +174,10 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
             random projection of the features to ``dim`` columns (:func:`random_projection`), for
             wide layers at large N; an approximation, see docs/method.md.
         dim, seed: the approximate graph's projected width and projection seed.
-        precision: ``"float32"`` (today's path), ``"bfloat16"``, ``"tf32"`` (CUDA) or ``"auto"``:
-            the product that finds each row's neighbours (:func:`cosine_top_k`); every choice
-            gives the same graph up to float32 rounding, the low-precision ones faster where the
-            device has native kernels.
+        precision: ``"auto"`` (default), ``"float32"``, ``"bfloat16"`` or ``"tf32"`` (CUDA): the
+            product that finds each row's neighbours (:func:`cosine_top_k`); every choice gives the
+            same graph up to float32 rounding, the low-precision ones faster where the device has
+            native kernels and N is large.
 
     Returns:
         Undirected ``igraph.Graph`` with N vertices and edge attribute ``"weight"``.
