@@ -4,7 +4,7 @@ For each (N, D), on seeded features (float32, CPU, k = 3), four contenders side 
 
 * **floor**: the float32 Gram products alone, ``features[block] @ features.T`` over the blocks of
   ``dynamic_graphs.graphs.block_rows`` with nothing kept: what no float32 exact method avoids;
-* **float32**: ``knn_graph(features, k=3)``, today's path;
+* **float32**: ``knn_graph(features, k=3, precision="float32")``, the float32 path;
 * **bfloat16**: ``knn_graph(features, k=3, precision="bfloat16")``: bfloat16 candidates within the
   proven bound ``candidate_bound(D)``, rescored in float32 (docs/method.md, "Exact graphs from
   low-precision candidates");
