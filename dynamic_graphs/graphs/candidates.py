@@ -116,10 +116,10 @@ def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "c
 
 
 # "auto" takes the bfloat16 path from this many samples: below it the candidates' overheads outweigh the
-# cheaper product. Trained ResNet56 layers (D = 4,096 to 16,384), the 2-core AMX CPU, quiet: the bfloat16
-# path took 1.0-1.57x the float32 path's time at N = 2,000, 0.59-0.95x at 4,000 and 0.42-0.61x at 10,000;
-# the 28-layer curve at the paper's n = 500 took 1.47x (reports/benchmark_lowp_graph.txt,
-# benchmark_curve_lowp.txt). 5,000 keeps a margin above the break-even of the narrower layers.
+# cheaper product. Trained ResNet56 layers (D = 4,096 to 16,384), the 2-core AMX CPU, quiet: single graphs
+# took 0.77-1.26x the float32 path's time at N = 1,000, 0.46-0.70x at 2,000 and 0.32-0.44x at 5,000; the
+# 28-layer curve at the paper's n = 500 took 1.05x (docs/benchmarks.md). 5,000 keeps a margin for
+# narrower layers and busier CPUs.
 AUTO_MIN_SAMPLES = 5_000
 
 
