@@ -44,9 +44,10 @@ def max_candidates(n_samples: int) -> int:
     return max(16, n_samples // 32)
 
 
-# Two float32 evaluations of one cosine, summed in different orders, differ by a few units in the last place
-# on trained features (2·γ_D at worst): a row whose rescored k-th and (k+1)-th values (any two of its top
-# k + 1 for neighbour lists) are this close is a float32 near-tie, and takes its float32 row.
+# Exact ties (duplicate samples, constant rows) come out of two summation orders a few units in the last
+# place apart: a row whose rescored k-th and (k+1)-th values (any two of its top k + 1 for neighbour lists)
+# are this close is taken as tied, and takes its float32 row, so the tie rule sees the float32 path's values.
+# Wider float32 near-ties (up to 2·γ_D apart) may still be ordered either way, as docs/method.md says.
 NEAR_TIE = 2.0 ** -16
 _U32 = 2.0 ** -24  # float32 unit roundoff
 # The absolute-error floor: products and partial sums below float32's normal range (flushed to zero by
