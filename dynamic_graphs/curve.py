@@ -90,11 +90,12 @@ class CurveSpec:
         graph_dim: columns of the approximate graph's projection.
         graph_precision: the product that finds each row's neighbours (:func:`~dynamic_graphs.knn_graph`'s
             ``precision``): ``"auto"`` (default): bfloat16 where the device has native bfloat16
-            kernels and a graph has at least :data:`~dynamic_graphs.graphs.AUTO_MIN_SAMPLES` nodes,
-            else float32 (so the paper's n = 500 always takes float32); ``"float32"`` (the float32
-            similarity rows), ``"bfloat16"`` or ``"tf32"`` (CUDA) force a path: low-precision
-            candidates rescored exactly in float32 give the same graphs up to float32 rounding
-            (docs/method.md, "Exact graphs from low-precision candidates").
+            kernels and a graph has at least :data:`~dynamic_graphs.graphs.AUTO_MIN_SAMPLES` nodes of
+            :data:`~dynamic_graphs.graphs.AUTO_MIN_FEATURES` features, else float32 (so the paper's
+            n = 500 always takes float32); ``"float32"`` (the float32 similarity rows),
+            ``"bfloat16"`` or ``"tf32"`` (CUDA) force a path: low-precision candidates rescored
+            exactly in float32 give the same graphs up to float32 rounding (docs/method.md, "Exact
+            graphs from low-precision candidates").
         graph_rows: similarity rows per block of :func:`~dynamic_graphs.knn_graph` (None: its
             memory budget).
         output: which tensor of a layer's output when a module returns a tuple, dict or

@@ -274,6 +274,7 @@ def test_fallback_cut_off():
 
 
 def test_auto_uses_the_training_detection(monkeypatch):
+    monkeypatch.setattr(candidates, "AUTO_MIN_FEATURES", 16)
     features = gaussian(40, 16)
     monkeypatch.setattr(candidates, "bfloat16_kernels", lambda device: False)
     assert resolve_precision("auto", features) == "float32"
@@ -286,6 +287,7 @@ def test_auto_uses_the_training_detection(monkeypatch):
     monkeypatch.setattr(candidates, "AUTO_MIN_SAMPLES", 40)
     assert resolve_precision("auto", features) == "bfloat16"
     assert resolve_precision("auto", features[:39]) == "float32"
+    assert resolve_precision("auto", features[:, :15]) == "float32"  # too few features to pay
     assert resolve_precision("auto", features.double()) == "float32"
 
 

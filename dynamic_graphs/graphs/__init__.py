@@ -16,6 +16,7 @@ Four modules, each reading only the ones before it:
 from __future__ import annotations
 
 from .candidates import (
+    AUTO_MIN_FEATURES,
     AUTO_MIN_SAMPLES,
     GRAPH_PRECISIONS,
     NEAR_TIE,
@@ -61,6 +62,7 @@ from .similarity import (
 __all__ = [
     "import_igraph",
     "APPROX_DIM",
+    "AUTO_MIN_FEATURES",
     "AUTO_MIN_SAMPLES",
     "BLOCK_BYTES",
     "GRAPH_METHODS",

@@ -19,6 +19,7 @@ from ..utils import bfloat16_kernels, check_int, lookup
 from .similarity import NORM_FLOOR, top_k_neighbours
 
 __all__ = [
+    "AUTO_MIN_FEATURES",
     "AUTO_MIN_SAMPLES",
     "GRAPH_PRECISIONS",
     "NEAR_TIE",
@@ -116,12 +117,14 @@ def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "c
     return bound
 
 
-# "auto" takes the bfloat16 path from this many samples: below it the candidates' overheads outweigh the
-# cheaper product. Trained ResNet56 layers (D = 4,096 to 16,384), the 2-core AMX CPU, quiet: single graphs
-# took 0.77-1.26x the float32 path's time at N = 1,000, 0.46-0.70x at 2,000 and 0.32-0.44x at 5,000; the
-# 28-layer curve at the paper's n = 500 took 1.05x (docs/benchmarks.md). 5,000 keeps a margin for
-# narrower layers and busier CPUs.
+# "auto" takes the bfloat16 path from this many samples and features: below them the candidates' passes over
+# each block (a few ns an entry) outweigh the cheaper product (about 1.9e-3 ns an entry per feature against
+# float32's 6.6e-3). The 2-core AMX CPU, quiet, trained ResNet56 layers (D = 4,096 to 16,384): single graphs
+# took 0.77-1.26x the float32 path's time at N = 1,000, 0.46-0.70x at 2,000 and 0.32-0.44x at 5,000, the
+# 28-layer curve at the paper's n = 500 1.05x; random projections of its last layer at N = 5,000-10,000:
+# 1.02-1.03x at D = 256, 0.81-0.87x at 512, 0.61-0.65x at 1,024 (docs/benchmarks.md).
 AUTO_MIN_SAMPLES = 5_000
+AUTO_MIN_FEATURES = 512
 
 
 def resolve_precision(precision: str, matrix: torch.Tensor) -> str:
@@ -129,14 +132,16 @@ def resolve_precision(precision: str, matrix: torch.Tensor) -> str:
 
     ``"auto"``: bfloat16 where the device has native bfloat16 matrix kernels
     (:func:`~dynamic_graphs.utils.bfloat16_kernels`, the detection training uses) and there are at
-    least :data:`AUTO_MIN_SAMPLES` samples; float32 elsewhere. float64 features always keep the
+    least :data:`AUTO_MIN_SAMPLES` samples of at least :data:`AUTO_MIN_FEATURES` features; float32
+    elsewhere. float64 features always keep the
     float64 product.
     """
     precision = lookup(precision, GRAPH_PRECISIONS, what="graph precision")
     if matrix.dtype != torch.float32 or precision == "float32":
         return "float32"
     if precision == "auto":
-        pays = matrix.shape[0] >= AUTO_MIN_SAMPLES and bfloat16_kernels(matrix.device)
+        n_samples, n_features = matrix.shape
+        pays = n_samples >= AUTO_MIN_SAMPLES and n_features >= AUTO_MIN_FEATURES and bfloat16_kernels(matrix.device)
         return "bfloat16" if pays else "float32"
     if precision == "tf32" and matrix.device.type != "cuda":
         raise ValueError(f"precision='tf32' needs CUDA features, got features on {matrix.device}; "

@@ -62,11 +62,11 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
         exclude_self: leave each sample out of its own neighbours (its similarity -inf instead of
             the paper's 0): the k nearest *other* samples, for leave-one-out measures.
         precision: the product that finds the neighbours: ``"auto"`` (default): bfloat16 where the
-            device has native bfloat16 kernels and N >= :data:`AUTO_MIN_SAMPLES`, float32
-            elsewhere; ``"float32"`` (the float32 similarity rows), ``"bfloat16"`` or ``"tf32"``
-            (CUDA) force a path: each row's candidates from a low-precision product within the
-            proven bound :func:`candidate_bound`, rescored exactly in float32, give the same
-            neighbours and weights up to float32 rounding (docs/method.md, "Exact graphs from
+            device has native bfloat16 kernels, N >= :data:`AUTO_MIN_SAMPLES` and D >=
+            :data:`AUTO_MIN_FEATURES`, float32 elsewhere; ``"float32"`` (the float32 similarity
+            rows), ``"bfloat16"`` or ``"tf32"`` (CUDA) force a path: each row's candidates from a
+            low-precision product within the proven bound :func:`candidate_bound`, rescored exactly
+            in float32, give the same neighbours and weights up to float32 rounding (docs/method.md, "Exact graphs from
             low-precision candidates"). float64 features always take the float64 path.
 
     Returns:
