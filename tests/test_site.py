@@ -140,14 +140,22 @@ def test_findings_and_index_have_one_row_per_report_in_the_papers_order(tmp_path
     assert ":hidden:" in index
 
 
-def test_every_committed_report_has_a_title_and_the_current_ones_a_verdict():
+def test_every_committed_report_is_in_the_current_layout():
+    """A title and a verdict (dg.reports.start), the first image before the first table, alt text on
+    every image, and the clean commit it ran from."""
     reports = sorted((REPO / "reports").glob("*.ipynb"))
     assert reports
     for path in reports:
         summary = read_report(path)
-        assert summary.title and summary.commit, path.name
-        if not summary.title_from_cell:  # rendered with dg.reports.start: the current layout
-            assert summary.verdict is not None, f"{path.name} has a title but no verdict"
+        assert summary.title and summary.commit and "dirty" not in summary.commit, path.name
+        assert not summary.title_from_cell and summary.verdict is not None, f"{path.name}: earlier layout"
+        outputs = [output for cell in nbformat.read(path, as_version=4).cells for output in cell.get("outputs", [])]
+        kinds = ["image" if "image/png" in output.get("data", {}) else
+                 "table" if "text/html" in output.get("data", {}) else None for output in outputs]
+        assert "image" in kinds and ("table" not in kinds or kinds.index("image") < kinds.index("table")), path.name
+        for output, kind in zip(outputs, kinds):
+            if kind == "image":
+                assert output.get("metadata", {}).get("image/png", {}).get("dynamic_graphs", {}).get("alt"), path.name
 
 
 def test_readme_is_a_short_front_door_whose_links_and_picture_exist():
