@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 from torch.utils.data import Subset
 

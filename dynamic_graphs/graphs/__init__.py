@@ -55,6 +55,7 @@ from .similarity import (
     check_k,
     cosine_similarity,
     inverse_norms,
+    similarity_of_rows,
     similarity_rows,
     top_k_neighbours,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "random_projection",
     "resolve_precision",
     "row_counts",
+    "similarity_of_rows",
     "similarity_rows",
     "symmetrised_edges",
     "top_k_neighbours",

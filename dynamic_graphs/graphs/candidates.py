@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..utils import bfloat16_kernels, check_int, lookup
-from .similarity import NORM_FLOOR, top_k_neighbours
+from .similarity import NORM_FLOOR, similarity_of_rows, top_k_neighbours
 
 __all__ = [
     "AUTO_MIN_FEATURES",
@@ -288,9 +288,7 @@ def candidate_top_k(matrix: torch.Tensor, low: torch.Tensor | None, inverse: tor
     indices, values = found[:, :k].cpu().numpy(), scores[:, :k].cpu().numpy()
     if bool(exact_rows.any()):
         local = torch.nonzero(exact_rows).squeeze(1)
-        exact = matrix[local + start] @ matrix.T
-        exact.mul_(inverse[local + start, None]).mul_(inverse[None, :])
-        exact[torch.arange(local.numel(), device=exact.device), local + start] = diagonal
+        exact = similarity_of_rows(matrix, inverse, local + start, diagonal)
         local = local.cpu().numpy()
         indices[local], values[local] = top_k_neighbours(exact, k, every_tie=every_tie)
     return indices, values, int(exact_rows.sum())

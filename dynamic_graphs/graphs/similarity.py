@@ -21,6 +21,7 @@ __all__ = [
     "check_k",
     "cosine_similarity",
     "inverse_norms",
+    "similarity_of_rows",
     "similarity_rows",
     "top_k_neighbours",
 ]
@@ -82,9 +83,18 @@ def similarity_rows(matrix: torch.Tensor, inverse: torch.Tensor, start: int, sto
     """Rows ``start:stop`` of the cosine-similarity matrix, with ``diagonal`` on the diagonal: the paper's
     0 (a self entry can still be among the top k, and is no edge; see cosine_similarity), or -inf to
     leave each sample out of its own neighbours. ``inverse`` is :func:`inverse_norms` of ``matrix``."""
-    block = matrix[start:stop] @ matrix.T
-    block.mul_(inverse[start:stop, None]).mul_(inverse[None, :])
-    block.diagonal(start).fill_(diagonal)
+    return similarity_of_rows(matrix, inverse, slice(start, stop), diagonal)
+
+
+def similarity_of_rows(matrix: torch.Tensor, inverse: torch.Tensor, rows: slice | torch.Tensor,
+                       diagonal: float = 0.0) -> torch.Tensor:
+    """The rows ``rows`` (a slice, which reads the features in place, or an index tensor) of the
+    cosine-similarity matrix: the product, then the two inverse norms, then ``diagonal`` on each
+    row's own entry, as :func:`similarity_rows`."""
+    block = matrix[rows] @ matrix.T
+    block.mul_(inverse[rows, None]).mul_(inverse[None, :])
+    own = torch.arange(matrix.shape[0], device=block.device)[rows]
+    block[torch.arange(block.shape[0], device=block.device), own] = diagonal
     return block
 
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ...frames import INTERVAL_LEVEL, t_interval, welch_interval
+from ...frames import t_interval, welch_interval
 
 __all__ = [
     "AGREEMENT",
