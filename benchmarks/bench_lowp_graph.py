@@ -8,8 +8,8 @@ For each (N, D), on seeded features (float32, CPU, k = 3), four contenders side 
 * **bfloat16**: ``knn_graph(features, k=3, precision="bfloat16")``: bfloat16 candidates within the
   proven bound ``candidate_bound(D)``, rescored in float32 (docs/method.md, "Exact graphs from
   low-precision candidates");
-* **bf16 floor**: the bfloat16 Gram products alone over the same blocks (unit rows): the bfloat16
-  path's own floor, to see what its candidates and rescoring add.
+* **bf16 floor**: the bfloat16 Gram products alone (unit rows), over the bfloat16 path's blocks
+  (``low_block_rows``): its own floor, to see what its candidates and rescoring add.
 
 The features (``--data``): ``clustered`` (default), ReLU of 10 Gaussian class centres plus unit
 noise; ``gaussian``, the i.i.d. noise of ``bench_graph.py``; ``MODEL:LAYER``, a layer of the
@@ -17,7 +17,7 @@ package's trained model on the first N Fashion-MNIST training images (``resnet56
 4,096; ``resnet56:conv1``, D = 16,384: the case the path is for), extracted once and read by every
 contender; or a ``.npy``/``.pt`` file of saved features. On both synthetic kinds the cosines of
 high-dimensional noise concentrate, so a row's k-th neighbour has hundreds of others within 2·E_i and
-nearly every row falls back: the worst case, the float32 path plus one bfloat16 block.
+many rows fall back: the worst case, up to the float32 path plus one bfloat16 block.
 
 Each (N, D, contender) runs in a fresh child interpreter (this script with ``--child``), so its
 peak resident memory is its own (``os.wait4``'s ``ru_maxrss``, as ``bench_graph.py``); in the child
@@ -116,13 +116,15 @@ def _candidate_stats(features, k: int) -> dict:
     from dynamic_graphs import graphs
 
     n = features.shape[0]
-    rows = graphs.block_rows(n)
+    rows = graphs.low_block_rows(n, features.device)
     inverse = graphs.inverse_norms(features)
     low, row_errors = graphs.bfloat16_rows(features, inverse)
     block = graphs.low_precision_rows(features, low, inverse, 0, min(rows, n), 0.0, "bfloat16")
     margins = graphs.candidate_bound(features.shape[1], row_errors=row_errors)
-    mask = graphs.candidate_mask(block, k, margins[:block.shape[0]].float().to(block.device))
-    counts = graphs.row_counts(mask).double()
+    maxima = graphs.group_maxima(block)
+    threshold = graphs.candidate_thresholds(features, inverse, 0, block, maxima, k,
+                                            margins[:block.shape[0]].float().to(block.device), 0.0)
+    counts = graphs.row_counts(block >= threshold).double()
     return {"margin_median": float(margins.median()), "margin_worst": graphs.candidate_bound(features.shape[1]),
             "rows": int(counts.numel()), "median": float(counts.median()),
             "p99": float(torch.quantile(counts, 0.99)), "max": int(counts.max()),
@@ -145,10 +147,12 @@ def _child(contender: str, data: str, n: int, dim: int, k: int, out: str | None,
             for start in range(0, n, rows):
                 features[start:start + rows] @ features.T
     elif contender == "bf16-floor":
+        low_rows = graphs.low_block_rows(n, features.device)  # the bfloat16 path's blocks
+
         def run():
             low, _ = graphs.bfloat16_rows(features, graphs.inverse_norms(features))
-            for start in range(0, n, rows):
-                low[start:start + rows] @ low.T
+            for start in range(0, n, low_rows):
+                low[start:start + low_rows] @ low.T
     else:
         def run():
             return knn_graph(features, k=k, precision=contender)

@@ -57,9 +57,11 @@ def clustered(n: int, dim: int, classes: int = 5, spread: float = 1.0, seed: int
 @pytest.fixture(params=["default", "rescore-all"])
 def rescoring(request, monkeypatch):
     """Run each equality test twice: with the package's fallback cut-off, and with every row rescored
-    (no fallback), so the rescoring path is exercised on small graphs too."""
+    (no fallback) from groups of 7 columns (a part-group at the end of most rows), so the rescoring path
+    is exercised on small graphs too."""
     if request.param == "rescore-all":
         monkeypatch.setattr(candidates, "max_candidates", lambda n_samples: n_samples)
+        monkeypatch.setattr(candidates, "GROUP", 7)
     return request.param
 
 
@@ -226,7 +228,7 @@ def test_fallback_rows_and_blocks(monkeypatch):
 
     def spy(*args, **kwargs):
         result = original(*args, **kwargs)
-        calls.append(result[2])
+        calls.append(len(result[2]))
         return result
 
     monkeypatch.setattr(knn, "candidate_top_k", spy)
@@ -251,7 +253,7 @@ def test_near_ties_take_the_float32_row(monkeypatch):
     monkeypatch.setattr(candidates, "max_candidates", lambda n_samples: n_samples)  # none falls back by count
 
     def exact_rows() -> int:
-        return candidates.candidate_top_k(features, low, inverse, 0, 140, 1, 0.0, margins, "bfloat16", False)[2]
+        return len(candidates.candidate_top_k(features, low, inverse, 0, 140, 1, 0.0, margins, "bfloat16", False)[2])
 
     unit = features.double().numpy() / np.linalg.norm(features.double().numpy(), axis=1, keepdims=True)
     exact = unit @ unit.T
@@ -360,3 +362,46 @@ def test_cuda_flags_are_restored(caller_tf32):
         assert matmul.fp32_precision == caller_tf32
     finally:
         matmul.fp32_precision, matmul.allow_bf16_reduced_precision_reduction = saved
+
+
+@pytest.mark.parametrize("group", [1, 7, 64, 1000])
+def test_candidate_pairs_are_the_thresholded_entries(monkeypatch, group):
+    """Reading the groups whose maxima pass gives every entry at or above each row's threshold, and only
+    those, with whole groups, a part-group at the end of the rows (300 = 42 · 7 + 6), a single part-group,
+    or fewer groups than neighbours; rows over the limit are left out; the k best columns are the block's."""
+    features, _ = clustered(300, 48, spread=3.0)
+    inverse = inverse_norms(features)
+    low, errors = bfloat16_rows(features, inverse)
+    margins = candidate_bound(48, row_errors=errors).float()
+    block = low_precision_rows(features, low, inverse, 0, 300, 0.0, "bfloat16")
+    monkeypatch.setattr(candidates, "GROUP", group)
+    k = 3
+    maxima = candidates.group_maxima(block)
+    expected = torch.topk(block.float(), k, dim=1).values[:, -1]
+    best = candidates.best_columns(block, maxima, k)
+    assert torch.equal(block.gather(1, best).float().amin(1), expected)  # the k-th best value (ties in any order)
+    threshold = candidates.candidate_thresholds(features, inverse, 0, block, maxima, k, margins, 0.0)
+    mask = block >= threshold
+    counts = mask.sum(dim=1)
+    limit = int(counts.float().median())  # about half the rows over it
+    row_of, column, fallback = candidates.candidate_pairs(block, maxima, threshold, limit)
+    assert torch.equal(fallback, counts > limit) and 0 < int(fallback.sum()) < 300
+    expected_rows, expected_columns = torch.nonzero(mask & ~fallback[:, None], as_tuple=True)
+    assert torch.equal(row_of, expected_rows) and torch.equal(column, expected_columns)
+
+
+def test_threshold_admits_the_float32_top_k_and_its_near_ties():
+    """θ_i admits every entry whose float32 similarity is within NEAR_TIE of the row's k-th (float64 check of
+    the float32 path's values against the low-precision block)."""
+    features, _ = clustered(400, 96, spread=2.0)
+    inverse = inverse_norms(features)
+    low, errors = bfloat16_rows(features, inverse)
+    margins = candidate_bound(96, row_errors=errors).float()
+    block = low_precision_rows(features, low, inverse, 0, 400, 0.0, "bfloat16")
+    threshold = candidates.candidate_thresholds(features, inverse, 0, block, candidates.group_maxima(block), 5,
+                                                margins, 0.0)
+    exact = similarity_rows(features, inverse, 0, 400, 0.0)
+    kth = torch.topk(exact, 5, dim=1).values[:, -1:]
+    needed = exact >= kth - candidates.NEAR_TIE
+    assert bool((block >= threshold)[needed].all())
+    assert float((block >= threshold).sum(1).float().mean()) < 40  # and far fewer than every entry

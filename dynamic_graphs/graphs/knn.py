@@ -17,6 +17,8 @@ from .candidates import (
     bfloat16_rows,
     candidate_bound,
     candidate_top_k,
+    exact_top_k,
+    low_block_rows,
     resolve_precision,
 )
 from .community import import_igraph
@@ -58,7 +60,8 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
         features: (N, ...) torch tensor (any device) or numpy array.
         k: neighbours per sample, 1 <= k < N.
         name: layer name for error messages.
-        rows: rows per block; None: from :data:`BLOCK_BYTES`.
+        rows: rows per block; None: from :data:`BLOCK_BYTES` (the low-precision path on a CPU:
+            :func:`low_block_rows`).
         exclude_self: leave each sample out of its own neighbours (its similarity -inf instead of
             the paper's 0): the k nearest *other* samples, for leave-one-out measures.
         precision: the product that finds the neighbours: ``"auto"`` (default): bfloat16 where the
@@ -75,7 +78,7 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
     matrix = as_feature_matrix(features, name=name)
     n_samples = matrix.shape[0]
     k = check_k(k, n_samples)
-    rows = block_rows(n_samples, matrix.element_size()) if rows is None else check_int("rows", rows, minimum=1)
+    rows = check_int("rows", rows, minimum=1) if rows is not None else None
     inverse = inverse_norms(matrix, name)
     diagonal = -float("inf") if exclude_self else 0.0
     precision = resolve_precision(precision, matrix)
@@ -83,19 +86,32 @@ def cosine_top_k(features: Any, k: int, *, name: str | None = None, rows: int | 
     if precision != "float32":  # each row's proven margin, float32 on the device (2^-21 in the threshold covers its rounding)
         margins = torch.as_tensor(candidate_bound(matrix.shape[1], precision, matrix.device.type, row_errors))
         margins = margins.expand(n_samples).float().to(matrix.device)
-    blocks = []
-    for start in range(0, n_samples, rows):
-        stop = min(start + rows, n_samples)
+    blocks, exact_rows, start = [], [], 0
+    while start < n_samples:
+        stop = min(start + (rows or path_rows(n_samples, precision, matrix)), n_samples)
         if precision == "float32":
             found, scores = top_k_neighbours(similarity_rows(matrix, inverse, start, stop, diagonal), k,
                                              every_tie=exclude_self)
         else:
-            found, scores, fell_back = candidate_top_k(matrix, low, inverse, start, stop, k, diagonal, margins,
-                                                       precision, exclude_self)
-            if fell_back > (stop - start) // 2:  # most rows fell back: later blocks skip the candidates
+            found, scores, exact = candidate_top_k(matrix, low, inverse, start, stop, k, diagonal, margins,
+                                                   precision, exclude_self)
+            exact_rows.append(exact + start)
+            if len(exact) > (stop - start) // 2:  # most rows fell back: later blocks skip the candidates
                 precision, low = "float32", None
         blocks.append((found, scores))
-    return np.concatenate([i for i, _ in blocks]), np.concatenate([v for _, v in blocks])
+        start = stop
+    indices, values = np.concatenate([i for i, _ in blocks]), np.concatenate([v for _, v in blocks])
+    if exact_rows:  # the low-precision path's fallback and near-tie rows: their float32 rows, read together
+        exact = np.concatenate(exact_rows)
+        indices[exact], values[exact] = exact_top_k(matrix, inverse, exact, k, diagonal, exclude_self)
+    return indices, values
+
+
+def path_rows(n_samples: int, precision: str, matrix: torch.Tensor) -> int:
+    """Rows per block of a path: :data:`BLOCK_BYTES` of float32 (or float64) rows, or :func:`low_block_rows`."""
+    if precision == "float32":
+        return block_rows(n_samples, matrix.element_size())
+    return low_block_rows(n_samples, matrix.device)
 
 
 def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
