@@ -395,3 +395,25 @@ def test_neighbour_lists_resolve_every_tie_towards_the_lower_index():
     features = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     indices, _ = cosine_top_k(features, 2, exclude_self=True)
     assert indices[:3].tolist() == [[1, 2], [0, 2], [0, 1]]
+
+
+def test_gc_paused_restores_the_collector():
+    """knn_graph builds its igraph graph with the cyclic collector paused (a collection midway walks every
+    live object and frees nothing); the collector's state is the caller's afterwards, on or off."""
+    import gc
+
+    from dynamic_graphs.utils import gc_paused
+
+    was = gc.isenabled()
+    try:
+        for before in (True, False):
+            gc.enable() if before else gc.disable()
+            with gc_paused():
+                assert not gc.isenabled()
+            assert gc.isenabled() == before
+        gc.enable()
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError("inside")
+        assert gc.isenabled()
+    finally:
+        gc.enable() if was else gc.disable()

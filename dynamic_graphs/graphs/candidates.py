@@ -184,12 +184,17 @@ def bfloat16_rows(matrix: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Te
     n_samples, dim = matrix.shape
     low = torch.empty(matrix.shape, dtype=torch.bfloat16, device=matrix.device)
     measured = torch.empty(n_samples, dtype=torch.float32, device=matrix.device)
-    step = max(1, (16 * 2**20) // (4 * dim))
+    # 1 MiB chunks through two buffers: the passes stay in cache, and no fresh memory is touched per chunk
+    step = max(1, 2**20 // (4 * dim))
+    unit = torch.empty((min(step, n_samples), dim), dtype=torch.float32, device=matrix.device)
+    rounded = torch.empty_like(unit)
     for start in range(0, n_samples, step):
         stop = min(start + step, n_samples)
-        unit = matrix[start:stop] * inverse[start:stop, None]
-        low[start:stop] = unit.to(torch.bfloat16)
-        measured[start:stop] = torch.linalg.vector_norm(unit.sub_(low[start:stop].float()), dim=1)
+        chunk, back = unit[:stop - start], rounded[:stop - start]
+        torch.mul(matrix[start:stop], inverse[start:stop, None], out=chunk)
+        low[start:stop] = chunk
+        back.copy_(low[start:stop])
+        measured[start:stop] = torch.linalg.vector_norm(chunk.sub_(back), dim=1)
     ratio = (1 + _U32) ** 2 / ((1 - _U32) * (1 - _gamma(dim, _U32)) ** 0.5)
     row_errors = measured.double().cpu() * (1 + 2 * _gamma(dim + 2, _U32)) + _U32 * ratio
     return low, row_errors

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..utils import check_int, lookup
+from ..utils import check_int, gc_paused, lookup
 from .candidates import (
     bfloat16_rows,
     candidate_bound,
@@ -209,4 +209,7 @@ def knn_graph(features: Any, k: int = 3, *, name: str | None = None, rows: int |
         features = random_projection(features, dim, seed=seed, name=name)
     indices, values = cosine_top_k(features, k, name=name, rows=rows, precision=precision)
     edges, weights = symmetrised_edges(indices, values)
-    return igraph.Graph(n=indices.shape[0], edges=edges, directed=False, edge_attrs={"weight": weights.tolist()})
+    # python-igraph turns each edge into Python objects; a cyclic collection they trigger midway walks every
+    # object alive (about 0.2 s with torch loaded) and frees none: they are freed by reference counting.
+    with gc_paused():
+        return igraph.Graph(n=indices.shape[0], edges=edges, directed=False, edge_attrs={"weight": weights.tolist()})
