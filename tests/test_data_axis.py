@@ -57,11 +57,21 @@ def test_plateau_summary_pools_the_seeds_of_a_cell():
 @pytest.mark.slow
 def test_a_tiny_grid_trains_each_cell_on_its_images_and_measures_it_on_its_classes(data_dir):
     curves = dg.figures.data_axis_curves("resnet20", "fashion-mnist", train_sizes=[40], class_sets=[None, [0, 6]],
-                                         train_seeds=[0, 1], steps=2, test_size=100, n=40, repeats=2, device="cpu")
+                                         class_train_sizes=[80], train_seeds={"resnet20": [0, 1]}, steps=2,
+                                         test_size=100, n=40, repeats=2, device="cpu")
     cells = curves.groupby(["train_size", "classes", "train_seed"]).size()
-    assert list(cells.index) == [(40, "0,6", 0), (40, "0,6", 1), (40, "all", 0), (40, "all", 1)]
-    assert (curves["epochs"] == 2).all()  # 2 steps at one batch of 40 images an epoch
+    assert list(cells.index) == [(40, "all", 0), (40, "all", 1), (80, "0,6", 0), (80, "0,6", 1)]
+    assert (curves["epochs"] == 2).all()  # 2 steps at one batch of 40 (or 80) images an epoch
     two = curves[curves["classes"] == "0,6"]
     assert two["test_acc"].between(0, 1).all() and len(two["layer"].unique()) == len(dg.probe_layers("resnet20"))
     summary = plateau_summary(curves)
     assert list(summary["seeds"]) == [2, 2] and summary["plateau_share"].between(0, 1).all()
+
+
+def test_model_seeds_gives_each_model_its_seeds_and_refuses_what_it_cannot_place():
+    assert dg.figures.model_seeds(["a", "b"], [0, 1]) == {"a": [0, 1], "b": [0, 1]}
+    assert dg.figures.model_seeds(["a", "b"], {"b": [2], "a": [0, 1]}) == {"a": [0, 1], "b": [2]}
+    with pytest.raises(ValueError, match="Unknown model in train_seeds 'resnet2'. Did you mean 'resnet20'"):
+        dg.figures.model_seeds(["resnet20"], {"resnet2": [0]})
+    with pytest.raises(ValueError, match="gives no seeds for resnet56"):
+        dg.figures.model_seeds(["resnet20", "resnet56"], {"resnet20": [0]})

@@ -51,6 +51,8 @@ GOOD = [
     ("metrics", ["modularity", "linear_probe"]), ("metric_split", "train"), ("metric_split", "test"), ("n_boot", 200),
     ("network", "efficientnet_lite0"), ("network", "EfficientNet_Lite0"), ("image_size", 224),
     ("steps", None), ("steps", 20), ("train_sizes", [600, 6000, None]), ("class_sets", [None, [6, 0]]),
+    ("class_train_sizes", None), ("class_train_sizes", [None]), ("train_seeds", [0, 1]), ("train_seeds", None),
+    ("train_seeds", {"resnet20": [0, 1, 2], "resnet110": [0]}),
 ]
 
 
@@ -142,6 +144,8 @@ BAD = [
     ("train_sizes", [600, 600], ValueError, "train_sizes lists a size more than once"),
     ("class_sets", [None, [3]], ValueError, "classes must list at least two distinct class indices"),
     ("class_sets", None, TypeError, "class_sets must be a non-empty list of class sets"),
+    ("class_train_sizes", [], TypeError, "class_train_sizes must be a non-empty list of image counts"),
+    ("train_seeds", {"resnet20": [0, -1]}, ValueError, "train_seeds['resnet20'][1] must be an integer >= 0"),
 ]
 
 

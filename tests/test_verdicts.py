@@ -477,16 +477,27 @@ def _shares(by_size: dict[tuple[str, int], list[float]], gains: dict[str, int]) 
 
 
 @pytest.mark.parametrize("deep_small, status", [
-    ([0.5, 0.55, 0.6], "holds"),            # the deepest model's share rises as the data shrinks
-    ([0.0, 0.05, 0.1], "does not hold"),    # it falls
-    ([0.1, 0.4, 0.25], "partly holds"),     # within the seeds' noise
+    ([0.5, 0.55, 0.6], "holds"),            # both models' shares rise as the data shrinks
+    ([0.0, 0.05, 0.1], "partly holds"),     # the deeper one's falls
+    ([0.1, 0.4, 0.25], "partly holds"),     # within its seeds' noise
 ])
-def test_data_axis_verdict_reads_the_deepest_models_share_across_seeds(deep_small, status):
+def test_data_axis_verdict_combines_the_models_with_seeds(deep_small, status):
     shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
                       ("resnet110", 600): deep_small, ("resnet110", 60000): [0.2, 0.25, 0.2]},
                      {"resnet20": 9, "resnet110": 54})
     verdict = verdicts.data_axis(shares)
-    assert verdict.status == status and "resnet110's, the deepest" in verdict.measured
+    assert verdict.status == status and "The status reads resnet20, resnet110" in verdict.measured
     assert "from 600 to 60,000 training images" in verdict.measured
     with pytest.raises(ValueError, match="at least two sizes"):
         verdicts.data_axis(shares[shares["train_size"] == 600])
+
+
+def test_data_axis_verdict_gives_a_model_with_one_seed_as_a_point_value():
+    shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
+                      ("resnet110", 600): [0.1], ("resnet110", 60000): [0.6]}, {"resnet20": 9, "resnet110": 54})
+    verdict = verdicts.data_axis(shares)
+    assert verdict.status == "holds"  # resnet20's interval; resnet110's fall is one seed's, not counted
+    assert "resnet110 0.10 → 0.60 (−0.50, one seed)" in verdict.measured
+    assert "resnet110 has one seed, a point value, not counted" in verdict.measured
+    alone = verdicts.data_axis(shares[shares["model"] == "resnet110"])
+    assert alone.status == "not measurable" and "No model has two seeds in both cells" in alone.measured

@@ -6,7 +6,8 @@ for these frames are in :mod:`dynamic_graphs.pl`.
 from .ablation import ablation_curves, asymptotic_sweep
 from .adversarial import adversarial_curves, attack_summary
 from .curves import curve_gains, model_curves
-from .data_axis import data_axis_curves, equal_step_epochs, plateau_share, plateau_shares, plateau_summary
+from .data_axis import (data_axis_curves, equal_step_epochs, model_seeds, plateau_share, plateau_shares,
+                        plateau_summary)
 from .dynamics import training_dynamics
 from .embeddings import layer_embeddings
 from .graphs import layer_graph_table, layer_graphs
@@ -37,6 +38,7 @@ __all__ = [
     "layer_graph_table",
     "layer_graphs",
     "model_curves",
+    "model_seeds",
     "plateau_share",
     "plateau_shares",
     "plateau_summary",

@@ -17,7 +17,7 @@ images (per-class subsets) and in classes.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 from torch.utils.data import Subset
@@ -30,9 +30,10 @@ from ..models import probe_layers
 from ..pruning.selection import paired_gains
 from ..training import class_subset, train_defaults
 from ..training.weights import pretrained
-from ..utils import check_int_list
+from ..utils import check_int_list, refuse_unknown
 
-__all__ = ["data_axis_curves", "equal_step_epochs", "plateau_share", "plateau_shares", "plateau_summary"]
+__all__ = ["data_axis_curves", "equal_step_epochs", "model_seeds", "plateau_share", "plateau_shares",
+           "plateau_summary"]
 
 ALL_CLASSES = "all"  # the classes label of a cell trained on every class
 
@@ -62,8 +63,9 @@ def _class_label(classes: Sequence[int] | None) -> str:
 
 def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist", spec: CurveSpec | None = None, *,
                      train_sizes: Sequence[int | None] = (600, 6000, None), class_sets: Sequence[Any] = (None,),
-                     train_seeds: Sequence[int] = (0,), test_size: int | None = 500, steps: int | None = None,
-                     **options: Any) -> pd.DataFrame:
+                     class_train_sizes: Sequence[int | None] | None = None,
+                     train_seeds: Sequence[int] | Mapping[str, Sequence[int]] = (0,), test_size: int | None = 500,
+                     steps: int | None = None, **options: Any) -> pd.DataFrame:
     """The modularity curve of every model trained on every training-set size and set of classes.
 
     Each cell trains (or loads from the cache) with the dataset's recipe, on a per-class subset of
@@ -79,7 +81,10 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
         spec, **options: the curves' settings (:class:`~dynamic_graphs.CurveSpec`).
         train_sizes: training images per cell; None: the whole split (of the cell's classes).
         class_sets: None (every class) or lists of class indices, e.g. ``[None, [0, 6]]``.
-        train_seeds: one trained model and curve per seed.
+        class_train_sizes: the training sizes of the cells on a list of classes; None: ``train_sizes``
+            (``[None]``: only the whole split of those classes, a cheaper second axis).
+        train_seeds: one trained model and curve per seed; a mapping gives each model its own,
+            e.g. ``{"resnet20": [0, 1, 2], "resnet110": [0]}`` (seeds where they are cheap).
         test_size: test images of the cell's classes each epoch of a subset or class cell is scored
             on; the last epoch's score is the cell's ``test_acc`` (a cell on the whole split with every
             class keeps the recipe's: every test image).
@@ -95,13 +100,13 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
     models = [models] if isinstance(models, str) else list(models)
     for name in models:
         probe_layers(name)  # an unknown model fails here, before any training
-    train_seeds = check_int_list("train_seeds", train_seeds, minimum=0)
+    seeds = model_seeds(models, train_seeds)
     test = get_dataset(dataset, spec.split)
     curves = {}
     for classes in class_sets:
         classes = sorted(classes) if classes is not None else None
         images = test if classes is None else Subset(test, class_subset(labels_of(test), None, 0, classes=classes))
-        for size in train_sizes:
+        for size in train_sizes if classes is None or class_train_sizes is None else class_train_sizes:
             plain = size is None and classes is None  # the recipe itself: the shipped weights
             epochs = train_defaults(dataset)["epochs"] if plain else equal_step_epochs(size, dataset, classes=classes,
                                                                                          steps=steps)
@@ -109,12 +114,30 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
                                          "classes": classes, "epochs": epochs, "test_size": test_size}
             used = train_images(dataset, size, classes)
             for name in models:
-                for seed in train_seeds:
+                for seed in seeds[name]:
                     model = pretrained(name, dataset, seed=seed, device=spec.device, **training)
                     curve = modularity_curve(model, images, spec).assign(test_acc=model.checkpoint["test_acc"],
                                                                          epochs=epochs)
                     curves[(name, used, _class_label(classes), seed)] = curve
     return stack_curves(curves, name=["model", "train_size", "classes", "train_seed"])
+
+
+def model_seeds(models: Sequence[str], train_seeds: Sequence[int] | Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
+    """Each model's training seeds: the same list for every model, or a mapping that names each model once.
+
+    Example:
+        >>> model_seeds(["resnet20", "resnet56"], {"resnet20": [0, 1, 2], "resnet56": [0]})
+        {'resnet20': [0, 1, 2], 'resnet56': [0]}
+    """
+    if not isinstance(train_seeds, Mapping):
+        seeds = check_int_list("train_seeds", train_seeds, minimum=0)
+        return {name: seeds for name in models}
+    refuse_unknown(train_seeds, models, what="model in train_seeds", context=f" The models compared: {list(models)}.")
+    missing = [name for name in models if name not in train_seeds]
+    if missing:
+        raise ValueError(f"train_seeds gives no seeds for {', '.join(missing)}: name every model, e.g. "
+                         f"{{{', '.join(f'{name!r}: [0]' for name in models)}}}.")
+    return {name: check_int_list(f"train_seeds[{name!r}]", train_seeds[name], minimum=0) for name in models}
 
 
 def plateau_share(curve: pd.DataFrame, *, value: str = "modularity") -> dict[str, float]:

@@ -130,7 +130,9 @@ def candidate_bound(dim: int, precision: str = "bfloat16", device_type: str = "c
 # float32's 6.6e-3). The 2-core AMX CPU, quiet, trained ResNet56 layers (D = 4,096 to 16,384): single graphs
 # took 0.77-1.26x the float32 path's time at N = 1,000, 0.46-0.70x at 2,000 and 0.32-0.44x at 5,000, the
 # 28-layer curve at the paper's n = 500 1.05x; random projections of its last layer at N = 5,000-10,000:
-# 1.02-1.03x at D = 256, 0.81-0.87x at 512, 0.61-0.65x at 1,024 (docs/benchmarks.md).
+# 1.02-1.03x at D = 256, 0.81-0.87x at 512, 0.61-0.65x at 1,024 (docs/benchmarks.md). Those were measured
+# with the earlier candidate search (a full top k and mask per block, two margins): today's costs less,
+# so the limits are conservative.
 AUTO_MIN_SAMPLES = 5_000
 AUTO_MIN_FEATURES = 512
 
@@ -282,8 +284,8 @@ def row_counts(mask: torch.Tensor) -> torch.Tensor:
 
 # The candidates are found from the maxima of each row's groups of GROUP consecutive columns: one reduction
 # over the block (about 0.4 ns an entry on the 2-core AMX CPU at GROUP = 64), then only the few groups that
-# can hold a candidate are read again; a top k, a threshold pass and the scan for the mask's entries over
-# every entry took 2.2 ns an entry there.
+# can hold a candidate are read again. A top k, a threshold pass, a count and a scan of the mask, each over
+# every entry, took about 2.8 ns an entry there.
 GROUP = 64
 
 

@@ -61,6 +61,19 @@ def _train_sizes(name: str, value: Any) -> list[int | None]:
     return sizes
 
 
+def _class_train_sizes(name: str, value: Any) -> list[int | None] | None:
+    """The training sizes of the class-subset cells: None (the same as ``train_sizes``), or sizes as there."""
+    return None if value is None else _train_sizes(name, value)
+
+
+def _train_seeds(name: str, value: Any) -> list[int] | dict[str, list[int]] | None:
+    """Training seeds: a list for every model, None (the notebook's ``seed``), or a mapping of model to seeds
+    (data_axis; its names are checked against the models there)."""
+    if isinstance(value, dict):
+        return {model: rules.int_list(minimum=0)(f"{name}[{model!r}]", seeds) for model, seeds in value.items()}
+    return rules.int_list(minimum=0, optional=True)(name, value)
+
+
 def _class_sets(name: str, value: Any) -> list[list[int] | None]:
     """Sets of classes: None (every class) or lists of at least two distinct class indices."""
     from ..training import check_classes
@@ -136,6 +149,7 @@ RULES: dict[str, rules.Rule] = {
     "steps": rules.count(optional=True),        # data_axis: optimizer steps per cell; None: the recipe's
     "train_sizes": _train_sizes,                # data_axis: training images per cell; None: the whole split
     "class_sets": _class_sets,                  # data_axis: None (every class) or lists of class indices
+    "class_train_sizes": _class_train_sizes,    # data_axis: the class-subset cells' sizes; None: train_sizes
     "col_wrap": rules.count(optional=True),     # fig3: panels per figure row; None: one row per dataset
     "num_classes": rules.count(minimum=2),      # asymptotics
     "dim": rules.count(),
@@ -147,7 +161,7 @@ RULES: dict[str, rules.Rule] = {
     "counts": rules.int_list(allow_empty=True),  # fig8, fig9; fig9's []: the paper's variants only
     "random_seeds": rules.int_list(minimum=0, optional=True),  # table1; None: the recovery seeds
     "recovery_seeds": rules.int_list(minimum=0, optional=True),  # table1, fig8, fig9; None (figs. 8-9): [seed]
-    "train_seeds": rules.int_list(minimum=0, optional=True),  # fig3; None: [seed]
+    "train_seeds": _train_seeds,                # fig3 (None: [seed]); data_axis, also {model: seeds}
     "probe": rules.int_list(),                  # fig4: 1-based probe-layer indices
     "layers_to_draw": rules.int_list(),         # fig2: 1-based probe-layer indices
     # numbers

@@ -444,10 +444,11 @@ def data_axis(shares: pd.DataFrame) -> Verdict:
             (one row per curve: ``model``, ``train_size``, ``classes``, ``train_seed``, ``plateau_share``).
 
     Per model, on every class: the share at the smallest training set minus the share at the
-    largest, with Welch's interval across training seeds. The status is the deepest model's (the
-    one with the most gains): holds when its interval lies above 0, does not hold below, partly
-    when it contains 0, not measurable without two seeds in both cells. With a smaller class set,
-    its share at its largest training set against every class's is reported beside it.
+    largest, with Welch's interval across training seeds where both cells have two seeds or more,
+    else a point value. The status combines the models with an interval (holds when each lies above
+    0, does not hold when each lies below, partly otherwise; not measurable when no model has the
+    seeds), and says which models those are. With a smaller class set, its share at its largest
+    training set against every class's is reported beside it.
     """
     require_columns(shares, ["model", "train_size", "classes", "plateau_share", "gains"],
                     source="plateau_shares()", caller="verdicts.data_axis")
@@ -455,25 +456,32 @@ def data_axis(shares: pd.DataFrame) -> Verdict:
     if every["train_size"].nunique() < 2:
         raise ValueError("verdicts.data_axis compares training-set sizes on every class; the curves hold "
                          f"{sorted(every['train_size'].unique())}: give train_sizes at least two sizes.")
-    parts, statuses = [], {}
+    parts, statuses, unseeded = [], {}, []
     small, large = every["train_size"].min(), every["train_size"].max()
     for model, group in every.groupby("model", sort=False):
-        at_small = group.loc[group["train_size"] == small, "plateau_share"]
-        at_large = group.loc[group["train_size"] == large, "plateau_share"]
-        diff, low, high, _ = welch_interval(at_small, at_large)
-        statuses[model] = (int(group["gains"].max()), interval_status(low, high))
-        parts.append(f"{model} {number(at_small.mean(), 2)} → {number(at_large.mean(), 2)} "
-                     f"({interval(diff, low, high, 2, signed=True)})")
-    deepest = max(statuses, key=lambda model: statuses[model][0])
-    seeds = int(every.groupby(["model", "train_size"])["plateau_share"].count().min())
+        at_small = group.loc[group["train_size"] == small, "plateau_share"].dropna()
+        at_large = group.loc[group["train_size"] == large, "plateau_share"].dropna()
+        seeds = min(len(at_small), len(at_large))
+        if seeds >= 2:
+            diff, low, high, _ = welch_interval(at_small, at_large)
+            statuses[model] = interval_status(low, high)
+            change = f"{interval(diff, low, high, 2, signed=True)}, {seeds} seeds"
+        else:
+            unseeded.append(model)
+            change = f"{number(at_small.mean() - at_large.mean(), 2, signed=True)}, one seed"
+        parts.append(f"{model} {number(at_small.mean(), 2)} → {number(at_large.mean(), 2)} ({change})")
     measured = (f"the share of layer gains that stop rising, from {small:,} to {large:,} training images "
-                f"(the smallest minus the largest, Welch's {INTERVALS[:-1]} across {seeds} seed(s)): " + "; ".join(parts))
+                f"(the smallest minus the largest, Welch's {INTERVALS[:-1]} across training seeds): " + "; ".join(parts))
     for classes, group in shares[shares["classes"] != "all"].groupby("classes", sort=False):
         fewer = group[group["train_size"] == group["train_size"].max()].groupby("model")["plateau_share"].mean()
         full = every[every["train_size"] == large].groupby("model")["plateau_share"].mean()
         measured += (f". On classes {classes} alone: " + ", ".join(
             f"{model} {number(fewer[model], 2)} against {number(full[model], 2)} on every class" for model in fewer.index
             if model in full.index))
+    read = (f"The status reads {', '.join(statuses)}, the models with two seeds or more in both cells"
+            if statuses else "No model has two seeds in both cells: the status is not measured")
+    if unseeded:
+        read += f"; {', '.join(unseeded)} {'has' if len(unseeded) == 1 else 'have'} one seed, a point value, not counted"
     claim = ("the plateau arises when the model is large relative to its data: the same architecture's curve stops "
              "rising over more of its layers when it is trained on fewer images or fewer classes.")
-    return Verdict("data_axis", claim, measured + f". The status is {deepest}'s, the deepest.", statuses[deepest][1])
+    return Verdict("data_axis", claim, f"{measured}. {read}.", combine(list(statuses.values())))
