@@ -7,7 +7,6 @@ hashed the same way everywhere. Error types follow one rule: ``TypeError`` for a
 from __future__ import annotations
 
 import difflib
-import gc
 import hashlib
 import json
 import logging
@@ -40,7 +39,6 @@ __all__ = [
     "check_positive_int",
     "cpu_description",
     "evaluating",
-    "gc_paused",
     "git_commit",
     "is_int",
     "isolated_rng",
@@ -289,19 +287,6 @@ def restored_environ() -> Iterator[None]:
         if dict(os.environ) != before:
             os.environ.clear()
             os.environ.update(before)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for a block that makes many short-lived objects (and no
-    cycles), as it was before afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @contextmanager

@@ -402,7 +402,7 @@ def test_gc_paused_restores_the_collector():
     live object and frees nothing); the collector's state is the caller's afterwards, on or off."""
     import gc
 
-    from dynamic_graphs.utils import gc_paused
+    from dynamic_graphs.graphs.knn import gc_paused
 
     was = gc.isenabled()
     try:

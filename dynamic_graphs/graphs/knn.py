@@ -7,12 +7,15 @@ optionally of a seeded :func:`random_projection` of the features.
 """
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ..utils import check_int, gc_paused, lookup
+from ..utils import check_int, lookup
 from .candidates import (
     bfloat16_rows,
     candidate_bound,
@@ -112,6 +115,19 @@ def path_rows(n_samples: int, precision: str, matrix: torch.Tensor) -> int:
     if precision == "float32":
         return block_rows(n_samples, matrix.element_size())
     return low_block_rows(n_samples, matrix.device)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block that makes many short-lived objects (and no
+    cycles), as it was before afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def symmetrised_edges(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
