@@ -321,7 +321,7 @@ def candidate_thresholds(matrix: torch.Tensor, inverse: torch.Tensor, start: int
     L_i, the smallest float32 similarity (:func:`rescored`) of the row's k best low-precision entries,
     is at most r_(k), the row's k-th best float32 similarity. An entry in the row's top k, or within
     :data:`NEAR_TIE` of its k-th (a near-tie to detect), has r_ij >= L_i − NEAR_TIE, and so a
-    low-precision value p_ij >= L_i − NEAR_TIE − E_i (E_i, ``margins``, bounds |p − r| for any
+    low-precision value p_ij >= L_i − NEAR_TIE − E_i (E_i, ``margins``, bounds ``|p − r|`` for any
     summation order: :func:`candidate_bound`). 2^-21 covers the float32 rounding of θ_i; rounded to
     nearest in the block's format, θ_i still admits every such entry (the block is p rounded to
     nearest, a monotone rounding: p >= θ gives t >= θ rounded).
