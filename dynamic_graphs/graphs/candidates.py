@@ -398,8 +398,7 @@ def exact_top_k(matrix: torch.Tensor, inverse: torch.Tensor, rows: np.ndarray, k
                 every_tie: bool) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_k_neighbours` of the float32 similarity rows ``rows`` (global indices), as today's path
     computes them: a few rows cost a pass over every feature, so they are read
-    :data:`~dynamic_graphs.graphs.BLOCK_BYTES` at a
-    time, not a block of the low-precision path at a time."""
+    :data:`~dynamic_graphs.graphs.BLOCK_BYTES` at a time, not a block of the low-precision path at a time."""
     step = block_rows(matrix.shape[0], matrix.element_size())
     found = [top_k_neighbours(similarity_of_rows(matrix, inverse, torch.as_tensor(rows[first:first + step],
                                                                                   device=matrix.device), diagonal),
