@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import dynamic_graphs as dg
+from dynamic_graphs.cli import main as cli_main
 from dynamic_graphs.figures import equal_step_epochs, plateau_share, plateau_summary
 
 
@@ -75,3 +76,24 @@ def test_model_seeds_gives_each_model_its_seeds_and_refuses_what_it_cannot_place
         dg.figures.model_seeds(["resnet20"], {"resnet2": [0]})
     with pytest.raises(ValueError, match="gives no seeds for resnet56"):
         dg.figures.model_seeds(["resnet20", "resnet56"], {"resnet20": [0]})
+
+
+@pytest.mark.slow
+def test_cells_name_the_command_that_trains_them_and_missing_skip_leaves_the_untrained_out(data_dir, caplog):
+    grid = {"train_sizes": [40, 80], "train_seeds": [3], "steps": 2, "test_size": 100}
+    cells = dg.figures.data_axis_cells("resnet20", **grid)
+    assert list(cells["train_size"]) == [40, 80] and not cells["trained"].any() and list(cells["epochs"]) == [2, 2]
+    command = cells.loc[0, "command"]
+    assert command == "dynamic-graphs zoo resnet20:3 --train-size 40 --subset per-class --epochs 2 --test-size 100"
+    with pytest.raises(FileNotFoundError, match="train it with `dynamic-graphs zoo resnet20:3 --train-size 40 "):
+        dg.figures.data_axis_curves("resnet20", missing="raise", n=40, repeats=2, device="cpu", **grid)
+    with pytest.raises(ValueError, match="No cell of the grid is trained yet"):
+        dg.figures.data_axis_curves("resnet20", missing="skip", n=40, repeats=2, device="cpu", **grid)
+    assert cli_main(command.split()[1:] + ["--device", "cpu"]) == 0  # the command trains exactly that cell
+    assert list(dg.figures.data_axis_cells("resnet20", **grid)["trained"]) == [True, False]
+    curves = dg.figures.data_axis_curves("resnet20", missing="skip", n=40, repeats=2, device="cpu", **grid)
+    assert set(curves["train_size"]) == {40}
+    assert "resnet20 (seed 3) on 80 images of all classes is not trained yet" in caplog.text
+    assert "--train-size 80" in caplog.text and "Its curve is left out" in caplog.text
+    with pytest.raises(KeyError, match="Unknown missing= policy .skp.. Did you mean .skip."):
+        dg.figures.data_axis_curves("resnet20", missing="skp", **grid)

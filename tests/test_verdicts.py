@@ -487,7 +487,7 @@ def test_data_axis_verdict_combines_the_models_with_seeds(deep_small, status):
                      {"resnet20": 9, "resnet110": 54})
     verdict = verdicts.data_axis(shares)
     assert verdict.status == status and "The status reads resnet20, resnet110" in verdict.measured
-    assert "from 600 to 60,000 training images" in verdict.measured
+    assert "resnet20 0.33 at 600 images → 0.13 at 60,000 (+0.20 " in verdict.measured
     with pytest.raises(ValueError, match="at least two sizes"):
         verdicts.data_axis(shares[shares["train_size"] == 600])
 
@@ -497,7 +497,21 @@ def test_data_axis_verdict_gives_a_model_with_one_seed_as_a_point_value():
                       ("resnet110", 600): [0.1], ("resnet110", 60000): [0.6]}, {"resnet20": 9, "resnet110": 54})
     verdict = verdicts.data_axis(shares)
     assert verdict.status == "holds"  # resnet20's interval; resnet110's fall is one seed's, not counted
-    assert "resnet110 0.10 → 0.60 (−0.50, one seed)" in verdict.measured
+    assert "resnet110 0.10 at 600 images → 0.60 at 60,000 (−0.50, one seed)" in verdict.measured
     assert "resnet110 has one seed, a point value, not counted" in verdict.measured
     alone = verdicts.data_axis(shares[shares["model"] == "resnet110"])
     assert alone.status == "not measurable" and "No model has two seeds in both cells" in alone.measured
+
+
+def test_data_axis_verdict_compares_each_model_over_its_own_sizes_and_names_the_cells_not_trained():
+    shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
+                      ("resnet56", 6000): [0.5], ("resnet56", 60000): [0.3], ("resnet110", 60000): [0.6]},
+                     {"resnet20": 9, "resnet56": 27, "resnet110": 54})
+    cells = pd.DataFrame({"model": ["resnet20", "resnet56", "resnet110"], "train_size": [60000, 600, 600],
+                          "classes": ["all", "all", "0,6"], "train_seed": [0, 0, 1], "trained": [True, False, False]})
+    verdict = verdicts.data_axis(shares, cells)
+    assert verdict.status == "holds"
+    assert "resnet56 0.50 at 6,000 images → 0.30 at 60,000 (+0.20, one seed)" in verdict.measured
+    assert "with one training-set size, not compared: resnet110 (60,000 images only)" in verdict.measured
+    assert ("Not trained yet, so not read (2 of 3 cells): resnet56:0 on 600 images, resnet110:1 on 600 images of "
+            "classes 0,6") in verdict.measured

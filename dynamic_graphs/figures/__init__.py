@@ -6,7 +6,7 @@ for these frames are in :mod:`dynamic_graphs.pl`.
 from .ablation import ablation_curves, asymptotic_sweep
 from .adversarial import adversarial_curves, attack_summary
 from .curves import curve_gains, model_curves
-from .data_axis import (data_axis_curves, equal_step_epochs, model_seeds, plateau_share, plateau_shares,
+from .data_axis import (data_axis_cells, data_axis_curves, equal_step_epochs, model_seeds, plateau_share, plateau_shares,
                         plateau_summary)
 from .dynamics import training_dynamics
 from .embeddings import layer_embeddings
@@ -31,6 +31,7 @@ __all__ = [
     "compare_pruning",
     "cost_correlations",
     "curve_gains",
+    "data_axis_cells",
     "data_axis_curves",
     "equal_step_epochs",
     "evaluate_variants",

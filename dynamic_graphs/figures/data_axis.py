@@ -10,14 +10,16 @@ images (per-class subsets) and in classes.
    under-trained; equal epochs would give 600 images 30 steps, a model that never learned);
 2. :func:`data_axis_curves`: the curve of every (model, training-set size, classes, training seed),
    each on the same test images of its classes, with its test accuracy on them;
+   :func:`data_axis_cells` lists the grid, what trains each cell and whether it is trained yet;
 3. :func:`plateau_share`: one number per curve, the share of its layer gains whose paired 95 %
    interval reaches 0 or lies below it (a plateau or a dip), and the longest run of them;
    :func:`plateau_summary` gives its mean and interval across training seeds per cell.
 """
 from __future__ import annotations
 
+import logging
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
 from torch.utils.data import Subset
@@ -28,12 +30,14 @@ from ..data.registry import get_dataset
 from ..frames import iter_curves, stack_curves, t_interval
 from ..models import probe_layers
 from ..pruning.selection import paired_gains
-from ..training import class_subset, train_defaults
-from ..training.weights import pretrained
-from ..utils import check_int_list, refuse_unknown
+from ..training import MISSING, class_subset, train_defaults
+from ..training.weights import is_trained, pretrained
+from ..utils import check_int_list, lookup, refuse_unknown
 
-__all__ = ["data_axis_curves", "equal_step_epochs", "model_seeds", "plateau_share", "plateau_shares",
+__all__ = ["data_axis_cells", "data_axis_curves", "equal_step_epochs", "model_seeds", "plateau_share", "plateau_shares",
            "plateau_summary"]
+
+logger = logging.getLogger(__name__)
 
 ALL_CLASSES = "all"  # the classes label of a cell trained on every class
 
@@ -61,11 +65,78 @@ def _class_label(classes: Sequence[int] | None) -> str:
     return ALL_CLASSES if classes is None else ",".join(str(label) for label in sorted(classes))
 
 
+def data_axis_cells(models: str | Sequence[str], dataset: str = "fashion-mnist", *,
+                    train_sizes: Sequence[int | None] = (600, 6000, None), class_sets: Sequence[Any] = (None,),
+                    class_train_sizes: Sequence[int | None] | None = None,
+                    train_seeds: Sequence[int] | Mapping[str, Sequence[int]] = (0,), test_size: int | None = 500,
+                    steps: int | None = None) -> pd.DataFrame:
+    """Every cell of :func:`data_axis_curves`' grid: how it trains, and whether it is trained yet.
+
+    Nothing is trained or loaded: a cell is ``trained`` when its checkpoint is in the cache or its
+    weights ship with the repository (:func:`~dynamic_graphs.training.is_trained`).
+
+    Returns:
+        One row per (model, classes, training-set size, training seed), in the order the curves are
+        measured: ``model``, ``train_size`` (the images used), ``classes``, ``train_seed``,
+        ``epochs``, ``trained`` and ``command`` (the ``dynamic-graphs zoo`` line that trains it ahead,
+        e.g. in the background; empty for the recipe itself, which ships).
+    """
+    rows = [{"model": cell["model"], "train_size": cell["used"], "classes": _class_label(cell["classes"]),
+             "train_seed": cell["seed"], "epochs": cell["epochs"],
+             "trained": is_trained(cell["model"], dataset, seed=cell["seed"], **cell["training"]),
+             "command": _zoo_command(cell, dataset)}
+            for cell in _grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps)]
+    return pd.DataFrame(rows, columns=CELL_COLUMNS)
+
+
+CELL_COLUMNS = ["model", "train_size", "classes", "train_seed", "epochs", "trained", "command"]
+
+
+def _grid(models: str | Sequence[str], dataset: str, train_sizes: Sequence[int | None], class_sets: Sequence[Any],
+          class_train_sizes: Sequence[int | None] | None, train_seeds: Sequence[int] | Mapping[str, Sequence[int]],
+          test_size: int | None, steps: int | None) -> Iterator[dict[str, Any]]:
+    """The grid's cells: ``model``, ``seed``, ``classes`` (sorted, or None), ``used`` (training images),
+    ``epochs`` and ``training`` (:func:`~dynamic_graphs.pretrained`'s options)."""
+    models = [models] if isinstance(models, str) else list(models)
+    for name in models:
+        probe_layers(name)  # an unknown model fails here, before any training
+    seeds = model_seeds(models, train_seeds)
+    for classes in class_sets:
+        classes = sorted(classes) if classes is not None else None
+        for size in train_sizes if classes is None or class_train_sizes is None else class_train_sizes:
+            plain = size is None and classes is None  # the recipe itself: the shipped weights
+            epochs = train_defaults(dataset)["epochs"] if plain else equal_step_epochs(size, dataset, classes=classes,
+                                                                                         steps=steps)
+            training = {} if plain else {"train_size": size, "subset": "per-class" if size is not None else None,
+                                         "classes": classes, "epochs": epochs, "test_size": test_size}
+            used = train_images(dataset, size, classes)
+            for name in models:
+                for seed in seeds[name]:
+                    yield {"model": name, "seed": seed, "classes": classes, "used": used, "epochs": epochs,
+                           "training": training}
+
+
+def _zoo_command(cell: Mapping[str, Any], dataset: str) -> str:
+    """The ``dynamic-graphs zoo`` line that trains a cell (its cache entry), or "" for the recipe itself."""
+    training = cell["training"]
+    if not training:
+        return ""
+    words = ["dynamic-graphs", "zoo", f"{cell['model']}:{cell['seed']}"]
+    words += [] if dataset == "fashion-mnist" else ["--dataset", dataset]
+    if training["train_size"] is not None:
+        words += ["--train-size", str(training["train_size"]), "--subset", training["subset"]]
+    if training["classes"] is not None:
+        words += ["--classes", *map(str, training["classes"])]
+    words += ["--epochs", str(training["epochs"])]
+    words += [] if training["test_size"] is None else ["--test-size", str(training["test_size"])]
+    return " ".join(words)
+
+
 def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist", spec: CurveSpec | None = None, *,
                      train_sizes: Sequence[int | None] = (600, 6000, None), class_sets: Sequence[Any] = (None,),
                      class_train_sizes: Sequence[int | None] | None = None,
                      train_seeds: Sequence[int] | Mapping[str, Sequence[int]] = (0,), test_size: int | None = 500,
-                     steps: int | None = None, **options: Any) -> pd.DataFrame:
+                     steps: int | None = None, missing: str = "train", **options: Any) -> pd.DataFrame:
     """The modularity curve of every model trained on every training-set size and set of classes.
 
     Each cell trains (or loads from the cache) with the dataset's recipe, on a per-class subset of
@@ -73,7 +144,8 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
     with every class is the recipe itself (the shipped weights). Its curve and its accuracy are
     measured on the test images of its classes: the same images for every model and seed of
     those classes; its accuracy is its training run's last evaluation (``test_size`` images of
-    its classes), as the zoo table records it.
+    its classes), as the zoo table records it. :func:`data_axis_cells` lists the grid and what is
+    trained of it.
 
     Args:
         models: registry names.
@@ -90,6 +162,8 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
             class keeps the recipe's: every test image).
         steps: optimizer steps of every subset or class cell (:func:`equal_step_epochs`); None:
             the recipe's on the full split. A small value makes a quick, untrained run (tests, CI).
+        missing: a cell not trained yet: ``"train"`` it (hours on a CPU for the deeper models),
+            ``"skip"`` it with a warning that names the command training it, or ``"raise"``.
 
     Returns:
         The curves stacked with label columns ``model``, ``train_size`` (the images used),
@@ -97,28 +171,26 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
         and ``epochs``.
     """
     spec = CurveSpec.build(spec, **options)
-    models = [models] if isinstance(models, str) else list(models)
-    for name in models:
-        probe_layers(name)  # an unknown model fails here, before any training
-    seeds = model_seeds(models, train_seeds)
+    missing = lookup(missing, MISSING, what="missing= policy")
     test = get_dataset(dataset, spec.split)
     curves = {}
-    for classes in class_sets:
-        classes = sorted(classes) if classes is not None else None
+    for cell in _grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps):
+        name, seed, classes = cell["model"], cell["seed"], cell["classes"]
+        if missing != "train" and not is_trained(name, dataset, seed=seed, **cell["training"]):
+            message = (f"{name} (seed {seed}) on {cell['used']:,} images of {_class_label(classes)} classes is not "
+                       f"trained yet; train it with `{_zoo_command(cell, dataset)}`")
+            if missing == "raise":
+                raise FileNotFoundError(message + ", or pass missing='train'.")
+            logger.warning("%s. Its curve is left out.", message)
+            continue
         images = test if classes is None else Subset(test, class_subset(labels_of(test), None, 0, classes=classes))
-        for size in train_sizes if classes is None or class_train_sizes is None else class_train_sizes:
-            plain = size is None and classes is None  # the recipe itself: the shipped weights
-            epochs = train_defaults(dataset)["epochs"] if plain else equal_step_epochs(size, dataset, classes=classes,
-                                                                                         steps=steps)
-            training = {} if plain else {"train_size": size, "subset": "per-class" if size is not None else None,
-                                         "classes": classes, "epochs": epochs, "test_size": test_size}
-            used = train_images(dataset, size, classes)
-            for name in models:
-                for seed in seeds[name]:
-                    model = pretrained(name, dataset, seed=seed, device=spec.device, **training)
-                    curve = modularity_curve(model, images, spec).assign(test_acc=model.checkpoint["test_acc"],
-                                                                         epochs=epochs)
-                    curves[(name, used, _class_label(classes), seed)] = curve
+        model = pretrained(name, dataset, seed=seed, device=spec.device, **cell["training"])
+        curve = modularity_curve(model, images, spec).assign(test_acc=model.checkpoint["test_acc"],
+                                                             epochs=cell["epochs"])
+        curves[(name, cell["used"], _class_label(classes), seed)] = curve
+    if not curves:
+        raise ValueError("No cell of the grid is trained yet, so there is no curve: pass missing='train', or train "
+                         "cells ahead (dg.figures.data_axis_cells(...)['command']).")
     return stack_curves(curves, name=["model", "train_size", "classes", "train_seed"])
 
 

@@ -23,7 +23,7 @@ from ..attacks import list_attacks, resolve_attack
 from ..curve import SPEC_RULES
 from ..data import dataset_info
 from ..models import UnknownModelError, list_models
-from ..training import check_model_options
+from ..training import MISSING, check_model_options
 from ..utils import lookup
 
 __all__ = ["RULES", "check_parameters"]
@@ -134,6 +134,7 @@ RULES: dict[str, rules.Rule] = {
     "rule": _redundancy_rule,                   # table1: dg.pruning.redundant_layers' rule
     "metrics": _layer_metrics,                  # metrics: dg.metrics.layer_metrics' measures
     "metric_split": rules.split,                # metrics: the split the measures are computed on
+    "missing": rules.one_of(MISSING, "missing= policy"),  # data_axis: a cell not trained yet
     "layout": rules.text,                       # fig2: an igraph layout name
     # counts
     "epochs": rules.count(optional=True),       # None: the dataset's recipe

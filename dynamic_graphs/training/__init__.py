@@ -22,7 +22,7 @@ from .recipes import (FALLBACK_DEFAULTS, FASHION_MNIST_ONECYCLE, FASHION_MNIST_S
                       IMPLICIT_DEFAULTS, OPTIMIZERS, PRECISIONS, RECIPES, SCHEDULES, SUBSETS, TRAIN_DEFAULTS,
                       TRANSFORMER, check_classes, check_model_options, check_subset_sizes, explicit_recipe, merge_recipe, model_hparams,
                       model_recipe, recipe_name, train_defaults, with_recipe)
-from .weights import MANIFEST_NAME, WEIGHTS_DIR, read_manifest, ship_weights, shipped_entry
+from .weights import MANIFEST_NAME, WEIGHTS_DIR, is_trained, read_manifest, ship_weights, shipped_entry
 from .zoo import MISSING, ROW_IDENTITY, ZOO_COLUMNS, ship_table, updated_table, write_zoo_table, zoo_row, zoo_table
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "explicit_recipe",
     "finished",
     "init_distributed",
+    "is_trained",
     "iter_batches",
     "load_checkpoint",
     "merge_recipe",

@@ -23,7 +23,7 @@ from .checkpoints import checkpoint_path, finished, load_checkpoint, read_checkp
 from .loop import train
 from .recipes import check_subset_sizes, model_hparams
 
-__all__ = ["MANIFEST_NAME", "WEIGHTS_DIR", "pretrained", "read_manifest", "ship_weights", "shipped_entry"]
+__all__ = ["MANIFEST_NAME", "WEIGHTS_DIR", "is_trained", "pretrained", "read_manifest", "ship_weights", "shipped_entry"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +170,18 @@ def ship_weights(name: str, dataset: str = "fashion-mnist", *, command: str, see
         tmp.write_text(json.dumps({"weights": entries}, indent=2, sort_keys=True) + "\n")
     logger.info("Shipped %s -> %s (sha256 %s)", shown_path(path), shown_path(target), entry["sha256"])
     return entry
+
+
+def is_trained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, model_kwargs: dict | None = None,
+               recipe: str | None = None, **overrides) -> bool:
+    """Whether :func:`pretrained` with these arguments would load the model without training it.
+
+    True when the cache holds its finished checkpoint or the repository ships its weights (whose
+    checksum :func:`pretrained` checks when it installs them). Nothing is loaded or trained.
+    """
+    _, hparams = model_hparams(name, dataset, recipe, overrides)
+    return finished(checkpoint_path(name, dataset, hparams, seed, model_kwargs)) or \
+        shipped_entry(name, dataset, hparams, seed, model_kwargs) is not None
 
 
 def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, device: str | torch.device = "auto",

@@ -19,9 +19,8 @@ import pandas as pd
 from ..data import train_images
 from ..models import probe_layers
 from ..utils import as_list, atomic_path, check_int_list, lookup, shown_path
-from .checkpoints import checkpoint_path, finished
-from .recipes import model_hparams, recipe_name
-from .weights import pretrained, ship_weights, shipped_entry
+from .recipes import recipe_name
+from .weights import is_trained, pretrained, ship_weights
 
 __all__ = ["MISSING", "ROW_IDENTITY", "ZOO_COLUMNS", "ship_table", "updated_table", "write_zoo_table", "zoo_row",
            "zoo_table"]
@@ -92,7 +91,8 @@ def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, se
     rows = []
     for name in models:
         for seed in seeds:
-            if missing != "train" and not _available(name, dataset, seed, recipe, model_kwargs, overrides):
+            if missing != "train" and not is_trained(name, dataset, seed=seed, recipe=recipe, model_kwargs=model_kwargs,
+                                                     **overrides):
                 message = f"{name} on {dataset} (seed {seed}) is not trained yet"
                 if missing == "raise":
                     raise FileNotFoundError(f"{message}; train it with dg.pretrained({name!r}, {dataset!r}, "
@@ -103,14 +103,6 @@ def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, se
                                **overrides)
             rows.append(zoo_row(model))
     return pd.DataFrame(rows, columns=ZOO_COLUMNS)
-
-
-def _available(name: str, dataset: str, seed: int, recipe: str | None, model_kwargs: dict | None,
-               overrides: dict) -> bool:
-    """Whether :func:`pretrained` would load this model without training (cached, or shipped)."""
-    _, hparams = model_hparams(name, dataset, recipe, overrides)
-    return finished(checkpoint_path(name, dataset, hparams, seed, model_kwargs)) or \
-        shipped_entry(name, dataset, hparams, seed, model_kwargs) is not None
 
 
 ROW_IDENTITY = ["model", "dataset", "key"]  # one training run: its checkpoint's cache key encodes recipe and seed

@@ -434,16 +434,16 @@ def asymptotics(frame: pd.DataFrame, *, tolerance: float = 0.01) -> Verdict:
     return Verdict("asymptotics", claim, measured + f" ({INTERVALS}, Welch's, over repeats).", status)
 
 
-
-
-def data_axis(shares: pd.DataFrame) -> Verdict:
+def data_axis(shares: pd.DataFrame, cells: pd.DataFrame | None = None) -> Verdict:
     """The data axis: does the plateau share rise as the training set shrinks (and as the classes fall)?
 
     Args:
         shares: :func:`dynamic_graphs.figures.plateau_shares` of :func:`~dynamic_graphs.figures.data_axis_curves`
             (one row per curve: ``model``, ``train_size``, ``classes``, ``train_seed``, ``plateau_share``).
+        cells: :func:`dynamic_graphs.figures.data_axis_cells` of the same grid, to name the cells not
+            trained yet (left out of ``shares``); None: ``shares`` is the whole grid.
 
-    Per model, on every class: the share at the smallest training set minus the share at the
+    Per model, on every class: the share at its smallest training set minus the share at its
     largest, with Welch's interval across training seeds where both cells have two seeds or more,
     else a point value. The status combines the models with an interval (holds when each lies above
     0, does not hold when each lies below, partly otherwise; not measurable when no model has the
@@ -456,9 +456,12 @@ def data_axis(shares: pd.DataFrame) -> Verdict:
     if every["train_size"].nunique() < 2:
         raise ValueError("verdicts.data_axis compares training-set sizes on every class; the curves hold "
                          f"{sorted(every['train_size'].unique())}: give train_sizes at least two sizes.")
-    parts, statuses, unseeded = [], {}, []
-    small, large = every["train_size"].min(), every["train_size"].max()
+    parts, statuses, unseeded, alone = [], {}, [], []
     for model, group in every.groupby("model", sort=False):
+        small, large = group["train_size"].min(), group["train_size"].max()
+        if small == large:
+            alone.append(f"{model} ({small:,} images only)")
+            continue
         at_small = group.loc[group["train_size"] == small, "plateau_share"].dropna()
         at_large = group.loc[group["train_size"] == large, "plateau_share"].dropna()
         seeds = min(len(at_small), len(at_large))
@@ -469,15 +472,24 @@ def data_axis(shares: pd.DataFrame) -> Verdict:
         else:
             unseeded.append(model)
             change = f"{number(at_small.mean() - at_large.mean(), 2, signed=True)}, one seed"
-        parts.append(f"{model} {number(at_small.mean(), 2)} → {number(at_large.mean(), 2)} ({change})")
-    measured = (f"the share of layer gains that stop rising, from {small:,} to {large:,} training images "
+        parts.append(f"{model} {number(at_small.mean(), 2)} at {small:,} images → {number(at_large.mean(), 2)} at "
+                     f"{large:,} ({change})")
+    measured = (f"the share of layer gains that stop rising, at each model's smallest and largest training set "
                 f"(the smallest minus the largest, Welch's {INTERVALS[:-1]} across training seeds): " + "; ".join(parts))
+    if alone:
+        measured += f"; with one training-set size, not compared: {', '.join(alone)}"
+    full = every[every["train_size"] == every.groupby("model")["train_size"].transform("max")]
+    full = full.groupby("model")["plateau_share"].mean()
     for classes, group in shares[shares["classes"] != "all"].groupby("classes", sort=False):
         fewer = group[group["train_size"] == group["train_size"].max()].groupby("model")["plateau_share"].mean()
-        full = every[every["train_size"] == large].groupby("model")["plateau_share"].mean()
         measured += (f". On classes {classes} alone: " + ", ".join(
             f"{model} {number(fewer[model], 2)} against {number(full[model], 2)} on every class" for model in fewer.index
             if model in full.index))
+    if cells is not None and not cells["trained"].all():
+        untrained = cells[~cells["trained"]]
+        measured += (f". Not trained yet, so not read ({len(untrained)} of {len(cells)} cells): " + ", ".join(
+            f"{row.model}:{row.train_seed} on {row.train_size:,} images"
+            + ("" if row.classes == "all" else f" of classes {row.classes}") for row in untrained.itertuples()))
     read = (f"The status reads {', '.join(statuses)}, the models with two seeds or more in both cells"
             if statuses else "No model has two seeds in both cells: the status is not measured")
     if unseeded:
