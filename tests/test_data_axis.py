@@ -93,7 +93,7 @@ def test_cells_name_the_command_that_trains_them_and_missing_skip_leaves_the_unt
     assert list(dg.figures.data_axis_cells("resnet20", **grid)["trained"]) == [True, False]
     curves = dg.figures.data_axis_curves("resnet20", missing="skip", n=40, repeats=2, device="cpu", **grid)
     assert set(curves["train_size"]) == {40}
-    assert "resnet20 (seed 3) on 80 images of all classes is not trained yet" in caplog.text
-    assert "--train-size 80" in caplog.text and "Its curve is left out" in caplog.text
+    assert "1 of the grid's 2 cells are not trained yet and are left out: resnet20:3 on 80 images." in caplog.text
+    assert "e.g. `dynamic-graphs zoo resnet20:3 --train-size 80 " in caplog.text
     with pytest.raises(KeyError, match="Unknown missing= policy .skp.. Did you mean .skip."):
         dg.figures.data_axis_curves("resnet20", missing="skp", **grid)

@@ -81,11 +81,11 @@ def data_axis_cells(models: str | Sequence[str], dataset: str = "fashion-mnist",
         ``epochs``, ``trained`` and ``command`` (the ``dynamic-graphs zoo`` line that trains it ahead,
         e.g. in the background; empty for the recipe itself, which ships).
     """
+    grid = _grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps)
     rows = [{"model": cell["model"], "train_size": cell["used"], "classes": _class_label(cell["classes"]),
              "train_seed": cell["seed"], "epochs": cell["epochs"],
              "trained": is_trained(cell["model"], dataset, seed=cell["seed"], **cell["training"]),
-             "command": _zoo_command(cell, dataset)}
-            for cell in _grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps)]
+             "command": _zoo_command(cell, dataset)} for cell in grid]
     return pd.DataFrame(rows, columns=CELL_COLUMNS)
 
 
@@ -114,6 +114,15 @@ def _grid(models: str | Sequence[str], dataset: str, train_sizes: Sequence[int |
                 for seed in seeds[name]:
                     yield {"model": name, "seed": seed, "classes": classes, "used": used, "epochs": epochs,
                            "training": training}
+
+
+def cell_name(model: str, seed: int, images: int, classes: str = ALL_CLASSES) -> str:
+    """A cell in a message: ``resnet20:1 on 600 images``, ``resnet20:0 on 12,000 images of classes 0,6``."""
+    return f"{model}:{seed} on {images:,} images" + ("" if classes == ALL_CLASSES else f" of classes {classes}")
+
+
+def _cell_name(cell: Mapping[str, Any]) -> str:
+    return cell_name(cell["model"], cell["seed"], cell["used"], _class_label(cell["classes"]))
 
 
 def _zoo_command(cell: Mapping[str, Any], dataset: str) -> str:
@@ -163,7 +172,7 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
         steps: optimizer steps of every subset or class cell (:func:`equal_step_epochs`); None:
             the recipe's on the full split. A small value makes a quick, untrained run (tests, CI).
         missing: a cell not trained yet: ``"train"`` it (hours on a CPU for the deeper models),
-            ``"skip"`` it with a warning that names the command training it, or ``"raise"``.
+            ``"skip"`` it (one warning names the cells left out), or ``"raise"``.
 
     Returns:
         The curves stacked with label columns ``model``, ``train_size`` (the images used),
@@ -173,21 +182,26 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
     spec = CurveSpec.build(spec, **options)
     missing = lookup(missing, MISSING, what="missing= policy")
     test = get_dataset(dataset, spec.split)
-    curves = {}
-    for cell in _grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps):
+    grid = list(_grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps))
+    curves, untrained = {}, []
+    for cell in grid:
         name, seed, classes = cell["model"], cell["seed"], cell["classes"]
         if missing != "train" and not is_trained(name, dataset, seed=seed, **cell["training"]):
-            message = (f"{name} (seed {seed}) on {cell['used']:,} images of {_class_label(classes)} classes is not "
-                       f"trained yet; train it with `{_zoo_command(cell, dataset)}`")
             if missing == "raise":
-                raise FileNotFoundError(message + ", or pass missing='train'.")
-            logger.warning("%s. Its curve is left out.", message)
+                raise FileNotFoundError(f"{_cell_name(cell)} is not trained yet; train it with "
+                                        f"`{_zoo_command(cell, dataset)}`, or pass missing='train'.")
+            untrained.append(cell)
             continue
         images = test if classes is None else Subset(test, class_subset(labels_of(test), None, 0, classes=classes))
         model = pretrained(name, dataset, seed=seed, device=spec.device, **cell["training"])
         curve = modularity_curve(model, images, spec).assign(test_acc=model.checkpoint["test_acc"],
                                                              epochs=cell["epochs"])
         curves[(name, cell["used"], _class_label(classes), seed)] = curve
+    if untrained:  # one message: the grid table (data_axis_cells) has each cell's command
+        logger.warning("%d of the grid's %d cells are not trained yet and are left out: %s. "
+                       "dg.figures.data_axis_cells lists the command that trains each, e.g. `%s`.",
+                       len(untrained), len(grid), ", ".join(_cell_name(cell) for cell in untrained),
+                       _zoo_command(untrained[0], dataset))
     if not curves:
         raise ValueError("No cell of the grid is trained yet, so there is no curve: pass missing='train', or train "
                          "cells ahead (dg.figures.data_axis_cells(...)['command']).")

@@ -253,7 +253,8 @@ class NotebookRun:
             return
         if caption:
             _display_markdown(caption)
-        display(table)
+        with pd.option_context("display.max_colwidth", None):  # a value is read whole (a command, a layer list)
+            display(table)
 
     def info(self) -> None:
         """Show every parameter whole (no truncated list) and the run's provenance: commit, versions, CPU."""

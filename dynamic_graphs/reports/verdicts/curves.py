@@ -13,6 +13,7 @@ import pandas as pd
 
 from ...attacks import CLEAN, attack_label
 from ...figures import summarize_agreement
+from ...figures.data_axis import cell_name
 from ...frames import check_curves, require_columns, single_curve
 from ...pruning.selection import DEFAULT_THRESHOLD, paired_gains, classify_gains
 from .base import (AGREEMENT, FAILS, HOLDS, INTERVALS, PARTLY, Q_TOLERANCE, SIGNIFICANCE, UNMEASURED, Verdict, combine,
@@ -488,8 +489,7 @@ def data_axis(shares: pd.DataFrame, cells: pd.DataFrame | None = None) -> Verdic
     if cells is not None and not cells["trained"].all():
         untrained = cells[~cells["trained"]]
         measured += (f". Not trained yet, so not read ({len(untrained)} of {len(cells)} cells): " + ", ".join(
-            f"{row.model}:{row.train_seed} on {row.train_size:,} images"
-            + ("" if row.classes == "all" else f" of classes {row.classes}") for row in untrained.itertuples()))
+            cell_name(row.model, row.train_seed, row.train_size, row.classes) for row in untrained.itertuples()))
     read = (f"The status reads {', '.join(statuses)}, the models with two seeds or more in both cells"
             if statuses else "No model has two seeds in both cells: the status is not measured")
     if unseeded:
