@@ -62,7 +62,7 @@ ZOO_EXAMPLES = """examples:
   dynamic-graphs zoo resnet20:0,1,2 vgg11 --out reports/zoo.csv --missing skip  # per-model seeds
   dynamic-graphs zoo resnet20 resnet56 --ship              # commit-ready weights under weights/
   dynamic-graphs zoo vgg16 --precision bf16                # bfloat16 autocast: see --precision
-  dynamic-graphs zoo resnet20:0,1,2 --train-size 600 --subset per-class --epochs 563 --test-size 1000
+  dynamic-graphs zoo resnet20:0,1,2 --train-size 600 --subset per-class --epochs 563 --test-size 1000 --test-every 10
                                                            # 60 images a class, as many steps as 6 full epochs
 
 Every row comes from the checkpoint of the run that trained the model (its recorded test accuracy,
@@ -187,6 +187,9 @@ def _add_zoo(commands) -> None:
                         help="train and test on these class indices only, e.g. --classes 0 1 (default: all)")
     parser.add_argument("--test-size", type=int,
                         help="score each epoch on a seeded subset of this many test images (default: all)")
+    parser.add_argument("--test-every", type=int, default=1, metavar="N",
+                        help="score the test images every N epochs and at the last (default: 1); the weights are the "
+                             "same, and a small subset's many short epochs train faster")
     parser.add_argument("--precision", choices=training.PRECISIONS,
                         help="bf16: train under bfloat16 autocast: about twice as fast on a CPU with bfloat16 "
                              "kernels (AVX512, AMX), many times slower on an AVX2 CPU, where it is emulated (default: "
@@ -220,7 +223,7 @@ def _zoo(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequen
                "subset": args.subset, "classes": args.classes, "test_size": args.test_size}
     try:
         tables = [training.zoo_table(name, args.dataset, seeds=seeds, missing=args.missing, recipe=args.recipe,
-                                     device=args.device, **options)
+                                     device=args.device, test_every=args.test_every, **options)
                   for name, seeds in (_model_and_seeds(spec, args.seeds) for spec in args.models)]
     except (KeyError, ValueError, TypeError) as err:  # a typo is a usage error, not a traceback
         _usage_error(parser, err)

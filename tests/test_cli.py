@@ -46,7 +46,7 @@ def test_the_console_script_lists_the_subcommands():
                 "--workers"]),
     ("train", ["--epochs", "--seed", "--recipe", "--train-size", "--batch-size", "--precision", "--out", "--device"]),
     ("zoo", ["--dataset", "--seeds", "--recipe", "--epochs", "--train-size", "--precision", "--missing", "--out",
-             "--replace", "--ship", "--device"]),
+             "--replace", "--ship", "--device", "--test-every"]),
 ])
 def test_each_subcommand_has_help_with_its_options(command, options, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -76,6 +76,9 @@ def test_bad_names_are_usage_errors_before_any_work(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "resnet21", "synthetic"])
     assert exit_.value.code == 2 and "Unknown model 'resnet21'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused before any model is loaded or trained
+        main(["zoo", "resnet20", "--test-every", "0"])
+    assert exit_.value.code == 2 and "test_every must be an integer >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["report", "fig99"])
     assert exit_.value.code == 2 and "notebook" in capsys.readouterr().err

@@ -59,6 +59,17 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
+def test_scoring_every_other_epoch_trains_the_same_weights_and_scores_the_last():
+    every, sparse = tiny_resnet(), tiny_resnet()
+    full = train(every, synthetic("train"), synthetic("test"), device="cpu", **OPTIONS)
+    history = train(sparse, synthetic("train"), synthetic("test"), device="cpu", test_every=2, **OPTIONS)
+    assert history.test_acc.isna().tolist() == [True, False, False]  # epoch 2, and epoch 3 as the last
+    assert history.test_acc.iloc[1:].tolist() == full.test_acc.iloc[1:].tolist()
+    for (name, a), b in zip(every.state_dict().items(), sparse.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.slow
 def test_keep_epochs_writes_one_file_per_epoch(tmp_path):
     path = tmp_path / "run.pt"
     train(tiny_resnet(), synthetic("train"), None, device="cpu", checkpoint=path, keep_epochs=True, **OPTIONS)
@@ -205,7 +216,7 @@ def test_unknown_training_option():
 
 
 @pytest.mark.parametrize("option, value, error", [("epochs", 0, ValueError), ("batch_size", 2.0, TypeError),
-                                                  ("train_size", -1, ValueError)])
+                                                  ("train_size", -1, ValueError), ("test_every", 0, ValueError)])
 def test_bad_counts_are_refused_before_training(option, value, error):
     with pytest.raises(error, match=option):
         train(tiny_resnet(), synthetic("train"), None, device="cpu", **{option: value})

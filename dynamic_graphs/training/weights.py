@@ -186,7 +186,7 @@ def is_trained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, mode
 
 def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, device: str | torch.device = "auto",
                model_kwargs: dict | None = None, keep_epochs: bool = False, recipe: str | None = None,
-               **overrides) -> nn.Module:
+               test_every: int = 1, **overrides) -> nn.Module:
     """A trained ``name`` for ``dataset``, from the checkpoint cache under ``settings.data_dir``.
 
     When the cache has no finished checkpoint for these options, it uses the shipped weights
@@ -208,6 +208,8 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
         recipe: a named recipe of ``dataset`` (:data:`RECIPES`, e.g. ``"step"`` for Fashion-MNIST's
             first 4-epoch recipe); None: the model's own (:func:`model_recipe`: ``"transformer"``
             for the ViTs), else the dataset's default.
+        test_every: when it trains, score the test images every this many epochs and at the last
+            (see :func:`~dynamic_graphs.training.train`; not part of the cache key: the weights are the same).
         **overrides: training options, see :data:`TRAIN_DEFAULTS`; ``None`` keeps the default
             (so notebook parameters can be passed through as they are).
     """
@@ -230,5 +232,5 @@ def pretrained(name: str, dataset: str = "fashion-mnist", *, seed: int = 0, devi
                               mean=info["mean"], std=info["std"], **model_kwargs)
         logger.info("Training %s on %s (%d epochs) -> %s", name, dataset, hparams["epochs"], shown_path(path))
         train(model, get_dataset(dataset, "train"), get_dataset(dataset, "test"), checkpoint=path, device=device,
-              seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, **overrides)
+              seed=seed, keep_epochs=keep_epochs, dataset_name=dataset, test_every=test_every, **overrides)
     return load_checkpoint(path, device=device)

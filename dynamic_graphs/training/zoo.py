@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..data import train_images
 from ..models import probe_layers
-from ..utils import as_list, atomic_path, check_int_list, lookup, shown_path
+from ..utils import as_list, atomic_path, check_int, check_int_list, lookup, shown_path
 from .recipes import recipe_name
 from .weights import is_trained, pretrained, ship_weights
 
@@ -63,7 +63,7 @@ def zoo_row(model: Any) -> dict[str, Any]:
 
 def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, seeds: int | Sequence[int] = 0,
               missing: str = "train", recipe: str | None = None, model_kwargs: dict | None = None,
-              device: str = "auto", **overrides: Any) -> pd.DataFrame:
+              device: str = "auto", test_every: int = 1, **overrides: Any) -> pd.DataFrame:
     """One row per (model, seed): top-1, epochs, training images, seed and minutes of its training run.
 
     Args:
@@ -73,7 +73,7 @@ def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, se
         missing: what to do when a model has no finished checkpoint (nor shipped weights):
             ``"train"`` it (as :func:`~dynamic_graphs.pretrained` would), ``"skip"`` its row (with a
             warning) or ``"raise"``.
-        recipe, model_kwargs, **overrides: as for :func:`~dynamic_graphs.pretrained`.
+        recipe, model_kwargs, test_every, **overrides: as for :func:`~dynamic_graphs.pretrained`.
 
     Returns:
         Columns :data:`ZOO_COLUMNS` (``recipe`` the recipe's name, see
@@ -87,6 +87,7 @@ def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, se
     for name in models:
         probe_layers(name)  # an unknown model fails here, listing the registry
     seeds = check_int_list("seeds", seeds, minimum=0)
+    check_int("test_every", test_every)  # before any training, even when every model is trained already
     missing = lookup(missing, MISSING, what="missing= policy")
     rows = []
     for name in models:
@@ -100,7 +101,7 @@ def zoo_table(models: str | Sequence[str], dataset: str = "fashion-mnist", *, se
                 logger.warning("%s: left out of the table.", message)
                 continue
             model = pretrained(name, dataset, seed=seed, device=device, recipe=recipe, model_kwargs=model_kwargs,
-                               **overrides)
+                               test_every=test_every, **overrides)
             rows.append(zoo_row(model))
     return pd.DataFrame(rows, columns=ZOO_COLUMNS)
 
