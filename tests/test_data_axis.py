@@ -8,7 +8,7 @@ import pytest
 
 import dynamic_graphs as dg
 from dynamic_graphs.cli import main as cli_main
-from dynamic_graphs.figures import equal_step_epochs, plateau_share, plateau_summary
+from dynamic_graphs.figures import equal_step_epochs, plateau_share, plateau_summary, rise_depth
 
 
 def hand_curve(q_by_repeat: list[list[float]]) -> pd.DataFrame:
@@ -38,6 +38,26 @@ def test_plateau_share_counts_gains_whose_interval_reaches_zero():
     assert math.isnan(one_repeat["plateau_share"]) and one_repeat["gains"] == 2  # no interval: not measurable
 
 
+def test_rise_depth_is_where_the_curve_has_made_most_of_its_rise_whatever_the_gains_size():
+    # mean Q 0.5, 0.7, 0.78, 0.8, 0.8: 0.9 of the rise (0.5 + 0.27 = 0.77) first reached at the third of five layers
+    plateau = hand_curve([[0.5, 0.7, 0.78, 0.8, 0.8], [0.5, 0.7, 0.78, 0.8, 0.8]])
+    assert rise_depth(plateau) == pytest.approx(2 / 4)
+    rising = hand_curve([[0.5, 0.55, 0.6, 0.65, 0.7]])
+    assert rise_depth(rising) == 1.0  # still rising at its last layer
+    # every gain halved: the same rise depth, where plateau_share would resolve fewer gains
+    halved = plateau.assign(modularity=0.5 + (plateau["modularity"] - 0.5) / 2)
+    assert rise_depth(halved) == rise_depth(plateau)
+    # a dip over the last layers: the rise is to the highest layer, made by the second of four
+    dip = hand_curve([[0.5, 0.8, 0.7, 0.6]])
+    assert rise_depth(dip) == pytest.approx(1 / 3)
+    # the mean over repeats decides, not any one repeat
+    assert rise_depth(hand_curve([[0.5, 0.9, 0.9], [0.5, 0.5, 0.9]])) == pytest.approx(2 / 2)
+    assert math.isnan(rise_depth(hand_curve([[0.5, 0.4, 0.3]])))  # never above its first layer: no rise
+    assert rise_depth(plateau, reached=0.5) == pytest.approx(1 / 4)
+    with pytest.raises(ValueError, match="reached must be a share"):
+        rise_depth(plateau, reached=90)
+
+
 def test_plateau_summary_pools_the_seeds_of_a_cell():
     rising = hand_curve([[0.5, 0.6, 0.7], [0.52, 0.61, 0.72]])
     flat = hand_curve([[0.5, 0.6, 0.6], [0.52, 0.61, 0.62]])
@@ -49,9 +69,17 @@ def test_plateau_summary_pools_the_seeds_of_a_cell():
     assert summary.loc[600, "plateau_share"] == pytest.approx(0.25) and summary.loc[600, "seeds"] == 2
     assert summary.loc[600, "share_low"] < 0.25 < summary.loc[600, "share_high"]
     assert summary.loc[60000, "plateau_share"] == 0 and summary.loc[60000, "test_acc"] == pytest.approx(0.94)
+    assert summary.loc[600, "rise_depth"] == pytest.approx((0.5 + 1.0) / 2)  # flat: 0.6 by layer 2 of 3; rising: 3
+    assert summary.loc[600, "rise_low"] < 0.75 < summary.loc[600, "rise_high"]
+    assert summary.loc[60000, "rise_depth"] == 1.0
     figure = dg.pl.plot_plateau_shares(summary.reset_index())
     assert figure.axes[0].get_legend_handles_labels()[1] == ["m"]
     assert sorted(text.get_text() for text in figure.axes[0].texts) == ["85 %", "94 %"]  # each cell's accuracy
+    depth = dg.pl.plot_plateau_shares(summary.reset_index(), value="rise_depth")
+    assert depth.axes[0].get_ylabel() == "relative depth of 90 % of the rise"
+    assert sorted(depth.axes[0].lines[0].get_ydata()) == pytest.approx([0.75, 1.0])
+    with pytest.raises(KeyError, match="Did you mean 'rise_depth'"):
+        dg.pl.plot_plateau_shares(summary.reset_index(), value="rise_dept")
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ the frame they come in: the images of modularity_curve, one feature pass, one ro
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.neighbors import KNeighborsClassifier

@@ -470,48 +470,63 @@ def test_transfer_verdict_reads_the_probe_at_the_peak_of_q(probe, status):
     assert peak.probe_gap == pytest.approx(gap) and peak.probe_there == pytest.approx(np.mean(probe["b"]))
 
 
-def _shares(by_size: dict[tuple[str, int], list[float]], gains: dict[str, int]) -> pd.DataFrame:
-    return pd.DataFrame([{"model": model, "train_size": size, "classes": "all", "train_seed": seed, "plateau_share": share,
-                          "gains": gains[model]}
-                         for (model, size), values in by_size.items() for seed, share in enumerate(values)])
+def _shares(cells: dict[tuple, list[tuple[float, float]]], gains: dict[str, int]) -> pd.DataFrame:
+    """Per-seed rows from {(model, size[, classes]): [(plateau share, rise depth) per seed]}."""
+    return pd.DataFrame([{"model": key[0], "train_size": key[1], "classes": key[2] if len(key) > 2 else "all",
+                          "train_seed": seed, "plateau_share": share, "rise_depth": rise, "gains": gains[key[0]]}
+                         for key, values in cells.items() for seed, (share, rise) in enumerate(values)])
+
+
+SHALLOW = {("resnet20", 600): [(0.3, 0.5), (0.3, 0.55), (0.4, 0.5)],      # more stops, and sooner, on less data
+           ("resnet20", 60000): [(0.1, 0.9), (0.2, 1.0), (0.1, 0.95)]}
 
 
 @pytest.mark.parametrize("deep_small, status", [
-    ([0.5, 0.55, 0.6], "holds"),            # both models' shares rise as the data shrinks
-    ([0.0, 0.05, 0.1], "partly holds"),     # the deeper one's falls
-    ([0.1, 0.4, 0.25], "partly holds"),     # within its seeds' noise
+    ([(0.5, 0.4), (0.55, 0.45), (0.6, 0.5)], "holds"),             # the deeper one's too
+    ([(0.5, 0.9), (0.55, 1.0), (0.6, 0.95)], "partly holds"),      # a larger share, the same rise depth: flatter
+    ([(0.0, 1.0), (0.05, 1.0), (0.1, 0.95)], "partly holds"),      # the deeper one's shares fall
+    ([(0.1, 0.4), (0.4, 1.0), (0.25, 0.7)], "partly holds"),       # within its seeds' noise
 ])
-def test_data_axis_verdict_combines_the_models_with_seeds(deep_small, status):
-    shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
-                      ("resnet110", 600): deep_small, ("resnet110", 60000): [0.2, 0.25, 0.2]},
-                     {"resnet20": 9, "resnet110": 54})
+def test_data_axis_verdict_combines_both_measures_of_the_models_with_seeds(deep_small, status):
+    shares = _shares({**SHALLOW, ("resnet110", 600): deep_small,
+                      ("resnet110", 60000): [(0.2, 0.9), (0.25, 0.95), (0.2, 1.0)]}, {"resnet20": 9, "resnet110": 54})
     verdict = verdicts.data_axis(shares)
-    assert verdict.status == status and "The status reads resnet20, resnet110" in verdict.measured
-    assert "resnet20 0.33 at 600 images → 0.13 at 60,000 (+0.20 " in verdict.measured
+    assert verdict.status == status, verdict.measured
+    assert "The status reads the changes with an interval (resnet20, resnet110)" in verdict.measured
+    assert "resnet20 from 60,000 to 600 images: share 0.13 → 0.33 (+0.20 ± 0." in verdict.measured
+    assert "rise depth 0.95 → 0.52 (−0.43 ± 0." in verdict.measured  # the change itself, falling as predicted
     with pytest.raises(ValueError, match="at least two sizes"):
         verdicts.data_axis(shares[shares["train_size"] == 600])
+    with pytest.raises(KeyError, match="rise_depth"):
+        verdicts.data_axis(shares.drop(columns="rise_depth"))
 
 
 def test_data_axis_verdict_gives_a_model_with_one_seed_as_a_point_value():
-    shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
-                      ("resnet110", 600): [0.1], ("resnet110", 60000): [0.6]}, {"resnet20": 9, "resnet110": 54})
+    shares = _shares({**SHALLOW, ("resnet110", 600): [(0.1, 1.0)], ("resnet110", 60000): [(0.6, 0.5)]},
+                     {"resnet20": 9, "resnet110": 54})
     verdict = verdicts.data_axis(shares)
-    assert verdict.status == "holds"  # resnet20's interval; resnet110's fall is one seed's, not counted
-    assert "resnet110 0.10 at 600 images → 0.60 at 60,000 (−0.50, one seed)" in verdict.measured
-    assert "resnet110 has one seed, a point value, not counted" in verdict.measured
+    assert verdict.status == "holds"  # resnet20's intervals; resnet110's contrary change is one seed's, not counted
+    assert "resnet110 from 60,000 to 600 images: share 0.60 → 0.10 (−0.50, one seed), rise depth 0.50 → 1.00 " \
+        "(+0.50, one seed)" in verdict.measured
+    assert "(resnet20); a point value, from one seed, is not counted" in verdict.measured
     alone = verdicts.data_axis(shares[shares["model"] == "resnet110"])
-    assert alone.status == "not measurable" and "No model has two seeds in both cells" in alone.measured
+    assert alone.status == "not measurable" and "No change has two seeds in both cells" in alone.measured
 
 
-def test_data_axis_verdict_compares_each_model_over_its_own_sizes_and_names_the_cells_not_trained():
-    shares = _shares({("resnet20", 600): [0.3, 0.3, 0.4], ("resnet20", 60000): [0.1, 0.2, 0.1],
-                      ("resnet56", 6000): [0.5], ("resnet56", 60000): [0.3], ("resnet110", 60000): [0.6]},
+def test_data_axis_verdict_reads_the_class_axis_and_names_the_cells_not_trained():
+    shares = _shares({**SHALLOW, ("resnet20", 12000, "0,6"): [(0.6, 0.3), (0.5, 0.35), (0.55, 0.3)],
+                      ("resnet56", 6000): [(0.5, 0.6)], ("resnet56", 60000): [(0.3, 0.8)],
+                      ("resnet56", 12000, "0,6"): [(0.1, 1.0)], ("resnet110", 60000): [(0.6, 0.9)]},
                      {"resnet20": 9, "resnet56": 27, "resnet110": 54})
     cells = pd.DataFrame({"model": ["resnet20", "resnet56", "resnet110"], "train_size": [60000, 600, 600],
                           "classes": ["all", "all", "0,6"], "train_seed": [0, 0, 1], "trained": [True, False, False]})
     verdict = verdicts.data_axis(shares, cells)
-    assert verdict.status == "holds"
-    assert "resnet56 0.50 at 6,000 images → 0.30 at 60,000 (+0.20, one seed)" in verdict.measured
+    assert verdict.status == "holds", verdict.measured
+    assert "resnet56 from 60,000 to 6,000 images: share 0.30 → 0.50 (+0.20, one seed)" in verdict.measured
     assert "with one training-set size, not compared: resnet110 (60,000 images only)" in verdict.measured
+    assert ("From every class to classes 0,6 alone (each at its largest training set): resnet20 share 0.13 → 0.55 "
+            "(+0.42 ± 0.") in verdict.measured
+    assert "resnet56 share 0.30 → 0.10 (−0.20, one seed)" in verdict.measured
+    assert "(resnet20, resnet20 on classes 0,6)" in verdict.measured
     assert ("Not trained yet, so not read (2 of 3 cells): resnet56:0 on 600 images, resnet110:1 on 600 images of "
             "classes 0,6") in verdict.measured

@@ -7,7 +7,7 @@ from .ablation import ablation_curves, asymptotic_sweep
 from .adversarial import adversarial_curves, attack_summary
 from .curves import curve_gains, model_curves
 from .data_axis import (data_axis_cells, data_axis_curves, equal_step_epochs, model_seeds, plateau_share, plateau_shares,
-                        plateau_summary)
+                        plateau_summary, rise_depth)
 from .dynamics import training_dynamics
 from .embeddings import layer_embeddings
 from .graphs import layer_graph_table, layer_graphs
@@ -43,6 +43,7 @@ __all__ = [
     "plateau_share",
     "plateau_shares",
     "plateau_summary",
+    "rise_depth",
     "score_rules",
     "summarize_agreement",
     "summarize_comparison",

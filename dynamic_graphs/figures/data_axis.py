@@ -13,7 +13,9 @@ images (per-class subsets) and in classes.
    :func:`data_axis_cells` lists the grid, what trains each cell and whether it is trained yet;
 3. :func:`plateau_share`: one number per curve, the share of its layer gains whose paired 95 %
    interval reaches 0 or lies below it (a plateau or a dip), and the longest run of them;
-   :func:`plateau_summary` gives its mean and interval across training seeds per cell.
+   :func:`rise_depth`, a second number that does not depend on the gains' size: the relative depth
+   by which the curve has made 90 % of its rise; :func:`plateau_summary` gives both means and
+   intervals across training seeds per cell.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import logging
 import math
 from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from torch.utils.data import Subset
 
@@ -35,7 +38,7 @@ from ..training.weights import is_trained, pretrained
 from ..utils import check_int_list, lookup, refuse_unknown
 
 __all__ = ["data_axis_cells", "data_axis_curves", "equal_step_epochs", "model_seeds", "plateau_share", "plateau_shares",
-           "plateau_summary"]
+           "plateau_summary", "rise_depth"]
 
 logger = logging.getLogger(__name__)
 
@@ -257,15 +260,47 @@ def plateau_share(curve: pd.DataFrame, *, value: str = "modularity") -> dict[str
             "dips": int((gains["gain_high"] < 0).sum()), "gains": len(gains)}
 
 
+RISE_REACHED = 0.9  # rise_depth: the share of a curve's rise that counts as reached
+
+
+def rise_depth(curve: pd.DataFrame, *, value: str = "modularity", reached: float = RISE_REACHED) -> float:
+    """The relative depth at which a curve has made ``reached`` of its rise: 0 at its first layer, 1 at its last.
+
+    The rise is the highest mean Q over the repeats minus the first layer's; the curve has made
+    ``reached`` of it at the first layer whose mean Q is at least the first layer's plus
+    ``reached`` times the rise. A curve that plateaus (or dips) over its last layers makes its rise
+    early, and one that keeps rising makes it at its last layer (1.0). Unlike
+    :func:`plateau_share`, the value does not depend on how large the gains are, only on where
+    they are: a curve whose every gain is half as large has the same rise depth. NaN for a curve
+    that never rises above its first layer or has one layer.
+
+    Example:
+        >>> curve = pd.DataFrame({"repeat": [0] * 5, "depth": [1, 2, 3, 4, 5],
+        ...                       "modularity": [0.5, 0.6, 0.69, 0.7, 0.7]})
+        >>> rise_depth(curve)  # 0.5 + 0.9 × 0.2 = 0.68 is first reached at the third of five layers
+        0.5
+    """
+    if not 0 < reached <= 1:
+        raise ValueError(f"reached must be a share in (0, 1], got {reached!r}.")
+    mean = curve.groupby("depth")[value].mean().sort_index().to_numpy(float)
+    rise = mean.max() - mean[0] if len(mean) > 1 else math.nan
+    if not rise > 0:
+        return math.nan
+    layer = int(np.argmax(mean - mean[0] >= reached * rise - 1e-12 * rise))  # the first layer there
+    return layer / (len(mean) - 1)
+
+
 def plateau_shares(curves: pd.DataFrame) -> pd.DataFrame:
-    """:func:`plateau_share` of every curve of a stacked frame: one row per curve, its labels first, then ``test_acc``."""
-    rows = [{**labels, **plateau_share(curve), "test_acc": float(curve["test_acc"].iloc[0])}
+    """:func:`plateau_share` and :func:`rise_depth` of every curve of a stacked frame: one row per curve, its
+    labels first, then ``test_acc``."""
+    rows = [{**labels, **plateau_share(curve), "rise_depth": rise_depth(curve),
+             "test_acc": float(curve["test_acc"].iloc[0])}
             for labels, curve in iter_curves(curves, caller="plateau_shares")]
     return pd.DataFrame(rows)
 
 
 def plateau_summary(curves: pd.DataFrame, *, over: str = "train_seed") -> pd.DataFrame:
-    """Per cell (every label but ``over``): the plateau share's mean with its 95 % t-interval across ``over``.
+    """Per cell (every label but ``over``): the plateau share and rise depth, means and t-intervals across ``over``.
 
     Args:
         curves: :func:`data_axis_curves`' frame (any stacked curves with a ``test_acc`` column and
@@ -274,17 +309,21 @@ def plateau_summary(curves: pd.DataFrame, *, over: str = "train_seed") -> pd.Dat
 
     Returns:
         One row per cell: its labels, ``plateau_share`` with ``share_low``, ``share_high``,
-        ``longest_run`` (mean), ``dips`` (mean), ``gains``, ``test_acc`` (mean) and ``seeds`` (the
-        curves pooled). With one seed the interval is NaN.
+        ``longest_run`` (mean), ``dips`` (mean), ``gains``, ``rise_depth`` with ``rise_low``,
+        ``rise_high``, ``test_acc`` (mean) and ``seeds`` (the curves pooled). With one seed the
+        intervals are NaN.
     """
     per_curve = plateau_shares(curves)
-    measured = ("plateau_share", "longest_run", "dips", "gains", "test_acc")
+    measured = ("plateau_share", "longest_run", "dips", "gains", "rise_depth", "test_acc")
     cell = [label for label in per_curve.columns if label not in (*measured, over, "n", "k")]
     summary = per_curve.groupby(cell, sort=False, dropna=False).agg(
         plateau_share=("plateau_share", "mean"), share_std=("plateau_share", "std"),
         longest_run=("longest_run", "mean"), dips=("dips", "mean"), gains=("gains", "first"),
+        rise_depth=("rise_depth", "mean"), rise_std=("rise_depth", "std"),
         test_acc=("test_acc", "mean"), seeds=(over, "nunique")).reset_index()
-    summary["share_low"], summary["share_high"] = t_interval(summary["plateau_share"], summary["share_std"],
-                                                             summary["seeds"])
-    columns = [*cell, "plateau_share", "share_low", "share_high", "longest_run", "dips", "gains", "test_acc", "seeds"]
+    for column, low, high, std in [("plateau_share", "share_low", "share_high", "share_std"),
+                                   ("rise_depth", "rise_low", "rise_high", "rise_std")]:
+        summary[low], summary[high] = t_interval(summary[column], summary[std], summary["seeds"])
+    columns = [*cell, "plateau_share", "share_low", "share_high", "longest_run", "dips", "gains", "rise_depth",
+               "rise_low", "rise_high", "test_acc", "seeds"]
     return summary[columns]

@@ -12,8 +12,8 @@ Intervals are 95 % Student-t intervals (:func:`dynamic_graphs.frames.t_interval`
 sentence says otherwise. The paper is Lu et al., ECCV 2022 (arXiv 2111.12485).
 
 :mod:`.base` holds :class:`Verdict` and how numbers and statuses are written; :mod:`.curves` the
-verdicts of Figs. 1-7 and of the asymptotics; :mod:`.pruning` those of Figs. 8-9, Table 1 and the
-metrics report. :func:`verdict` finds a notebook's function by name.
+verdicts of Figs. 1-7 and of the asymptotics; :mod:`.data_axis` that of the data axis;
+:mod:`.pruning` those of Figs. 8-9, Table 1 and the metrics report. :func:`verdict` finds a notebook's function by name.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from ...utils import lookup
 from .base import STATUSES, Verdict
-from .curves import asymptotics, data_axis, fig1, fig2, fig3, fig4, fig5, fig6, fig7
+from .curves import asymptotics, fig1, fig2, fig3, fig4, fig5, fig6, fig7
+from .data_axis import data_axis
 from .pruning import fig8, fig9, metrics, table1, transfer
 
 __all__ = [

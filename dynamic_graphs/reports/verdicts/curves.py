@@ -13,14 +13,13 @@ import pandas as pd
 
 from ...attacks import CLEAN, attack_label
 from ...figures import summarize_agreement
-from ...figures.data_axis import cell_name
 from ...frames import check_curves, require_columns, single_curve
 from ...pruning.selection import DEFAULT_THRESHOLD, paired_gains, classify_gains
 from .base import (AGREEMENT, FAILS, HOLDS, INTERVALS, PARTLY, Q_TOLERANCE, SIGNIFICANCE, UNMEASURED, Verdict, combine,
                    equivalence_status, interval, interval_status, layer_range, mean_interval, number, p_text,
                    welch_interval)
 
-__all__ = ["asymptotics", "data_axis", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7"]
+__all__ = ["asymptotics", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7"]
 
 
 def _matrix(curve: pd.DataFrame, over: str = "repeat") -> pd.DataFrame:
@@ -434,66 +433,3 @@ def asymptotics(frame: pd.DataFrame, *, tolerance: float = 0.01) -> Verdict:
              "reproduced).")
     return Verdict("asymptotics", claim, measured + f" ({INTERVALS}, Welch's, over repeats).", status)
 
-
-def data_axis(shares: pd.DataFrame, cells: pd.DataFrame | None = None) -> Verdict:
-    """The data axis: does the plateau share rise as the training set shrinks (and as the classes fall)?
-
-    Args:
-        shares: :func:`dynamic_graphs.figures.plateau_shares` of :func:`~dynamic_graphs.figures.data_axis_curves`
-            (one row per curve: ``model``, ``train_size``, ``classes``, ``train_seed``, ``plateau_share``).
-        cells: :func:`dynamic_graphs.figures.data_axis_cells` of the same grid, to name the cells not
-            trained yet (left out of ``shares``); None: ``shares`` is the whole grid.
-
-    Per model, on every class: the share at its smallest training set minus the share at its
-    largest, with Welch's interval across training seeds where both cells have two seeds or more,
-    else a point value. The status combines the models with an interval (holds when each lies above
-    0, does not hold when each lies below, partly otherwise; not measurable when no model has the
-    seeds), and says which models those are. With a smaller class set, its share at its largest
-    training set against every class's is reported beside it.
-    """
-    require_columns(shares, ["model", "train_size", "classes", "plateau_share", "gains"],
-                    source="plateau_shares()", caller="verdicts.data_axis")
-    every = shares[shares["classes"] == "all"]
-    if every["train_size"].nunique() < 2:
-        raise ValueError("verdicts.data_axis compares training-set sizes on every class; the curves hold "
-                         f"{sorted(every['train_size'].unique())}: give train_sizes at least two sizes.")
-    parts, statuses, unseeded, alone = [], {}, [], []
-    for model, group in every.groupby("model", sort=False):
-        small, large = group["train_size"].min(), group["train_size"].max()
-        if small == large:
-            alone.append(f"{model} ({small:,} images only)")
-            continue
-        at_small = group.loc[group["train_size"] == small, "plateau_share"].dropna()
-        at_large = group.loc[group["train_size"] == large, "plateau_share"].dropna()
-        seeds = min(len(at_small), len(at_large))
-        if seeds >= 2:
-            diff, low, high, _ = welch_interval(at_small, at_large)
-            statuses[model] = interval_status(low, high)
-            change = f"{interval(diff, low, high, 2, signed=True)}, {seeds} seeds"
-        else:
-            unseeded.append(model)
-            change = f"{number(at_small.mean() - at_large.mean(), 2, signed=True)}, one seed"
-        parts.append(f"{model} {number(at_small.mean(), 2)} at {small:,} images → {number(at_large.mean(), 2)} at "
-                     f"{large:,} ({change})")
-    measured = (f"the share of layer gains that stop rising, at each model's smallest and largest training set "
-                f"(the smallest minus the largest, Welch's {INTERVALS[:-1]} across training seeds): " + "; ".join(parts))
-    if alone:
-        measured += f"; with one training-set size, not compared: {', '.join(alone)}"
-    full = every[every["train_size"] == every.groupby("model")["train_size"].transform("max")]
-    full = full.groupby("model")["plateau_share"].mean()
-    for classes, group in shares[shares["classes"] != "all"].groupby("classes", sort=False):
-        fewer = group[group["train_size"] == group["train_size"].max()].groupby("model")["plateau_share"].mean()
-        measured += (f". On classes {classes} alone: " + ", ".join(
-            f"{model} {number(fewer[model], 2)} against {number(full[model], 2)} on every class" for model in fewer.index
-            if model in full.index))
-    if cells is not None and not cells["trained"].all():
-        untrained = cells[~cells["trained"]]
-        measured += (f". Not trained yet, so not read ({len(untrained)} of {len(cells)} cells): " + ", ".join(
-            cell_name(row.model, row.train_seed, row.train_size, row.classes) for row in untrained.itertuples()))
-    read = (f"The status reads {', '.join(statuses)}, the models with two seeds or more in both cells"
-            if statuses else "No model has two seeds in both cells: the status is not measured")
-    if unseeded:
-        read += f"; {', '.join(unseeded)} {'has' if len(unseeded) == 1 else 'have'} one seed, a point value, not counted"
-    claim = ("the plateau arises when the model is large relative to its data: the same architecture's curve stops "
-             "rising over more of its layers when it is trained on fewer images or fewer classes.")
-    return Verdict("data_axis", claim, f"{measured}. {read}.", combine(list(statuses.values())))
