@@ -96,6 +96,16 @@ def test_a_tiny_grid_trains_each_cell_on_its_images_and_measures_it_on_its_class
     assert list(summary["seeds"]) == [2, 2] and summary["plateau_share"].between(0, 1).all()
 
 
+def test_a_class_set_too_small_for_n_times_repeats_is_refused_before_any_training(data_dir, monkeypatch):
+    trained = []
+    monkeypatch.setattr(dg.figures.data_axis, "pretrained", lambda *args, **kwargs: trained.append(args))
+    # synthetic's test split: 200 images, 50 of each of 4 classes; 40 × 5 fits all of them, not classes 0 and 1
+    with pytest.raises(ValueError, match=r"The test split of classes 0,1 has 100 images but n × repeats = 40 × 5"):
+        dg.figures.data_axis_curves("resnet20", "synthetic", train_sizes=[40], class_sets=[None, [0, 1]], n=40,
+                                    repeats=5, device="cpu")
+    assert trained == []
+
+
 def test_model_seeds_gives_each_model_its_seeds_and_refuses_what_it_cannot_place():
     assert dg.figures.model_seeds(["a", "b"], [0, 1]) == {"a": [0, 1], "b": [0, 1]}
     assert dg.figures.model_seeds(["a", "b"], {"b": [2], "a": [0, 1]}) == {"a": [0, 1], "b": [2]}

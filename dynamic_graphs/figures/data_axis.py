@@ -33,6 +33,7 @@ from ..data.registry import get_dataset
 from ..frames import iter_curves, stack_curves, t_interval
 from ..models import probe_layers
 from ..pruning.selection import paired_gains
+from ..rules import check_draws
 from ..training import MISSING, class_subset, train_defaults
 from ..training.weights import is_trained, pretrained
 from ..utils import check_int_list, lookup, refuse_unknown
@@ -186,6 +187,12 @@ def data_axis_curves(models: str | Sequence[str], dataset: str = "fashion-mnist"
     missing = lookup(missing, MISSING, what="missing= policy")
     test = get_dataset(dataset, spec.split)
     grid = list(_grid(models, dataset, train_sizes, class_sets, class_train_sizes, train_seeds, test_size, steps))
+    labels = labels_of(test) if any(cell["classes"] is not None for cell in grid) else None
+    for label, classes in {_class_label(cell["classes"]): cell["classes"] for cell in grid}.items():  # before training
+        available = len(test) if classes is None else int(np.isin(labels, classes).sum())
+        check_draws(available, n=spec.n, repeats=spec.repeats, what=(
+            f"The {spec.split} split" + ("" if classes is None else f" of classes {label}")),
+            fix="lower n or repeats; every class set's curves are drawn at the same n, so that they compare")
     curves, untrained = {}, []
     for cell in grid:
         name, seed, classes = cell["model"], cell["seed"], cell["classes"]
