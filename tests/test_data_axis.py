@@ -75,11 +75,22 @@ def test_plateau_summary_pools_the_seeds_of_a_cell():
     figure = dg.pl.plot_plateau_shares(summary.reset_index())
     assert figure.axes[0].get_legend_handles_labels()[1] == ["m"]
     assert sorted(text.get_text() for text in figure.axes[0].texts) == ["85 %", "94 %"]  # each cell's accuracy
-    depth = dg.pl.plot_plateau_shares(summary.reset_index(), value="rise_depth")
-    assert depth.axes[0].get_ylabel() == "relative depth of 90 % of the rise"
+    depth = dg.pl.plot_plateau_shares(summary.reset_index(), value="rise_depth", accuracy=False)
+    assert depth.axes[0].get_ylabel() == "relative depth of 90 % of the rise" and not depth.axes[0].texts
     assert sorted(depth.axes[0].lines[0].get_ydata()) == pytest.approx([0.75, 1.0])
     with pytest.raises(KeyError, match="Did you mean 'rise_depth'"):
         dg.pl.plot_plateau_shares(summary.reset_index(), value="rise_dept")
+
+
+def test_the_legend_names_every_model_when_a_class_set_holds_fewer():
+    summary = pd.DataFrame({"model": ["a", "b", "a", "b", "a"], "train_size": [600, 600, 6000, 6000, 12000],
+                            "classes": ["all"] * 4 + ["0,6"], "plateau_share": [0.5, 0.4, 0.2, 0.3, 0.6],
+                            "share_low": math.nan, "share_high": math.nan, "test_acc": 0.9})
+    figure = dg.pl.plot_plateau_shares(summary)
+    legend = figure.axes[-1].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["a", "b"]
+    colours = [[bars.lines[0].get_color() for bars in ax.containers] for ax in figure.axes]
+    assert colours[1] == colours[0][:1] and colours[0][0] != colours[0][1]  # a model keeps its colour in every panel
 
 
 @pytest.mark.slow

@@ -21,17 +21,19 @@ MEASURES = {  # value: its interval's columns and the axis label
 }
 
 
-def plot_plateau_shares(summary: pd.DataFrame, *, value: str = "plateau_share",
+def plot_plateau_shares(summary: pd.DataFrame, *, value: str = "plateau_share", accuracy: bool = True,
                         panel_size: tuple[float, float] = (4.2, 3.0)) -> matplotlib.figure.Figure:
     """A data-axis measure against the training images (log scale): a line per model, a panel per class set.
 
     Each point is a cell's mean over its training seeds with its 95 % t-interval as an error bar
-    (none with one seed), from :func:`dynamic_graphs.figures.plateau_summary`; its test accuracy is
-    written beside it, in its line's colour. The models sit side by side around each size.
+    (none with one seed), from :func:`dynamic_graphs.figures.plateau_summary`; with ``accuracy``, its
+    test accuracy is written beside it, in its line's colour. The models sit side by side around each size.
 
     Args:
         summary: :func:`dynamic_graphs.figures.plateau_summary`'s frame.
         value: ``"plateau_share"`` or ``"rise_depth"`` (:func:`dynamic_graphs.figures.rise_depth`).
+        accuracy: write each cell's test accuracy beside its point (once is enough where a report
+            draws both measures).
         panel_size: inches per panel.
     """
     import matplotlib.pyplot as plt
@@ -44,6 +46,7 @@ def plot_plateau_shares(summary: pd.DataFrame, *, value: str = "plateau_share",
     figure, axes = plt.subplots(1, len(class_sets), squeeze=False, sharey=True,
                                 figsize=(panel_size[0] * len(class_sets), panel_size[1]))
     models = list(dict.fromkeys(summary["model"]))
+    handles = {}  # every model's line, for one legend: a class set may hold fewer models than the grid
     for ax, classes in zip(axes.flat, class_sets):
         panel = summary[summary["classes"] == classes]
         for model, line in panel.groupby("model", sort=False):
@@ -53,10 +56,14 @@ def plot_plateau_shares(summary: pd.DataFrame, *, value: str = "plateau_share",
             below = (line[value] - line[low_column]).to_numpy()
             above = (line[high_column] - line[value]).to_numpy()
             drawn = ax.errorbar(line["train_size"] * dodge, line[value],
-                                yerr=np.nan_to_num(np.vstack([below, above])), marker="o", capsize=3, label=model)
-            for size, share, accuracy in zip(line["train_size"] * dodge, line[value], line["test_acc"]):
-                ax.annotate(f"{100 * accuracy:.0f} %", (size, share), textcoords="offset points", xytext=(4, 4),
-                            fontsize=7, color=drawn.lines[0].get_color())
+                                yerr=np.nan_to_num(np.vstack([below, above])), marker="o", capsize=3,
+                                color=f"C{models.index(model)}", label=model)
+            handles.setdefault(model, drawn)
+            labels = zip(line["train_size"] * dodge, line[value], line["test_acc"]) if accuracy else ()
+            above_point = models.index(model) % 2 == 0  # neighbours' labels on either side of their points
+            for size, share, top1 in labels:
+                ax.annotate(f"{100 * top1:.0f} %", (size, share), textcoords="offset points",
+                            xytext=(4, 4 if above_point else -10), fontsize=7, color=drawn.lines[0].get_color())
         ax.set_xscale("log")
         sizes = sorted(panel["train_size"].unique())
         ax.set_xticks(sizes, [f"{size:,}" for size in sizes])  # the grid's sizes, not powers of ten
@@ -66,6 +73,6 @@ def plot_plateau_shares(summary: pd.DataFrame, *, value: str = "plateau_share",
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     axes.flat[0].set_ylabel(label)
-    outside_legend(axes.flat[-1])
+    outside_legend(axes.flat[-1], list(handles.values()), list(handles))
     figure.tight_layout()
     return figure
