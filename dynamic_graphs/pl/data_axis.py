@@ -60,13 +60,16 @@ def plot_plateau_shares(summary: pd.DataFrame, *, value: str = "plateau_share", 
                                 color=f"C{models.index(model)}", label=model)
             handles.setdefault(model, drawn)
             labels = zip(line["train_size"] * dodge, line[value], line["test_acc"]) if accuracy else ()
-            above_point = models.index(model) % 2 == 0  # neighbours' labels on either side of their points
+            # a label on the side its model is dodged to (the middle one above), so that neighbours' do not overlap
+            side = np.sign(models.index(model) - (len(models) - 1) / 2)
             for size, share, top1 in labels:
-                ax.annotate(f"{100 * top1:.0f} %", (size, share), textcoords="offset points",
-                            xytext=(4, 4 if above_point else -10), fontsize=7, color=drawn.lines[0].get_color())
+                ax.annotate(f"{100 * top1:.0f} %", (size, share), textcoords="offset points", xytext=(5 * side, 5),
+                            ha={-1: "right", 0: "center", 1: "left"}[side], fontsize=7,
+                            color=drawn.lines[0].get_color())
         ax.set_xscale("log")
         sizes = sorted(panel["train_size"].unique())
         ax.set_xticks(sizes, [f"{size:,}" for size in sizes])  # the grid's sizes, not powers of ten
+        ax.set_xlim(sizes[0] / 1.6, sizes[-1] * 1.6)  # one size alone would otherwise zoom into the dodge
         ax.minorticks_off()
         ax.set_xlabel("training images")
         ax.set_title("every class" if classes == "all" else f"classes {classes}", fontsize=10)
